@@ -1,0 +1,329 @@
+//! Directory-listing cache: one entry per directory (an `lru` cache bounded by
+//! `dir_cache_size`), each valid for `dir_cache_ttl` after it was fetched, plus single-flight
+//! fetching so that concurrent lookups in one directory cost one listing.
+//!
+//! Invariants:
+//! - A listing is *fresh* while `now - fetched < ttl`; a fresh listing is authoritative: a name
+//!   it lacks does not exist (negative entries come for free).
+//! - Our own changes go through [`DirCache::update`] (edit a cached listing in place) or
+//!   [`DirCache::invalidate`]; each bumps the directory's generation, and a fetch that started
+//!   before a bump is returned to its caller but not stored, so a listing fetched before a change
+//!   can never hide it.
+//! - No lock is held while fetching: the fetch closure runs unlocked; waiters block on a condvar.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+
+use crate::remote::{RemoteEntry, RemoteError};
+
+/// Time source, so tests can move time without sleeping.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Instant;
+}
+
+/// The real monotonic clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A clock that only moves when told to.
+#[derive(Clone, Debug)]
+pub struct ManualClock {
+    base: Instant,
+    offset: Arc<Mutex<Duration>>,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock {
+            base: Instant::now(),
+            offset: Arc::new(Mutex::new(Duration::ZERO)),
+        }
+    }
+}
+
+impl ManualClock {
+    pub fn advance(&self, by: Duration) {
+        let mut o = self.offset.lock().unwrap_or_else(|p| p.into_inner());
+        *o += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.base + *self.offset.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A directory's entries by name.
+pub type Entries = HashMap<String, RemoteEntry>;
+
+struct Cached {
+    entries: Arc<Entries>,
+    fetched: Instant,
+}
+
+type FlightResult = Option<Result<Arc<Entries>, RemoteError>>;
+
+#[derive(Default)]
+struct Flight {
+    result: Mutex<FlightResult>,
+    done: Condvar,
+}
+
+struct Inner {
+    lru: LruCache<String, Cached>,
+    generation: HashMap<String, u64>,
+    flights: HashMap<String, Arc<Flight>>,
+}
+
+/// The directory cache.
+pub struct DirCache {
+    inner: Mutex<Inner>,
+    ttl: Duration,
+    clock: Box<dyn Clock>,
+}
+
+impl DirCache {
+    pub fn new(ttl: Duration, size: usize, clock: Box<dyn Clock>) -> Self {
+        let cap = NonZeroUsize::new(size.max(1)).unwrap_or(NonZeroUsize::MIN);
+        DirCache {
+            inner: Mutex::new(Inner {
+                lru: LruCache::new(cap),
+                generation: HashMap::new(),
+                flights: HashMap::new(),
+            }),
+            ttl,
+            clock,
+        }
+    }
+
+    /// The TTL listings are kept for.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fresh cached listing, without fetching.
+    pub fn peek(&self, dir: &str) -> Option<Arc<Entries>> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        match inner.lru.get(dir) {
+            Some(c) if now.duration_since(c.fetched) < self.ttl => Some(Arc::clone(&c.entries)),
+            _ => None,
+        }
+    }
+
+    /// The listing of `dir`: cached when fresh, else fetched once (concurrent callers for the
+    /// same directory wait for that one fetch).
+    pub fn get_or_fetch<F>(&self, dir: &str, fetch: F) -> Result<Arc<Entries>, RemoteError>
+    where
+        F: FnOnce() -> Result<Vec<RemoteEntry>, RemoteError>,
+    {
+        let (flight, generation) = {
+            let now = self.clock.now();
+            let mut inner = self.lock();
+            if let Some(c) = inner.lru.get(dir)
+                && now.duration_since(c.fetched) < self.ttl
+            {
+                return Ok(Arc::clone(&c.entries));
+            }
+            if let Some(f) = inner.flights.get(dir) {
+                let f = Arc::clone(f);
+                drop(inner);
+                return Self::wait(&f);
+            }
+            let f = Arc::new(Flight::default());
+            inner.flights.insert(dir.to_string(), Arc::clone(&f));
+            let generation = inner.generation.get(dir).copied().unwrap_or(0);
+            (f, generation)
+        };
+        let fetched_at = self.clock.now();
+        let result = fetch().map(|list| {
+            Arc::new(
+                list.into_iter()
+                    .map(|e| (e.name.clone(), e))
+                    .collect::<Entries>(),
+            )
+        });
+        {
+            let mut inner = self.lock();
+            inner.flights.remove(dir);
+            if let Ok(entries) = &result {
+                let unchanged = inner.generation.get(dir).copied().unwrap_or(0) == generation;
+                if unchanged && !self.ttl.is_zero() {
+                    inner.lru.put(
+                        dir.to_string(),
+                        Cached {
+                            entries: Arc::clone(entries),
+                            fetched: fetched_at,
+                        },
+                    );
+                }
+            }
+        }
+        let mut slot = flight.result.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(result.clone());
+        flight.done.notify_all();
+        result
+    }
+
+    fn wait(f: &Flight) -> Result<Arc<Entries>, RemoteError> {
+        let mut slot = f.result.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(r) = slot.as_ref() {
+                return r.clone();
+            }
+            slot = f.done.wait(slot).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn bump(inner: &mut Inner, dir: &str) {
+        *inner.generation.entry(dir.to_string()).or_default() += 1;
+    }
+
+    /// Edits the cached listing of `dir` in place (when cached), e.g. after we created a file.
+    /// Returns whether a listing was cached.
+    pub fn update<F: FnOnce(&mut Entries)>(&self, dir: &str, edit: F) -> bool {
+        let mut inner = self.lock();
+        Self::bump(&mut inner, dir);
+        match inner.lru.get_mut(dir) {
+            Some(c) => {
+                edit(Arc::make_mut(&mut c.entries));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets the listing of `dir`.
+    pub fn invalidate(&self, dir: &str) {
+        let mut inner = self.lock();
+        Self::bump(&mut inner, dir);
+        inner.lru.pop(dir);
+    }
+
+    /// Forgets `dir` and every cached directory below it (after a directory rename/removal).
+    pub fn invalidate_tree(&self, dir: &str) {
+        let mut inner = self.lock();
+        let prefix = if dir == "/" {
+            "/".to_string()
+        } else {
+            format!("{dir}/")
+        };
+        let doomed: Vec<String> = inner
+            .lru
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| k == dir || k.starts_with(&prefix))
+            .collect();
+        for k in doomed {
+            Self::bump(&mut inner, &k);
+            inner.lru.pop(&k);
+        }
+        Self::bump(&mut inner, dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::FileKind;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn entry(name: &str) -> RemoteEntry {
+        RemoteEntry {
+            name: name.into(),
+            kind: FileKind::File,
+            size: 1,
+            mtime: None,
+            mode: None,
+            link_target: None,
+        }
+    }
+
+    #[test]
+    fn fresh_listing_is_served_from_cache_until_ttl() {
+        let clock = ManualClock::default();
+        let cache = DirCache::new(Duration::from_secs(10), 16, Box::new(clock.clone()));
+        let calls = AtomicUsize::new(0);
+        let fetch = || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![entry("a")])
+        };
+        assert!(cache.get_or_fetch("/", fetch).is_ok());
+        assert!(cache.get_or_fetch("/", || unreachable!()).is_ok());
+        clock.advance(Duration::from_secs(11));
+        assert!(cache.peek("/").is_none());
+        let again = cache.get_or_fetch("/", || Ok(vec![entry("b")]));
+        assert!(again.is_ok_and(|e| e.contains_key("b")));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn change_during_fetch_is_not_hidden_by_the_stale_listing() {
+        let cache = DirCache::new(Duration::from_secs(10), 16, Box::new(SystemClock));
+        let r = cache.get_or_fetch("/d", || {
+            cache.invalidate("/d");
+            Ok(vec![entry("old")])
+        });
+        assert!(r.is_ok());
+        assert!(cache.peek("/d").is_none(), "stale fetch must not be stored");
+    }
+
+    #[test]
+    fn update_edits_in_place_and_lru_bound_holds() {
+        let cache = DirCache::new(Duration::from_secs(10), 2, Box::new(SystemClock));
+        for d in ["/a", "/b", "/c"] {
+            assert!(cache.get_or_fetch(d, || Ok(vec![entry("x")])).is_ok());
+        }
+        assert!(cache.peek("/a").is_none(), "evicted by the size bound");
+        assert!(cache.update("/c", |e| {
+            e.insert("y".into(), entry("y"));
+        }));
+        assert!(cache.peek("/c").is_some_and(|e| e.contains_key("y")));
+        cache.invalidate_tree("/");
+        assert!(cache.peek("/c").is_none());
+    }
+
+    #[test]
+    fn concurrent_fetches_of_one_dir_are_single_flight() {
+        let cache = Arc::new(DirCache::new(
+            Duration::from_secs(10),
+            16,
+            Box::new(SystemClock),
+        ));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let cache = Arc::clone(&cache);
+                let calls = Arc::clone(&calls);
+                std::thread::spawn(move || {
+                    cache
+                        .get_or_fetch("/", || {
+                            calls.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(50));
+                            Ok(vec![entry("a")])
+                        })
+                        .is_ok()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap_or(false));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

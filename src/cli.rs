@@ -1,0 +1,620 @@
+//! Command-line arguments and turning them into a [`MountConfig`].
+//!
+//! `ftpfs [OPTIONS] URL MOUNTPOINT`, with `URL` = `ftp://[user@]host[:port][/path]`
+//! or the bare `[user@]host[:port][/path]`. [`build_config`] checks, in this
+//! order, the `-o` options, the URL, the mountpoint and finally the credentials,
+//! so that nobody is asked for a password before a typo is reported.
+//!
+//! URL rules: the scheme is `ftp` (`ftps` → "not supported yet"); a password in
+//! the URL is refused (argv is visible in `ps`); user and path are
+//! percent-decoded; IPv6 literals go in brackets (`ftp://[::1]:2121/`); the path
+//! becomes [`MountConfig::root`], absolute and normalized (`//a/./b/` → `/a/b`,
+//! `..` never climbs above `/`), counted from the server's `/` rather than the
+//! login directory. Decoded user and path must not contain CR, LF or NUL.
+//! Error messages never repeat the whole URL.
+//!
+//! Subcommands: none yet, but [`Cli`] is declared with
+//! `args_conflicts_with_subcommands` and `subcommand_negates_reqs`, and URL and
+//! MOUNTPOINT are `Option`s marked `required`. So a later `ftpfs probe URL` only
+//! needs `#[command(subcommand)] pub command: Option<Command>` added to [`Cli`]:
+//! clap then parses `ftpfs probe ...` as the subcommand and everything else as a
+//! mount (tested below with a runtime-added `probe`). Because arguments
+//! conflict with subcommands, `probe` is only a subcommand as the first
+//! argument (its own flags follow it: `ftpfs probe -v URL`), so a mountpoint
+//! directory named `probe` still works; a bare host named `probe` must be
+//! written `ftp://probe`. This is preferred over checking `argv[1] == "probe"`
+//! by hand: clap keeps one definition, one help text and one error style.
+
+use std::path::{Path, PathBuf};
+
+use clap::{ArgAction, Parser};
+use log::LevelFilter;
+
+use crate::config::{ConfigError, DEFAULT_PORT, MountConfig, OptionSettings};
+use crate::credentials::{Env, resolve_credentials};
+use crate::mount_opts::parse_mount_options;
+
+const AFTER_HELP: &str = "\
+Mount options (-o, comma-separated, repeatable; '\\,' is a literal comma):
+  connections=N        parallel FTP connections, 1-64 (default 4)
+  timeout=SECS         limit for every network wait (default 30)
+  dir_cache_ttl=SECS   reuse directory listings this long, 0 = off (default 10)
+  dir_cache_size=N     number of directory listings kept (default 1024)
+  uid=N, gid=N         owner and group of all files (default: yours)
+  umask=OCTAL          e.g. 022: fixed modes instead of the server's
+  password_file=PATH   read the password from the first line of PATH
+  fsname=NAME          name shown by mount and df
+  ro, rw               read-only / read-write (default rw)
+  allow_other, allow_root, default_permissions
+  dev, nodev, suid, nosuid, exec, noexec, atime, noatime
+  defaults, auto, noauto, user, users, nouser, _netdev, nofail, x-*: fstab, ignored
+
+Password: $FTPFS_PASSWORD, then -o password_file, then ~/.netrc ($NETRC),
+then a prompt on a terminal; 'anonymous' logins default to 'anonymous@'.";
+
+/// `ftpfs [OPTIONS] URL MOUNTPOINT`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "ftpfs",
+    version,
+    about = "Mount a directory of an FTP server as a local filesystem",
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    /// The server and directory to mount (`ftp://[user@]host[:port][/path]`).
+    #[arg(
+        value_name = "URL",
+        required = true,
+        help = "ftp://[user@]host[:port][/path] (or host[:port][/path])"
+    )]
+    pub url: Option<String>,
+
+    /// Existing directory to mount on
+    #[arg(value_name = "MOUNTPOINT", required = true)]
+    pub mountpoint: Option<PathBuf>,
+
+    /// Stay in the foreground
+    #[arg(short, long)]
+    pub foreground: bool,
+
+    /// Mount options, comma-separated (see below); may be repeated
+    #[arg(short = 'o', value_name = "OPTS", action = ArgAction::Append)]
+    pub options: Vec<String>,
+
+    /// More log output: -v info, -vv debug, -vvv trace
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Debug output, implies -f (like sshfs -d)
+    #[arg(short, long)]
+    pub debug: bool,
+}
+
+impl Cli {
+    /// Log level from `-v`/`-d`: Warn by default, Info for `-v`, Debug for `-vv`
+    /// or `-d`, Trace for `-vvv` (or `-d -vvv`). Initialise the logger with this
+    /// before calling [`build_config`], whose warnings would otherwise be lost.
+    pub fn log_level(&self) -> LevelFilter {
+        let v = if self.debug {
+            self.verbose.max(2)
+        } else {
+            self.verbose
+        };
+        match v {
+            0 => LevelFilter::Warn,
+            1 => LevelFilter::Info,
+            2 => LevelFilter::Debug,
+            _ => LevelFilter::Trace,
+        }
+    }
+}
+
+/// Validates the command line and gathers everything into a [`MountConfig`]
+/// (see the module doc for the order of checks). May prompt for a password.
+pub fn build_config(cli: Cli, env: &dyn Env) -> Result<MountConfig, ConfigError> {
+    let log_level = cli.log_level();
+    // Each -o is split on its own so a trailing backslash cannot escape the
+    // separator that joining them would insert.
+    let mut pairs = Vec::new();
+    for o in &cli.options {
+        pairs.extend(parse_mount_options(o)?);
+    }
+    let settings = OptionSettings::from_options(&pairs)?;
+    let url = parse_url(
+        cli.url
+            .as_deref()
+            .ok_or(ConfigError::MissingArgument("URL"))?,
+    )?;
+    let mountpoint = check_mountpoint(
+        cli.mountpoint
+            .as_deref()
+            .ok_or(ConfigError::MissingArgument("MOUNTPOINT"))?,
+    )?;
+    let creds = resolve_credentials(
+        env,
+        &url.host,
+        url.user.as_deref(),
+        settings.password_file.as_deref(),
+    )?;
+    let fsname = settings
+        .fsname
+        .unwrap_or_else(|| default_fsname(&creds.user, &url.host, url.port, &url.root));
+    Ok(MountConfig {
+        host: url.host,
+        port: url.port,
+        user: creds.user,
+        password: creds.password,
+        root: url.root,
+        mountpoint,
+        foreground: cli.foreground || cli.debug,
+        connections: settings.connections,
+        timeout: settings.timeout,
+        dir_cache_ttl: settings.dir_cache_ttl,
+        dir_cache_size: settings.dir_cache_size,
+        uid: settings.uid.unwrap_or_else(|| env.uid()),
+        gid: settings.gid.unwrap_or_else(|| env.gid()),
+        umask: settings.umask,
+        allow_other: settings.allow_other,
+        allow_root: settings.allow_root,
+        default_permissions: settings.default_permissions,
+        read_only: settings.read_only,
+        fsname,
+        log_level,
+        kernel_flags: settings.kernel_flags,
+    })
+}
+
+/// `ftpfs#USER@HOST:PORT/ROOT`, with brackets around an IPv6 host.
+fn default_fsname(user: &str, host: &str, port: u16, root: &str) -> String {
+    if host.contains(':') {
+        format!("ftpfs#{user}@[{host}]:{port}{root}")
+    } else {
+        format!("ftpfs#{user}@{host}:{port}{root}")
+    }
+}
+
+/// The parts of a parsed URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FtpUrl {
+    /// Decoded user, if the URL has one.
+    pub user: Option<String>,
+    /// Host; IPv6 without brackets.
+    pub host: String,
+    pub port: u16,
+    /// Decoded, normalized absolute path.
+    pub root: String,
+}
+
+/// Parses `ftp://[user@]host[:port][/path]` or `[user@]host[:port][/path]`.
+pub fn parse_url(url: &str) -> Result<FtpUrl, ConfigError> {
+    let bad = |m: String| Err(ConfigError::BadUrl(m));
+    let rest = match url.split_once("://") {
+        Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
+            "ftp" => rest,
+            "ftps" => return Err(ConfigError::FtpsUnsupported),
+            _ => {
+                return bad(format!(
+                    "unsupported scheme '{scheme}://' (expected ftp://)"
+                ));
+            }
+        },
+        None => url,
+    };
+    if rest.contains(['?', '#']) {
+        return bad("'?' and '#' are not allowed (write them as %3F and %23)".to_string());
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((userinfo, hp)) => {
+            if userinfo.contains(':') {
+                return Err(ConfigError::PasswordInUrl);
+            }
+            let user = percent_decode(userinfo, "user name")?;
+            if user.is_empty() {
+                return bad("empty user name before '@'".to_string());
+            }
+            (Some(user), hp)
+        }
+        None => (None, authority),
+    };
+    let (host, port) = split_host_port(hostport)?;
+    let root = normalize_path(&percent_decode(path, "path")?);
+    Ok(FtpUrl {
+        user,
+        host,
+        port,
+        root,
+    })
+}
+
+fn split_host_port(hp: &str) -> Result<(String, u16), ConfigError> {
+    let bad = |m: String| Err(ConfigError::BadUrl(m));
+    let (host, port) = if let Some(inner) = hp.strip_prefix('[') {
+        let Some((addr, after)) = inner.split_once(']') else {
+            return bad("missing ']' after IPv6 address".to_string());
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return bad(format!("invalid IPv6 address '{addr}'"));
+        }
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return bad(format!("unexpected '{after}' after IPv6 address")),
+            },
+        };
+        (addr, port)
+    } else {
+        match hp.split_once(':') {
+            Some((_, p)) if p.contains(':') => {
+                return bad("IPv6 addresses must be in brackets, e.g. ftp://[::1]:21/".to_string());
+            }
+            Some((h, p)) => (h, Some(p)),
+            None => (hp, None),
+        }
+    };
+    if host.is_empty() {
+        return bad("missing host name".to_string());
+    }
+    let host_ok = host.contains(':')
+        || host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if !host_ok {
+        return bad(format!("invalid host name '{host}'"));
+    }
+    let port = match port {
+        None | Some("") => DEFAULT_PORT,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => return bad(format!("invalid port '{p}' (expected 1-65535)")),
+        },
+    };
+    Ok((host.to_string(), port))
+}
+
+/// Decodes `%XX` escapes; the result must be UTF-8 without CR, LF or NUL.
+fn percent_decode(s: &str, what: &str) -> Result<String, ConfigError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(b) => out.push(b),
+                None => {
+                    return Err(ConfigError::BadUrl(format!(
+                        "bad percent-encoding in {what} (use %XX with two hex digits)"
+                    )));
+                }
+            }
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let decoded = String::from_utf8(out)
+        .map_err(|_| ConfigError::BadUrl(format!("{what} is not valid UTF-8 once decoded")))?;
+    if decoded.contains(['\r', '\n', '\0']) {
+        return Err(ConfigError::BadUrl(format!(
+            "{what} contains a line break or NUL character"
+        )));
+    }
+    Ok(decoded)
+}
+
+/// Makes a decoded path absolute and removes empty, `.` and `..` segments
+/// (`..` at the top stays at `/`).
+fn normalize_path(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Checks that `p` is an existing directory and returns its canonical path.
+fn check_mountpoint(p: &Path) -> Result<PathBuf, ConfigError> {
+    let access = |source: std::io::Error| match source.raw_os_error() {
+        Some(libc::ENOTCONN) => ConfigError::MountpointStale(p.to_path_buf()),
+        _ if source.kind() == std::io::ErrorKind::NotFound => {
+            ConfigError::MountpointMissing(p.to_path_buf())
+        }
+        _ => ConfigError::MountpointAccess {
+            path: p.to_path_buf(),
+            source,
+        },
+    };
+    let meta = std::fs::metadata(p).map_err(access)?;
+    if !meta.is_dir() {
+        return Err(ConfigError::MountpointNotDir(p.to_path_buf()));
+    }
+    std::fs::canonicalize(p).map_err(access)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::fake::FakeEnv;
+    use clap::CommandFactory;
+    use std::time::Duration;
+
+    fn url(s: &str) -> FtpUrl {
+        parse_url(s).expect("URL should parse")
+    }
+
+    fn url_err(s: &str) -> String {
+        parse_url(s)
+            .expect_err("URL should be rejected")
+            .to_string()
+    }
+
+    fn u(user: Option<&str>, host: &str, port: u16, root: &str) -> FtpUrl {
+        FtpUrl {
+            user: user.map(str::to_string),
+            host: host.to_string(),
+            port,
+            root: root.to_string(),
+        }
+    }
+
+    #[test]
+    fn url_plain_host() {
+        assert_eq!(url("ftp://example.com"), u(None, "example.com", 21, "/"));
+        assert_eq!(url("FTP://example.com/"), u(None, "example.com", 21, "/"));
+    }
+
+    #[test]
+    fn url_user_port_and_path() {
+        assert_eq!(
+            url("ftp://bob@example.com:2121/pub/linux/"),
+            u(Some("bob"), "example.com", 2121, "/pub/linux")
+        );
+    }
+
+    #[test]
+    fn url_bare_forms() {
+        assert_eq!(url("example.com"), u(None, "example.com", 21, "/"));
+        assert_eq!(
+            url("bob@10.0.0.1:990/x"),
+            u(Some("bob"), "10.0.0.1", 990, "/x")
+        );
+        assert_eq!(url("host:"), u(None, "host", 21, "/"));
+    }
+
+    #[test]
+    fn url_ipv6() {
+        assert_eq!(url("ftp://[::1]:2121/"), u(None, "::1", 2121, "/"));
+        assert_eq!(url("[fe80::1]/d"), u(None, "fe80::1", 21, "/d"));
+        assert!(url_err("ftp://::1/").contains("brackets"));
+        assert!(url_err("ftp://[::1/").contains("']'"));
+        assert!(url_err("ftp://[nothex]/").contains("IPv6"));
+        assert!(url_err("ftp://[::1]x/").contains("after IPv6"));
+    }
+
+    #[test]
+    fn url_percent_encoding() {
+        assert_eq!(
+            url("ftp://bob%40corp@h/my%20dir/%C3%A9t%C3%A9"),
+            u(Some("bob@corp"), "h", 21, "/my dir/été")
+        );
+        // An unencoded '@' in the user also works: the last '@' ends it.
+        assert_eq!(url("ftp://bob@corp@h").user.as_deref(), Some("bob@corp"));
+        assert!(url_err("ftp://h/a%2").contains("percent-encoding"));
+        assert!(url_err("ftp://h/a%zz").contains("percent-encoding"));
+        assert!(url_err("ftp://h/%FF").contains("UTF-8"));
+    }
+
+    #[test]
+    fn url_path_normalization() {
+        assert_eq!(url("ftp://h//a/./b/").root, "/a/b");
+        assert_eq!(url("ftp://h/a/../../b/..").root, "/");
+        assert_eq!(url("ftp://h/a/%2E%2E/c").root, "/c");
+    }
+
+    #[test]
+    fn url_password_is_rejected() {
+        let e = parse_url("ftp://bob:hunter2@h/").expect_err("password");
+        assert!(matches!(e, ConfigError::PasswordInUrl));
+        let m = e.to_string();
+        assert!(!m.contains("hunter2"));
+        for hint in ["FTPFS_PASSWORD", "password_file", "netrc"] {
+            assert!(m.contains(hint), "{m}");
+        }
+        assert!(matches!(
+            parse_url("bob:@h"),
+            Err(ConfigError::PasswordInUrl)
+        ));
+    }
+
+    #[test]
+    fn url_scheme_errors() {
+        assert_eq!(url_err("ftps://h/"), "ftps:// is not supported yet");
+        assert_eq!(
+            url_err("http://h/"),
+            "invalid URL: unsupported scheme 'http://' (expected ftp://)"
+        );
+    }
+
+    #[test]
+    fn url_other_errors() {
+        assert!(url_err("ftp://h:0/").contains("port '0'"));
+        assert!(url_err("ftp://h:65536/").contains("port '65536'"));
+        assert!(url_err("ftp://h:+21/").contains("port"));
+        assert!(url_err("ftp:///x").contains("missing host"));
+        assert!(url_err("ftp://@h/").contains("empty user"));
+        assert!(url_err("ftp://h/a?b").contains("%3F"));
+        assert!(url_err("ftp://h o/").contains("invalid host"));
+        assert!(url_err("ftp://h/a%0D%0ADELE%20x").contains("line break"));
+        assert!(url_err("ftp://bob%0A@h/").contains("user name"));
+    }
+
+    /// A temporary mountpoint plus a Cli aimed at it.
+    fn cli(args: &[&str]) -> (tempfile::TempDir, Cli) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mp = dir.path().to_str().expect("utf-8 temp path").to_string();
+        let mut argv = vec!["ftpfs"];
+        argv.extend_from_slice(args);
+        argv.push(&mp);
+        let cli = Cli::try_parse_from(argv).expect("arguments should parse");
+        (dir, cli)
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn build_defaults() {
+        let (dir, cli) = cli(&["ftp://h"]);
+        let c = build_config(cli, &FakeEnv::new()).expect("config");
+        assert_eq!((c.host.as_str(), c.port, c.root.as_str()), ("h", 21, "/"));
+        assert_eq!(
+            (c.user.as_str(), c.password.expose()),
+            ("anonymous", "anonymous@")
+        );
+        assert_eq!(c.mountpoint, dir.path().canonicalize().expect("canonical"));
+        assert!(!c.foreground && !c.read_only && !c.allow_other);
+        assert_eq!((c.connections, c.dir_cache_size), (4, 1024));
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert_eq!(c.dir_cache_ttl, Duration::from_secs(10));
+        assert_eq!((c.uid, c.gid), (1000, 100));
+        assert_eq!(c.log_level, LevelFilter::Warn);
+        assert_eq!(c.fsname, "ftpfs#anonymous@h:21/");
+    }
+
+    #[test]
+    fn build_with_options() {
+        let (_dir, cli) = cli(&[
+            "-o",
+            "ro,uid=0,umask=027",
+            "ftp://bob@[::1]:2121/srv/",
+            "-o",
+            "connections=2,nodev",
+            "-f",
+        ]);
+        let env = FakeEnv::new().var("FTPFS_PASSWORD", "pw");
+        let c = build_config(cli, &env).expect("config");
+        assert!(c.read_only && c.foreground);
+        assert_eq!((c.uid, c.gid, c.umask), (0, 100, Some(0o027)));
+        assert_eq!(c.connections, 2);
+        assert_eq!(c.kernel_flags, vec!["nodev"]);
+        assert_eq!(c.fsname, "ftpfs#bob@[::1]:2121/srv");
+    }
+
+    #[test]
+    fn debug_flag_sets_level_and_foreground() {
+        let (_dir, c) = cli(&["-d", "h"]);
+        let c = build_config(c, &FakeEnv::new()).expect("config");
+        assert!(c.foreground);
+        assert_eq!(c.log_level, LevelFilter::Debug);
+        let level = |args: &[&str]| cli(args).1.log_level();
+        assert_eq!(level(&["-v", "h"]), LevelFilter::Info);
+        assert_eq!(level(&["-vv", "h"]), LevelFilter::Debug);
+        assert_eq!(level(&["-v", "-v", "-v", "h"]), LevelFilter::Trace);
+        assert_eq!(level(&["-d", "-vvv", "h"]), LevelFilter::Trace);
+    }
+
+    #[test]
+    fn password_never_in_debug_output() {
+        let (_dir, cli) = cli(&["ftp://bob@h"]);
+        let env = FakeEnv::new().var("FTPFS_PASSWORD", "hunter2-very-secret");
+        let c = build_config(cli, &env).expect("config");
+        assert_eq!(c.password.expose(), "hunter2-very-secret");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(dbg.contains("password: ****"), "{dbg}");
+        assert!(!format!("{:#?}", c.clone()).contains("hunter2"));
+    }
+
+    #[test]
+    fn mountpoint_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").expect("write");
+        let missing = dir.path().join("nope");
+        let run = |mp: &Path| {
+            let c = Cli::try_parse_from(["ftpfs".as_ref(), "h".as_ref(), mp.as_os_str()])
+                .expect("parse");
+            build_config(c, &FakeEnv::new())
+                .expect_err("bad mountpoint")
+                .to_string()
+        };
+        assert_eq!(
+            run(&missing),
+            format!("mountpoint {} does not exist", missing.display())
+        );
+        assert_eq!(
+            run(&file),
+            format!("mountpoint {} is not a directory", file.display())
+        );
+    }
+
+    #[test]
+    fn bad_option_reported_before_prompting() {
+        let (_dir, cli) = cli(&["-o", "bogus", "ftp://bob@h"]);
+        let env = FakeEnv::new().answer("pw");
+        let e = build_config(cli, &env).expect_err("unknown option");
+        assert_eq!(e.to_string(), "unknown mount option 'bogus'");
+        assert!(env.prompts.borrow().is_empty());
+    }
+
+    #[test]
+    fn backslash_does_not_leak_between_o_flags() {
+        let (_dir, cli) = cli(&["-o", r"fsname=a\", "-o", "ro", "h"]);
+        let e = build_config(cli, &FakeEnv::new()).expect_err("lone backslash");
+        assert!(matches!(e, ConfigError::OptionSyntax(_)));
+    }
+
+    #[test]
+    fn missing_arguments_are_clap_errors() {
+        assert!(Cli::try_parse_from(["ftpfs"]).is_err());
+        assert!(Cli::try_parse_from(["ftpfs", "ftp://h"]).is_err());
+        assert!(Cli::try_parse_from(["ftpfs", "-V"]).is_err()); // DisplayVersion
+    }
+
+    #[test]
+    fn a_probe_subcommand_can_be_added() {
+        let with_probe = || {
+            Cli::command().subcommand(
+                clap::Command::new("probe")
+                    .arg(clap::Arg::new("url").required(true))
+                    .arg(clap::Arg::new("v").short('v').action(ArgAction::Count)),
+            )
+        };
+        let m = with_probe()
+            .try_get_matches_from(["ftpfs", "probe", "-v", "ftp://h"])
+            .expect("probe parses");
+        assert_eq!(m.subcommand_name(), Some("probe"));
+        let m = with_probe()
+            .try_get_matches_from(["ftpfs", "-o", "ro", "ftp://h", "/mnt"])
+            .expect("mount parses");
+        assert_eq!(m.subcommand_name(), None);
+        assert_eq!(
+            m.get_one::<String>("url").map(String::as_str),
+            Some("ftp://h")
+        );
+        // A mountpoint directory called "probe" is still a mountpoint.
+        let m = with_probe()
+            .try_get_matches_from(["ftpfs", "-f", "ftp://h", "probe"])
+            .expect("mount parses");
+        assert_eq!(m.subcommand_name(), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! Core tests against the fake remote (placeholder, filled below).

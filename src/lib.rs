@@ -1,0 +1,16 @@
+//! ftpfs: mount an FTP server as a local directory.
+//!
+//! Layers, dependencies pointing down only: `run` (wiring, daemon) → `fuse` (thin adapter) →
+//! `fs` (the core) → `cache` + `remote` (the `Remote` trait; `remote::ftp` is the only code
+//! that speaks FTP). See ARCHITECTURE.md.
+
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod credentials;
+pub mod fs;
+pub mod fuse;
+pub mod mount_opts;
+pub mod netrc;
+pub mod remote;
+pub mod run;

@@ -1,0 +1,221 @@
+//! A bounded pool of logged-in control connections.
+//!
+//! Invariants:
+//! - At most `limit` connections exist at once (idle + lent + being opened); `limit` starts at
+//!   `-o connections` and shrinks when the server answers 421 (too many connections) while we
+//!   already hold some, like lftp and gvfs do.
+//! - Streams (open downloads/uploads, which hold a connection for a long time) may take at most
+//!   `limit - 1` connections, so listings and metadata never wait behind transfers.
+//! - A connection comes back to the pool only when healthy: one whose control connection
+//!   failed is dropped; one idle for longer than [`IDLE_CHECK`] is checked with NOOP first.
+//! - Waiting for a connection has a deadline (`timeout`); new connections are opened without
+//!   holding the pool lock, with a short back-off between failed attempts.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::FtpConfig;
+use super::session::{Session, Shared};
+use crate::remote::{RemoteError, RemoteResult};
+
+/// Idle connections older than this are checked with NOOP before use (servers drop idle
+/// control connections after a while; better to find out before sending a real command).
+const IDLE_CHECK: Duration = Duration::from_secs(15);
+
+/// What a connection is borrowed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    /// A listing or a metadata command: returned within one operation.
+    Meta,
+    /// A download or upload stream: held while the file is open.
+    Stream,
+}
+
+struct State {
+    idle: Vec<(Session, Instant)>,
+    total: usize,
+    streams: usize,
+    limit: usize,
+}
+
+/// The pool.
+pub struct Pool {
+    cfg: Arc<FtpConfig>,
+    shared: Arc<Shared>,
+    state: Mutex<State>,
+    freed: Condvar,
+}
+
+/// A borrowed connection; goes back to the pool on drop (or is discarded when dead).
+pub struct Conn {
+    pool: Arc<Pool>,
+    session: Option<Session>,
+    usage: Use,
+    /// Whether the session came from the idle list (a failure may be a stale connection).
+    pub reused: bool,
+}
+
+impl Pool {
+    pub fn new(cfg: Arc<FtpConfig>, shared: Arc<Shared>) -> Arc<Pool> {
+        let limit = cfg.connections.max(1);
+        Arc::new(Pool {
+            cfg,
+            shared,
+            state: Mutex::new(State {
+                idle: vec![],
+                total: 0,
+                streams: 0,
+                limit,
+            }),
+            freed: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Borrows a connection, opening one when none is idle and the limit allows.
+    pub fn get(self: &Arc<Self>, usage: Use) -> RemoteResult<Conn> {
+        let deadline = Instant::now() + self.cfg.timeout;
+        let mut attempts = 0u32;
+        let mut st = self.lock();
+        loop {
+            let max_streams = if st.limit > 1 { st.limit - 1 } else { 1 };
+            let allowed = usage == Use::Meta || st.streams < max_streams;
+            if allowed {
+                if let Some((mut s, since)) = st.idle.pop() {
+                    if usage == Use::Stream {
+                        st.streams += 1;
+                    }
+                    drop(st);
+                    if since.elapsed() > IDLE_CHECK && !s.noop() {
+                        log::debug!("an idle connection was dead; replacing it");
+                        st = self.lock();
+                        st.total -= 1;
+                        if usage == Use::Stream {
+                            st.streams -= 1;
+                        }
+                        continue;
+                    }
+                    return Ok(self.conn(s, usage, true));
+                }
+                if st.total < st.limit {
+                    st.total += 1;
+                    if usage == Use::Stream {
+                        st.streams += 1;
+                    }
+                    drop(st);
+                    match Session::connect(Arc::clone(&self.cfg), Arc::clone(&self.shared)) {
+                        Ok(s) => return Ok(self.conn(s, usage, false)),
+                        Err(e) => {
+                            st = self.lock();
+                            st.total -= 1;
+                            if usage == Use::Stream {
+                                st.streams -= 1;
+                            }
+                            self.freed.notify_all();
+                            let too_many =
+                                matches!(&e, RemoteError::Connection(m) if m.contains("421"));
+                            if too_many && st.total > 0 {
+                                st.limit = st.total;
+                                log::warn!(
+                                    "the server refuses more than {} connections; using {} (was: {e})",
+                                    st.limit,
+                                    st.limit
+                                );
+                                continue;
+                            }
+                            attempts += 1;
+                            let retry = matches!(e, RemoteError::Connection(_))
+                                && attempts < 3
+                                && Instant::now() + backoff(attempts) < deadline;
+                            if !retry {
+                                return Err(e);
+                            }
+                            drop(st);
+                            log::info!("connecting failed ({e}); retrying");
+                            std::thread::sleep(backoff(attempts));
+                            st = self.lock();
+                            continue;
+                        }
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(RemoteError::Timeout(format!(
+                    "all {} connections stayed busy for {}s (raise -o connections)",
+                    st.limit,
+                    self.cfg.timeout.as_secs()
+                )));
+            }
+            st = self
+                .freed
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    fn conn(self: &Arc<Self>, s: Session, usage: Use, reused: bool) -> Conn {
+        Conn {
+            pool: Arc::clone(self),
+            session: Some(s),
+            usage,
+            reused,
+        }
+    }
+
+    fn put_back(&self, s: Option<Session>, usage: Use) {
+        let mut st = self.lock();
+        if usage == Use::Stream {
+            st.streams = st.streams.saturating_sub(1);
+        }
+        match s {
+            Some(s) if !s.dead => st.idle.push((s, Instant::now())),
+            _ => st.total = st.total.saturating_sub(1),
+        }
+        drop(st);
+        self.freed.notify_all();
+    }
+
+    /// Closes every idle connection with QUIT (at unmount).
+    pub fn shutdown(&self) {
+        let idle: Vec<_> = {
+            let mut st = self.lock();
+            let idle: Vec<_> = st.idle.drain(..).collect();
+            st.total -= idle.len();
+            idle
+        };
+        for (s, _) in idle {
+            s.quit();
+        }
+    }
+
+    /// (connections now, limit) for diagnostics and tests.
+    pub fn stats(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.total, st.limit)
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 * u64::from(attempt * attempt))
+}
+
+impl Conn {
+    pub fn session(&mut self) -> &mut Session {
+        // Present from creation until drop.
+        self.session
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("session taken before drop"))
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let s = self.session.take();
+        self.pool.put_back(s, self.usage);
+    }
+}

@@ -1,0 +1,492 @@
+//! One FTP control connection: connect with a deadline, log in, `TYPE I`, `FEAT` (and
+//! `OPTS UTF8 ON` where advertised), then the commands the remote needs. Passive data
+//! connections go to the control connection's peer address with the port from the reply.
+//!
+//! Invariants:
+//! - Every socket wait has a deadline: the control socket and every data socket carry read and
+//!   write timeouts of `timeout`; connects use `connect_timeout`.
+//! - The password is sent once (PASS) and never logged: suppaftp's own trace output, which
+//!   would show it, is capped at debug level by `crate::run::init_logging`.
+//! - A `Session` is used by one thread at a time (the pool hands it out); `dead` is set when the
+//!   control connection can no longer be trusted, and the pool then drops it.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use suppaftp::types::FileType;
+use suppaftp::{FtpError, FtpStream, Mode, Status};
+
+use super::FtpConfig;
+use super::listing;
+use crate::remote::{RemoteEntry, RemoteError, RemoteResult};
+
+/// What the server advertised in FEAT.
+#[derive(Clone, Debug, Default)]
+pub struct Feats {
+    pub mlsd: bool,
+    pub mfmt: bool,
+    pub utf8: bool,
+    pub rest_stream: bool,
+    pub epsv: bool,
+    pub size: bool,
+    pub mdtm: bool,
+    /// The raw FEAT lines (for diagnostics).
+    pub raw: Vec<String>,
+}
+
+/// State shared by every session of a mount.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The server rejected EPSV (500/502): use PASV from now on.
+    pub epsv_rejected: AtomicBool,
+    /// `LIST -a` was rejected: send plain `LIST`.
+    pub list_a_rejected: AtomicBool,
+    /// The server directory mounted as `/`: the configured root taken relative to the login
+    /// directory (PWD after the first login), as RFC 1738 and curl read `ftp://host/path`.
+    pub root: OnceLock<String>,
+}
+
+/// Joins the login directory and the configured root (`/` = the login directory itself).
+pub fn resolve_root(home: &str, root: &str) -> String {
+    let home = home.trim_end_matches('/');
+    let root = root.trim_matches('/');
+    match (home.is_empty(), root.is_empty()) {
+        (true, true) => "/".into(),
+        (true, false) => format!("/{root}"),
+        (false, true) => home.to_string(),
+        (false, false) => format!("{home}/{root}"),
+    }
+}
+
+/// One logged-in control connection.
+pub struct Session {
+    pub(super) ftp: FtpStream,
+    pub feats: Feats,
+    /// Set when the connection must not be reused.
+    pub dead: bool,
+    cfg: Arc<FtpConfig>,
+    shared: Arc<Shared>,
+}
+
+/// Turns a suppaftp error into a [`RemoteError`] with a complete message.
+pub fn classify(err: FtpError, what: &str) -> RemoteError {
+    match err {
+        FtpError::ConnectionError(io)
+            if io.get_ref().is_some_and(|e| e.is::<DataConnectFailed>()) =>
+        {
+            RemoteError::DataConnection(format!("{what}: {io}"))
+        }
+        FtpError::ConnectionError(io) => match io.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                RemoteError::Timeout(format!("{what}: no answer from the server in time"))
+            }
+            _ => RemoteError::Connection(format!("{what}: {io}")),
+        },
+        FtpError::UnexpectedResponse(resp) => {
+            let code = resp.status.code();
+            let text = String::from_utf8_lossy(&resp.body)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let text = if text.starts_with(&code.to_string()) {
+                text
+            } else {
+                format!("{code} {text}")
+            };
+            let msg = format!("{what}: {text}");
+            match code {
+                421 => RemoteError::Connection(msg),
+                425 | 426 => RemoteError::DataConnection(msg),
+                452 | 552 => RemoteError::NoSpace(msg),
+                500 | 502 | 504 => RemoteError::Unsupported(msg),
+                530 | 532 | 534 => RemoteError::PermissionDenied(msg),
+                550 => RemoteError::Unavailable(msg),
+                553 => RemoteError::BadName(msg),
+                _ => RemoteError::Other(msg),
+            }
+        }
+        FtpError::BadResponse => RemoteError::Other(format!("{what}: malformed reply")),
+        other => RemoteError::Other(format!("{what}: {other}")),
+    }
+}
+
+fn is_fatal(e: &RemoteError) -> bool {
+    matches!(e, RemoteError::Connection(_) | RemoteError::Timeout(_))
+}
+
+impl Session {
+    /// Connects, logs in and reads the server's features.
+    pub fn connect(cfg: Arc<FtpConfig>, shared: Arc<Shared>) -> RemoteResult<Session> {
+        let target = format!("{}:{}", cfg.host, cfg.port);
+        let addrs: Vec<SocketAddr> = (cfg.host.as_str(), cfg.port)
+            .to_socket_addrs()
+            .map_err(|e| RemoteError::Connection(format!("cannot resolve {}: {e}", cfg.host)))?
+            .collect();
+        let mut last = None;
+        let mut stream = None;
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, cfg.timeout) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let stream = stream.ok_or_else(|| {
+            let why = last.map_or_else(|| "no address".to_string(), |e| e.to_string());
+            RemoteError::Connection(format!("cannot connect to {target}: {why}"))
+        })?;
+        let io = |e: std::io::Error| RemoteError::Connection(format!("{target}: {e}"));
+        stream.set_read_timeout(Some(cfg.timeout)).map_err(io)?;
+        stream.set_write_timeout(Some(cfg.timeout)).map_err(io)?;
+        stream.set_nodelay(true).map_err(io)?;
+        let mut ftp = FtpStream::connect_with_stream(stream)
+            .map_err(|e| classify(e, &format!("connection to {target}")))?;
+        log::debug!("{target}: USER {} / PASS ****", cfg.user);
+        ftp.login(cfg.user.as_str(), cfg.password.as_str())
+            .map_err(|e| {
+                let e = classify(e, &format!("login to {target} as {}", cfg.user));
+                match e {
+                    // A refused login is final; say so plainly whatever the code.
+                    RemoteError::Unavailable(m) | RemoteError::Other(m) => {
+                        RemoteError::PermissionDenied(m)
+                    }
+                    other => other,
+                }
+            })?;
+        ftp.transfer_type(FileType::Binary)
+            .map_err(|e| classify(e, "TYPE I"))?;
+        let feats = match ftp.feat() {
+            Ok(f) => {
+                let has = |k: &str| f.keys().any(|key| key.eq_ignore_ascii_case(k));
+                Feats {
+                    mlsd: has("MLSD") || has("MLST"),
+                    mfmt: has("MFMT"),
+                    utf8: has("UTF8"),
+                    rest_stream: has("REST"),
+                    epsv: has("EPSV"),
+                    size: has("SIZE"),
+                    mdtm: has("MDTM"),
+                    raw: f
+                        .iter()
+                        .map(|(k, v)| match v {
+                            Some(v) => format!("{k} {v}"),
+                            None => k.clone(),
+                        })
+                        .collect(),
+                }
+            }
+            Err(FtpError::ConnectionError(e)) => {
+                return Err(classify(FtpError::ConnectionError(e), "FEAT"));
+            }
+            Err(e) => {
+                log::debug!("{target}: FEAT failed ({e}); assuming no features");
+                Feats::default()
+            }
+        };
+        if feats.utf8
+            && let Err(e) = ftp.opts("UTF8", Some("ON"))
+        {
+            log::debug!("{target}: OPTS UTF8 ON refused: {e}");
+        }
+        if shared.root.get().is_none() {
+            let home = ftp.pwd().unwrap_or_else(|e| {
+                log::debug!("{target}: PWD failed ({e}); taking / as the login directory");
+                "/".into()
+            });
+            let root = resolve_root(&home, &cfg.root);
+            log::debug!("{target}: login directory {home}; mounting {root}");
+            let _ = shared.root.set(root);
+        }
+        let data_timeout = cfg.timeout;
+        ftp.set_passive_nat_workaround(true);
+        let mut ftp = ftp.passive_stream_builder(move |addr| {
+            let s = TcpStream::connect_timeout(&addr, data_timeout).map_err(|e| {
+                let why = if e.kind() == std::io::ErrorKind::TimedOut {
+                    format!("no answer within {}s", data_timeout.as_secs_f32())
+                } else {
+                    e.to_string()
+                };
+                FtpError::ConnectionError(std::io::Error::new(
+                    e.kind(),
+                    DataConnectFailed(format!("passive data connection to {addr} failed: {why}")),
+                ))
+            })?;
+            s.set_read_timeout(Some(data_timeout))
+                .map_err(FtpError::ConnectionError)?;
+            s.set_write_timeout(Some(data_timeout))
+                .map_err(FtpError::ConnectionError)?;
+            Ok(s)
+        });
+        ftp.set_mode(Mode::ExtendedPassive);
+        Ok(Session {
+            ftp,
+            feats,
+            dead: false,
+            cfg,
+            shared,
+        })
+    }
+
+    /// The server path of a mount-relative path.
+    pub fn abs(&self, path: &str) -> String {
+        let root = self
+            .shared
+            .root
+            .get()
+            .map_or(self.cfg.root.as_str(), String::as_str)
+            .trim_end_matches('/');
+        if path == "/" {
+            if root.is_empty() {
+                "/".into()
+            } else {
+                root.to_string()
+            }
+        } else {
+            format!("{root}{path}")
+        }
+    }
+
+    /// Records the effect of an error on the connection and returns it.
+    fn note(&mut self, e: RemoteError) -> RemoteError {
+        if is_fatal(&e) {
+            self.dead = true;
+        }
+        e
+    }
+
+    /// Runs a command that opens a data connection, choosing EPSV or PASV; a server that
+    /// rejects EPSV is not asked again (for the whole mount).
+    pub(super) fn with_data<T>(
+        &mut self,
+        what: &str,
+        mut f: impl FnMut(&mut FtpStream) -> Result<T, FtpError>,
+    ) -> RemoteResult<T> {
+        let epsv = !self.shared.epsv_rejected.load(Ordering::Relaxed);
+        self.ftp.set_mode(if epsv {
+            Mode::ExtendedPassive
+        } else {
+            Mode::Passive
+        });
+        match f(&mut self.ftp) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let e = classify(e, what);
+                if epsv && matches!(e, RemoteError::Unsupported(_)) {
+                    self.ftp.set_mode(Mode::Passive);
+                    let r = f(&mut self.ftp).map_err(|e| classify(e, what));
+                    if r.is_ok() {
+                        log::info!("the server rejects EPSV; using PASV from now on");
+                        self.shared.epsv_rejected.store(true, Ordering::Relaxed);
+                    }
+                    return r.map_err(|e| self.note(e));
+                }
+                Err(self.note(e))
+            }
+        }
+    }
+
+    /// Lists a directory (MLSD when advertised, else `LIST -a` in the directory).
+    pub fn list(&mut self, path: &str) -> RemoteResult<Vec<RemoteEntry>> {
+        let abs = self.abs(path);
+        if self.feats.mlsd {
+            let lines = self.with_data(&format!("MLSD {abs}"), |ftp| ftp.mlsd(Some(&abs)))?;
+            return Ok(listing::parse_mlsd(&lines));
+        }
+        // CWD + bare LIST: a path argument to LIST is globbed by many servers (`*`, `?`, `[`
+        // in names would break), and some would take a leading `-` as options.
+        self.ftp
+            .cwd(&abs)
+            .map_err(|e| classify(e, &format!("CWD {abs}")))
+            .map_err(|e| self.note(e))?;
+        let lines = if self.shared.list_a_rejected.load(Ordering::Relaxed) {
+            self.with_data("LIST", |ftp| ftp.list(None))?
+        } else {
+            match self.with_data("LIST -a", |ftp| ftp.list(Some("-a"))) {
+                Ok(l) => l,
+                Err(RemoteError::Unsupported(_)) | Err(RemoteError::Unavailable(_)) => {
+                    let l = self.with_data("LIST", |ftp| ftp.list(None))?;
+                    log::info!("the server rejects `LIST -a`; using LIST (dot files may hide)");
+                    self.shared.list_a_rejected.store(true, Ordering::Relaxed);
+                    l
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(listing::parse_list(&lines, SystemTime::now()))
+    }
+
+    /// Runs a simple command expecting one of `ok`.
+    pub fn command(&mut self, cmd: &str, ok: &[Status]) -> RemoteResult<()> {
+        log::debug!("-> {cmd}");
+        self.ftp
+            .custom_command(cmd, ok)
+            .map(|_| ())
+            .map_err(|e| classify(e, cmd))
+            .map_err(|e| self.note(e))
+    }
+
+    pub fn mkdir(&mut self, path: &str) -> RemoteResult<()> {
+        let abs = self.abs(path);
+        self.command(
+            &format!("MKD {abs}"),
+            &[Status::PathCreated, Status::CommandOk],
+        )
+    }
+
+    pub fn rmdir(&mut self, path: &str) -> RemoteResult<()> {
+        let abs = self.abs(path);
+        self.command(
+            &format!("RMD {abs}"),
+            &[Status::RequestedFileActionOk, Status::CommandOk],
+        )
+    }
+
+    pub fn delete(&mut self, path: &str) -> RemoteResult<()> {
+        let abs = self.abs(path);
+        self.command(
+            &format!("DELE {abs}"),
+            &[Status::RequestedFileActionOk, Status::CommandOk],
+        )
+    }
+
+    pub fn rename(&mut self, from: &str, to: &str) -> RemoteResult<()> {
+        let (from, to) = (self.abs(from), self.abs(to));
+        self.command(&format!("RNFR {from}"), &[Status::RequestFilePending])?;
+        self.command(
+            &format!("RNTO {to}"),
+            &[Status::RequestedFileActionOk, Status::CommandOk],
+        )
+    }
+
+    pub fn chmod(&mut self, path: &str, mode: u32) -> RemoteResult<()> {
+        let abs = self.abs(path);
+        self.command(
+            &format!("SITE CHMOD {mode:o} {abs}"),
+            &[Status::CommandOk, Status::RequestedFileActionOk],
+        )
+    }
+
+    pub fn set_mtime(&mut self, path: &str, mtime: SystemTime) -> RemoteResult<()> {
+        if !self.feats.mfmt {
+            return Err(RemoteError::Unsupported(
+                "setting modification times: the server does not advertise MFMT".into(),
+            ));
+        }
+        let abs = self.abs(path);
+        let stamp = mfmt_stamp(mtime);
+        self.command(
+            &format!("MFMT {stamp} {abs}"),
+            &[Status::File, Status::RequestedFileActionOk],
+        )
+    }
+
+    /// NOOP: is the connection still good?
+    pub fn noop(&mut self) -> bool {
+        self.ftp.noop().is_ok()
+    }
+
+    /// Says goodbye (best effort).
+    pub fn quit(mut self) {
+        let _ = self.ftp.quit();
+    }
+}
+
+/// Marks an I/O error as a failure to make the *data* connection, so that [`classify`] does not
+/// mistake it for the loss of the control connection (suppaftp reports both the same way).
+#[derive(Debug)]
+pub struct DataConnectFailed(pub String);
+
+impl std::fmt::Display for DataConnectFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DataConnectFailed {}
+
+/// `YYYYMMDDHHMMSS` in UTC, as MFMT wants.
+pub fn mfmt_stamp(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm): ten lines instead of a date crate.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn root_is_taken_relative_to_the_login_directory() {
+        assert_eq!(resolve_root("/", "/"), "/");
+        assert_eq!(resolve_root("/", "/pub/x"), "/pub/x");
+        assert_eq!(resolve_root("/home/bob", "/"), "/home/bob");
+        assert_eq!(resolve_root("/home/bob/", "/sub/"), "/home/bob/sub");
+    }
+
+    #[test]
+    fn mfmt_stamp_is_utc_civil_time() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(mfmt_stamp(t), "20231114221320");
+        assert_eq!(mfmt_stamp(SystemTime::UNIX_EPOCH), "19700101000000");
+    }
+
+    #[test]
+    fn replies_are_classified_by_code() {
+        let resp = |code: u32, text: &str| {
+            FtpError::UnexpectedResponse(suppaftp::types::Response::new(
+                Status::from(code),
+                format!("{code} {text}\r\n").into_bytes(),
+            ))
+        };
+        assert!(matches!(
+            classify(resp(550, "No such file"), "RETR /x"),
+            RemoteError::Unavailable(m) if m == "RETR /x: 550 No such file"
+        ));
+        assert!(matches!(
+            classify(resp(552, "Quota"), "STOR"),
+            RemoteError::NoSpace(_)
+        ));
+        assert!(matches!(
+            classify(resp(502, "no"), "EPSV"),
+            RemoteError::Unsupported(_)
+        ));
+        assert!(matches!(
+            classify(resp(530, "Login incorrect"), "login"),
+            RemoteError::PermissionDenied(_)
+        ));
+        assert!(matches!(
+            classify(resp(425, "no data"), "LIST"),
+            RemoteError::DataConnection(_)
+        ));
+        let io = std::io::Error::from(std::io::ErrorKind::WouldBlock);
+        assert!(matches!(
+            classify(FtpError::ConnectionError(io), "x"),
+            RemoteError::Timeout(_)
+        ));
+    }
+}

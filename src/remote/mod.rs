@@ -1,0 +1,173 @@
+//! The seam between the filesystem core and the server: the [`Remote`] trait, the plain data
+//! types it speaks in, and [`RemoteError`], the one error type every remote operation returns.
+//!
+//! Invariants:
+//! - Paths handed to a `Remote` are absolute *mount-relative* paths: `/` is the mount root,
+//!   components are separated by single `/`, never `.`/`..`, never a trailing `/` (except `/`).
+//!   The implementation maps them onto the server (e.g. prefixing the remote root directory).
+//! - A `Remote` is `Send + Sync`; every method may be called from several threads at once and
+//!   must not hold a lock of the caller's across network I/O (it cannot: it sees none).
+//! - A `RemoteError` says *what happened*; choosing the errno for a given POSIX operation is the
+//!   core's job (a 550 is "not found" for a read but may be "permission denied" for a mkdir).
+
+pub mod fake;
+pub mod ftp;
+
+use std::time::SystemTime;
+
+/// What kind of object a directory entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// One entry of a remote directory listing, as parsed from MLSD or LIST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteEntry {
+    /// File name only (no slashes), exactly as the server sent it.
+    pub name: String,
+    pub kind: FileKind,
+    /// Size in bytes (0 when unknown).
+    pub size: u64,
+    /// Modification time, when the listing carries one.
+    pub mtime: Option<SystemTime>,
+    /// Permission bits (`& 0o7777`) when the listing carries them.
+    pub mode: Option<u32>,
+    /// Target of a symlink, when known.
+    pub link_target: Option<String>,
+}
+
+/// What the server can do, as far as the core needs to know (decided from FEAT after login).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Modification times can be set (MFMT, or another method the session found).
+    pub set_mtime: bool,
+    /// Permission bits can be set (`SITE CHMOD`); `None` when not yet known.
+    pub chmod: Option<bool>,
+}
+
+/// Why a remote operation failed; the message is complete (says what failed and the server's
+/// reply) so it can be shown as it is. Classified from FTP reply codes and socket errors by the
+/// FTP layer; mapped onto errno by the core.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteError {
+    /// 550 and friends: "file unavailable" (not found, or no access: the server does not say
+    /// which). The core decides by context.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 530/532/534: not logged in / need account / policy refuses.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// 553: file name not allowed.
+    #[error("{0}")]
+    BadName(String),
+    /// 552: exceeded storage allocation.
+    #[error("{0}")]
+    NoSpace(String),
+    /// 500/502/504 for a command, or a feature the server does not advertise.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A deadline passed (connect, reply, data).
+    #[error("{0}")]
+    Timeout(String),
+    /// The connection failed or was lost, or the server is shutting down (421).
+    #[error("{0}")]
+    Connection(String),
+    /// The data connection could not be made or broke (refused, timed out, 425/426).
+    #[error("{0}")]
+    DataConnection(String),
+    /// Any other refusal or malformed reply.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl RemoteError {
+    /// The errno that best describes this error when the operation gives no better context.
+    pub fn errno(&self) -> i32 {
+        match self {
+            RemoteError::Unavailable(_) => libc::ENOENT,
+            RemoteError::PermissionDenied(_) => libc::EACCES,
+            RemoteError::BadName(_) => libc::EINVAL,
+            RemoteError::NoSpace(_) => libc::ENOSPC,
+            RemoteError::Unsupported(_) => libc::ENOTSUP,
+            RemoteError::Timeout(_) => libc::ETIMEDOUT,
+            RemoteError::Connection(_) | RemoteError::DataConnection(_) | RemoteError::Other(_) => {
+                libc::EIO
+            }
+        }
+    }
+}
+
+pub type RemoteResult<T> = Result<T, RemoteError>;
+
+/// A download in progress (one RETR). Dropping it without [`ReadStream::close`] also ends the
+/// transfer, but `close` reports how.
+pub trait ReadStream: Send {
+    /// Reads up to `buf.len()` bytes; `Ok(0)` is the end of the file.
+    fn read(&mut self, buf: &mut [u8]) -> RemoteResult<usize>;
+    /// Ends the transfer (aborting it when not at the end) and gives the connection back.
+    fn close(self: Box<Self>);
+}
+
+/// An upload in progress (one STOR). The file is complete on the server only once
+/// [`WriteStream::finish`] returned `Ok`.
+pub trait WriteStream: Send {
+    fn write_all(&mut self, data: &[u8]) -> RemoteResult<()>;
+    /// Closes the data connection and waits for the server's verdict (226).
+    fn finish(self: Box<Self>) -> RemoteResult<()>;
+}
+
+/// Everything the core needs from a server.
+pub trait Remote: Send + Sync + 'static {
+    /// Lists a directory (without `.` and `..`).
+    fn list(&self, dir: &str) -> RemoteResult<Vec<RemoteEntry>>;
+    /// Starts a download at `offset`.
+    fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn ReadStream>>;
+    /// Starts an upload that replaces the file's content (created when missing).
+    fn open_write(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>>;
+    /// Starts an upload that appends to the file (APPE).
+    fn open_append(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>>;
+    fn mkdir(&self, path: &str) -> RemoteResult<()>;
+    fn rmdir(&self, path: &str) -> RemoteResult<()>;
+    fn delete(&self, path: &str) -> RemoteResult<()>;
+    /// Renames; whether an existing target is replaced is up to the server.
+    fn rename(&self, from: &str, to: &str) -> RemoteResult<()>;
+    fn set_mtime(&self, path: &str, mtime: SystemTime) -> RemoteResult<()>;
+    fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()>;
+    fn capabilities(&self) -> Capabilities;
+}
+
+/// Joins a mount-relative directory path and a name.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Splits a mount-relative path into (parent, name); `None` for the root.
+pub fn split(path: &str) -> Option<(&str, &str)> {
+    if path == "/" {
+        return None;
+    }
+    let i = path.rfind('/')?;
+    let parent = if i == 0 { "/" } else { &path[..i] };
+    Some((parent, &path[i + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_and_split_round_trip() {
+        assert_eq!(join("/", "a"), "/a");
+        assert_eq!(join("/a", "b c"), "/a/b c");
+        assert_eq!(split("/a/b c"), Some(("/a", "b c")));
+        assert_eq!(split("/a"), Some(("/", "a")));
+        assert_eq!(split("/"), None);
+    }
+}

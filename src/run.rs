@@ -1,0 +1,262 @@
+//! Wires a validated [`MountConfig`] into a running mount: logging, the FTP remote, the core,
+//! the FUSE session, daemonizing and clean shutdown.
+//!
+//! Invariants:
+//! - Daemonizing forks FIRST, before any thread exists (fork copies only the calling thread);
+//!   the child connects, logs in, lists the root and mounts, then writes its verdict to a pipe.
+//!   The parent waits for that verdict: it exits 0 only once the mount works, else it prints
+//!   the child's one-line error and exits 1. Nothing is left mounted after a failure.
+//! - SIGTERM and SIGINT are blocked in every thread and taken by one waiter thread, which
+//!   unmounts; the FUSE loop then ends, open uploads are finished (or their failure logged),
+//!   idle connections get QUIT, and the process exits 0. `fusermount3 -u` ends it the same way.
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use fuser::{Config, MountOption, SessionACL};
+
+use crate::cache::SystemClock;
+use crate::config::MountConfig;
+use crate::fs::{Fs, FsConfig};
+use crate::fuse::FuseAdapter;
+use crate::remote::Remote;
+use crate::remote::ftp::{FtpConfig, FtpRemote};
+
+/// Sets up env_logger at `level` (RUST_LOG refines it). suppaftp is capped at debug level:
+/// its trace output would contain the PASS command.
+pub fn init_logging(level: log::LevelFilter) {
+    let mut b = env_logger::Builder::new();
+    b.filter_level(level);
+    b.parse_env(env_logger::Env::default());
+    b.filter_module("suppaftp", level.min(log::LevelFilter::Debug));
+    b.format_timestamp_millis();
+    let _ = b.try_init();
+}
+
+fn ftp_config(cfg: &MountConfig) -> FtpConfig {
+    FtpConfig {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        user: cfg.user.clone(),
+        password: cfg.password.expose().to_string(),
+        root: cfg.root.clone(),
+        timeout: cfg.timeout,
+        connections: cfg.connections,
+    }
+}
+
+fn fuse_config(cfg: &MountConfig) -> Config {
+    let mut c = Config::default();
+    let mut opts = vec![
+        MountOption::FSName(cfg.fsname.clone()),
+        MountOption::Subtype("ftpfs".into()),
+    ];
+    if cfg.read_only {
+        opts.push(MountOption::RO);
+    }
+    if cfg.default_permissions {
+        opts.push(MountOption::DefaultPermissions);
+    }
+    for flag in &cfg.kernel_flags {
+        opts.push(match flag.as_str() {
+            "dev" => MountOption::Dev,
+            "nodev" => MountOption::NoDev,
+            "suid" => MountOption::Suid,
+            "nosuid" => MountOption::NoSuid,
+            "exec" => MountOption::Exec,
+            "noexec" => MountOption::NoExec,
+            "atime" => MountOption::Atime,
+            "noatime" => MountOption::NoAtime,
+            other => MountOption::CUSTOM(other.to_string()),
+        });
+    }
+    c.mount_options = opts;
+    c.acl = if cfg.allow_other {
+        SessionACL::All
+    } else if cfg.allow_root {
+        SessionACL::RootAndOwner
+    } else {
+        SessionACL::Owner
+    };
+    // Each FUSE thread may block on the network; enough of them that listings are served
+    // while every pooled connection is streaming.
+    c.n_threads = Some((cfg.connections + 4).clamp(4, 32));
+    c
+}
+
+/// A mounted filesystem, ready to serve.
+struct Mounted {
+    session: fuser::Session<FuseAdapter>,
+    fs: Arc<Fs>,
+    remote: Arc<FtpRemote>,
+}
+
+/// Connects, checks the root, mounts. Returns a one-line error on failure.
+fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
+    let remote = Arc::new(FtpRemote::connect(ftp_config(cfg)).map_err(|e| e.to_string())?);
+    let root_list = remote
+        .list("/")
+        .map_err(|e| format!("cannot list {} on {}:{}: {e}", cfg.root, cfg.host, cfg.port))?;
+    log::info!("{} entries in {}", root_list.len(), cfg.root);
+    let fs = Arc::new(Fs::new(
+        Arc::clone(&remote) as Arc<dyn Remote>,
+        FsConfig {
+            uid: cfg.uid,
+            gid: cfg.gid,
+            umask: cfg.umask,
+            dir_cache_ttl: cfg.dir_cache_ttl,
+            dir_cache_size: cfg.dir_cache_size,
+        },
+        Box::new(SystemClock),
+    ));
+    let session = fuser::Session::new(
+        FuseAdapter::new(Arc::clone(&fs)),
+        &cfg.mountpoint,
+        &fuse_config(cfg),
+    )
+    .map_err(|e| format!("cannot mount on {}: {e}", cfg.mountpoint.display()))?;
+    Ok(Mounted {
+        session,
+        fs,
+        remote,
+    })
+}
+
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain libc calls on a local, zero-initialised sigset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Serves until unmounted (by signal or fusermount3 -u), then shuts down cleanly.
+fn serve(m: Mounted, set: libc::sigset_t) -> ExitCode {
+    let Mounted {
+        mut session,
+        fs,
+        remote,
+    } = m;
+    let mut unmounter = session.unmount_callable();
+    std::thread::spawn(move || {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: `set` is a valid sigset; the signals in it are blocked in every thread.
+        unsafe { libc::sigwait(&set, &mut sig) };
+        log::info!("signal {sig}: unmounting");
+        if let Err(e) = unmounter.unmount() {
+            log::error!("unmount failed: {e}");
+        }
+    });
+    let result = session.run();
+    let clean = fs.shutdown();
+    remote.shutdown();
+    match result {
+        Ok(()) if clean => ExitCode::SUCCESS,
+        Ok(()) => {
+            log::error!("some uploads did not complete (see above)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            log::error!("FUSE session ended with an error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the mount in the foreground.
+pub fn run_foreground(cfg: &MountConfig) -> ExitCode {
+    let set = block_signals();
+    match mount(cfg) {
+        Ok(m) => {
+            log::info!("mounted on {}", cfg.mountpoint.display());
+            serve(m, set)
+        }
+        Err(e) => {
+            eprintln!("ftpfs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Forks; the parent returns once the child reports that the mount works (or why not).
+pub fn run_daemon(cfg: &MountConfig) -> ExitCode {
+    let mut fds = [0; 2];
+    // SAFETY: pipe() fills two fds we then own.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        eprintln!("ftpfs: pipe: {}", std::io::Error::last_os_error());
+        return ExitCode::FAILURE;
+    }
+    // SAFETY: the fds come from pipe() and are owned from here on.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: no thread has been started yet (main calls this before anything spawns one).
+    match unsafe { libc::fork() } {
+        -1 => {
+            eprintln!("ftpfs: fork: {}", std::io::Error::last_os_error());
+            ExitCode::FAILURE
+        }
+        0 => {
+            drop(rd);
+            // SAFETY: detaching from the terminal's session in the child.
+            unsafe { libc::setsid() };
+            let set = block_signals();
+            let mut pipe = std::fs::File::from(wr);
+            match mount(cfg) {
+                Ok(m) => {
+                    let _ = pipe.write_all(b"\0");
+                    drop(pipe);
+                    detach_stdio();
+                    serve(m, set)
+                }
+                Err(e) => {
+                    let _ = pipe.write_all(e.as_bytes());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        _child => {
+            drop(wr);
+            let mut verdict = Vec::new();
+            let _ = std::fs::File::from(rd).read_to_end(&mut verdict);
+            match verdict.as_slice() {
+                [0] => ExitCode::SUCCESS,
+                [] => {
+                    eprintln!("ftpfs: the mount process died before mounting");
+                    ExitCode::FAILURE
+                }
+                msg => {
+                    eprintln!("ftpfs: {}", String::from_utf8_lossy(msg));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Points stdin/stdout at /dev/null, and stderr too when it is a terminal (a daemon must not
+/// write to the terminal it left); a redirected stderr (a log file, journald) is kept.
+fn detach_stdio() {
+    let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    else {
+        return;
+    };
+    use std::os::fd::AsRawFd;
+    let n = null.as_raw_fd();
+    // SAFETY: dup2 onto the standard descriptors of this process.
+    unsafe {
+        libc::dup2(n, 0);
+        libc::dup2(n, 1);
+        if libc::isatty(2) == 1 {
+            libc::dup2(n, 2);
+        }
+    }
+}
