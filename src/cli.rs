@@ -43,6 +43,7 @@ Mount options (-o, comma-separated, repeatable; '\\,' is a literal comma):
   uid=N, gid=N         owner and group of all files (default: yours)
   umask=OCTAL          e.g. 022: fixed modes instead of the server's
   password_file=PATH   read the password from the first line of PATH
+  log_file=PATH        where a daemonized mount appends its log (else discarded)
   fsname=NAME          name shown by mount and df
   ro, rw               read-only / read-write (default rw)
   allow_other, allow_root, default_permissions
@@ -163,6 +164,7 @@ pub fn build_config(cli: Cli, env: &dyn Env) -> Result<MountConfig, ConfigError>
         fsname,
         log_level,
         kernel_flags: settings.kernel_flags,
+        log_file: settings.log_file,
     })
 }
 

@@ -134,6 +134,9 @@ pub struct MountConfig {
     /// Words among `dev nodev suid nosuid exec noexec atime noatime` to pass to
     /// the kernel unchanged; at most one of each pair (the last one given wins).
     pub kernel_flags: Vec<String>,
+    /// `-o log_file=PATH`: where a daemonized mount writes its log (appended). Without it a
+    /// daemon has no terminal to log to and its log is discarded; `-f` logs to stderr.
+    pub log_file: Option<PathBuf>,
 }
 
 /// Everything that can be wrong with the command line, the options, the
@@ -240,6 +243,7 @@ pub struct OptionSettings {
     /// `-o password_file=PATH`, consumed by the credential lookup.
     pub password_file: Option<PathBuf>,
     pub kernel_flags: Vec<String>,
+    pub log_file: Option<PathBuf>,
 }
 
 impl Default for OptionSettings {
@@ -259,6 +263,7 @@ impl Default for OptionSettings {
             fsname: None,
             password_file: None,
             kernel_flags: Vec::new(),
+            log_file: None,
         }
     }
 }
@@ -364,6 +369,10 @@ impl OptionSettings {
             "password_file" => {
                 let v = non_empty(key, need(key, value, "PATH")?)?;
                 self.password_file = Some(PathBuf::from(v));
+            }
+            "log_file" => {
+                let v = non_empty(key, need(key, value, "PATH")?)?;
+                self.log_file = Some(PathBuf::from(v));
             }
             "password" | "passwd" | "pass" => return Err(ConfigError::PasswordOption),
             _ => return Err(ConfigError::UnknownOption(key.to_string())),

@@ -211,7 +211,7 @@ pub fn run_daemon(cfg: &MountConfig) -> ExitCode {
                 Ok(m) => {
                     let _ = pipe.write_all(b"\0");
                     drop(pipe);
-                    detach_stdio();
+                    detach_stdio(cfg.log_file.as_deref());
                     serve(m, set)
                 }
                 Err(e) => {
@@ -239,9 +239,10 @@ pub fn run_daemon(cfg: &MountConfig) -> ExitCode {
     }
 }
 
-/// Points stdin/stdout at /dev/null, and stderr too when it is a terminal (a daemon must not
-/// write to the terminal it left); a redirected stderr (a log file, journald) is kept.
-fn detach_stdio() {
+/// Points stdin/stdout at /dev/null and stderr (the log) at `-o log_file` or /dev/null: a
+/// daemon must not hold the terminal or the pipes of whoever started it.
+fn detach_stdio(log_file: Option<&std::path::Path>) {
+    use std::os::fd::AsRawFd;
     let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -249,14 +250,19 @@ fn detach_stdio() {
     else {
         return;
     };
-    use std::os::fd::AsRawFd;
-    let n = null.as_raw_fd();
+    let log = log_file.and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| log::error!("cannot open log file {}: {e}", p.display()))
+            .ok()
+    });
+    let err_fd = log.as_ref().map_or(null.as_raw_fd(), |f| f.as_raw_fd());
     // SAFETY: dup2 onto the standard descriptors of this process.
     unsafe {
-        libc::dup2(n, 0);
-        libc::dup2(n, 1);
-        if libc::isatty(2) == 1 {
-            libc::dup2(n, 2);
-        }
+        libc::dup2(null.as_raw_fd(), 0);
+        libc::dup2(null.as_raw_fd(), 1);
+        libc::dup2(err_fd, 2);
     }
 }

@@ -1,0 +1,88 @@
+//! What the mount sends to the server, counted by a proxy on the control connection: a `find`
+//! over a tree lists each directory once and sends no per-file SIZE/MDTM; a second `find`
+//! inside the listing TTL sends nothing at all.
+
+use std::collections::HashSet;
+use std::fs;
+
+use super::harness::Mount;
+use crate::common::proxy::CountingProxy;
+use crate::common::servers::{FtpServer, ServerKind};
+
+const DIRS: usize = 6;
+const FILES: usize = 12;
+
+fn tree(srv: &FtpServer) -> usize {
+    let mut dirs = 1; // the root
+    for d in 0..DIRS {
+        let dir = srv.root.join(format!("dir {d}"));
+        fs::create_dir_all(dir.join("inner")).expect("mkdir");
+        dirs += 2;
+        for f in 0..FILES {
+            fs::write(dir.join(format!("file {f}.txt")), vec![b'x'; f]).expect("write");
+            fs::write(dir.join("inner").join(format!("{f}")), "y").expect("write");
+        }
+    }
+    dirs
+}
+
+fn find_lists_each_dir_once(kind: ServerKind) {
+    let srv = FtpServer::start(kind);
+    let dirs = tree(&srv);
+    let proxy = CountingProxy::start(srv.port);
+    let url = format!("ftp://{}@127.0.0.1:{}/", srv.user, proxy.port());
+    let m = Mount::new(&url, &srv.password, &["dir_cache_ttl=60"]);
+    proxy.reset();
+
+    let out = m.sh("find . -ls | wc -l");
+    assert_eq!(out.trim(), (dirs + DIRS * FILES * 2).to_string());
+    let cmds = proxy.commands();
+    let listings: Vec<&String> = cmds
+        .iter()
+        .filter(|c| {
+            let v = c.split(' ').next().unwrap_or("").to_ascii_uppercase();
+            v == "MLSD" || v == "LIST"
+        })
+        .collect();
+    assert_eq!(
+        listings.len(),
+        dirs,
+        "one listing per directory, got:\n{cmds:#?}"
+    );
+    // Each directory exactly once: MLSD names it; LIST follows a CWD that names it.
+    let named: Vec<String> = if listings
+        .iter()
+        .all(|c| c.to_ascii_uppercase().starts_with("MLSD"))
+    {
+        listings.iter().map(|c| c[5..].to_string()).collect()
+    } else {
+        cmds.iter()
+            .filter(|c| c.to_ascii_uppercase().starts_with("CWD "))
+            .map(|c| c[4..].to_string())
+            .collect()
+    };
+    let unique: HashSet<&String> = named.iter().collect();
+    assert_eq!(unique.len(), dirs, "directories listed: {named:#?}");
+    for verb in ["SIZE", "MDTM", "MLST", "STAT"] {
+        assert_eq!(proxy.count(verb), 0, "{verb} sent:\n{cmds:#?}");
+    }
+
+    proxy.reset();
+    let again = m.sh("find . -ls | wc -l");
+    assert_eq!(again, out);
+    assert!(
+        proxy.commands().is_empty(),
+        "second find sent: {:#?}",
+        proxy.commands()
+    );
+}
+
+#[test]
+fn find_lists_each_dir_once_mlsd_pyftpdlib() {
+    find_lists_each_dir_once(ServerKind::Pyftpdlib);
+}
+
+#[test]
+fn find_lists_each_dir_once_list_vsftpd() {
+    find_lists_each_dir_once(ServerKind::Vsftpd);
+}

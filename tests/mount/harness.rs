@@ -1,0 +1,220 @@
+//! Mounting the real binary for tests: [`Mount`] starts `ftpfs -f` against a server, waits
+//! until the kernel shows the mount, and unmounts and reaps the process on drop (also when the
+//! test panics). Helpers run shell commands inside the mount and compare trees.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::servers::FtpServer;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ftpfs");
+
+/// Whether `path` is a FUSE mount of ftpfs right now (from /proc/self/mountinfo).
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy().replace(' ', "\\040");
+    info.lines().any(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        f.len() > 4 && f[4] == want && l.contains("fuse.ftpfs")
+    })
+}
+
+/// Waits until `cond` holds or `limit` passes.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// A running `ftpfs -f` mount.
+pub struct Mount {
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Mount {
+    /// Mounts `url` with `password` (via FTPFS_PASSWORD) and extra `-o` options.
+    pub fn new(url: &str, password: &str, opts: &[&str]) -> Mount {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mnt");
+        std::fs::create_dir(&path).expect("mkdir mountpoint");
+        let log = dir.path().join("ftpfs.log");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("-f").arg("-vv").arg(url).arg(&path);
+        for o in opts {
+            cmd.arg("-o").arg(o);
+        }
+        let child = cmd
+            .env("FTPFS_PASSWORD", password)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn ftpfs");
+        let mut m = Mount {
+            path,
+            _dir: dir,
+            child: Some(child),
+            log,
+        };
+        let ok = wait_for(Duration::from_secs(15), || {
+            is_mounted(&m.path)
+                || m.child
+                    .as_mut()
+                    .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))))
+        });
+        assert!(
+            ok && is_mounted(&m.path),
+            "ftpfs did not mount {url}; its log:\n{}",
+            m.log()
+        );
+        m
+    }
+
+    /// Mounts a test server as its user.
+    pub fn of(server: &FtpServer, opts: &[&str]) -> Mount {
+        Mount::new(&server.url(), &server.password, opts)
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A path inside the mount.
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    /// Runs `sh -c script` with the mount as working directory; panics with its output on
+    /// failure.
+    pub fn sh(&self, script: &str) -> String {
+        let out = sh_in(&self.path, script);
+        assert!(
+            out.status.success(),
+            "`{script}` failed ({}):\nstdout: {}\nstderr: {}\nftpfs log tail:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            tail(&self.log(), 40)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Unmounts with fusermount3 and waits for the process; returns its exit status.
+    pub fn unmount(mut self) -> std::process::ExitStatus {
+        let st = Command::new("fusermount3")
+            .arg("-u")
+            .arg(&self.path)
+            .status()
+            .expect("fusermount3");
+        assert!(st.success(), "fusermount3 -u failed");
+        let mut child = self.child.take().expect("child");
+        let status = wait_child(&mut child, Duration::from_secs(20));
+        status.unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("ftpfs did not exit after unmount; log:\n{}", self.log())
+        })
+    }
+
+    /// Sends a signal to the daemon and waits for it; returns its exit status.
+    pub fn signal(mut self, sig: i32) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("child");
+        // SAFETY: signalling our own child by pid.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = wait_child(&mut child, Duration::from_secs(20));
+        status.unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!(
+                "ftpfs did not exit after signal {sig}; log:\n{}",
+                self.log()
+            )
+        })
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if is_mounted(&self.path) {
+            let _ = Command::new("fusermount3")
+                .arg("-u")
+                .arg("-z")
+                .arg(&self.path)
+                .status();
+        }
+        if let Some(mut c) = self.child.take() {
+            if wait_child(&mut c, Duration::from_secs(10)).is_none() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+pub fn wait_child(c: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Ok(Some(st)) = c.try_wait() {
+            return Some(st);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `sh -c script` in `dir`.
+pub fn sh_in(dir: &Path, script: &str) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .expect("sh")
+}
+
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// sha256 of a file, via sha256sum (what a user would compare).
+pub fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    assert!(out.status.success(), "sha256sum {}", path.display());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

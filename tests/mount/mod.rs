@@ -1,0 +1,6 @@
+//! End-to-end tests through a real FUSE mount of the `ftpfs` binary.
+
+mod cli;
+mod commands;
+mod coreutils;
+pub mod harness;
