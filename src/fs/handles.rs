@@ -220,6 +220,13 @@ impl Fs {
         let mut h = lock(&h);
         match &mut *h {
             Handle::Read(_) => Ok(()),
+            Handle::Write(w) if w.pos == 0 && w.stream.is_some() && w.error.is_none() => {
+                // Nothing written yet: this is the close of a duplicate descriptor (a shell's
+                // `> file` opens, dup2()s and closes before writing). Ending the upload now
+                // would turn the writes that follow into an APPE; the empty upload is
+                // finished at release instead.
+                Ok(())
+            }
             Handle::Write(w) => {
                 let r = w.finish_upload();
                 let (path, size) = (w.path.clone(), w.pos);

@@ -128,7 +128,7 @@ fn pids_with(needle: &str) -> Vec<i32> {
 #[test]
 fn daemon_returns_once_mounted_and_exits_on_unmount() {
     let srv = FtpServer::start(ServerKind::Pyftpdlib);
-    std::fs::write(srv.root.join("f.txt"), "daemon\n").expect("write");
+    srv.write_file("f.txt", "daemon\n");
     let dir = tempfile::tempdir().expect("tmp");
     let mnt = dir.path().join("m");
     std::fs::create_dir(&mnt).expect("mkdir");

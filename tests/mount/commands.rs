@@ -3,7 +3,6 @@
 //! inside the listing TTL sends nothing at all.
 
 use std::collections::HashSet;
-use std::fs;
 
 use super::harness::Mount;
 use crate::common::proxy::CountingProxy;
@@ -15,12 +14,10 @@ const FILES: usize = 12;
 fn tree(srv: &FtpServer) -> usize {
     let mut dirs = 1; // the root
     for d in 0..DIRS {
-        let dir = srv.root.join(format!("dir {d}"));
-        fs::create_dir_all(dir.join("inner")).expect("mkdir");
         dirs += 2;
         for f in 0..FILES {
-            fs::write(dir.join(format!("file {f}.txt")), vec![b'x'; f]).expect("write");
-            fs::write(dir.join("inner").join(format!("{f}")), "y").expect("write");
+            srv.write_file(format!("dir {d}/file {f}.txt"), vec![b'x'; f]);
+            srv.write_file(format!("dir {d}/inner/{f}"), "y");
         }
     }
     dirs

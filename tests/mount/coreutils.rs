@@ -4,7 +4,6 @@
 //! UTF-8. What is checked on the server side is read from the server's own root directory.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::harness::{Mount, pattern, sh_in, sha256};
@@ -18,25 +17,17 @@ const NAMES: &[&str] = &[
     "  two leading spaces.txt",
 ];
 
-/// Makes `dir` writable by whatever user the server runs as.
-fn open_up(dir: &Path) {
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).expect("chmod");
-}
-
-fn populate(root: &Path) {
-    fs::write(root.join("hello.txt"), "hello\n").expect("write");
-    fs::create_dir_all(root.join("pre/sub")).expect("mkdir");
-    open_up(&root.join("pre"));
-    open_up(&root.join("pre/sub"));
-    fs::write(root.join("pre/sub/deep.txt"), "deep\n").expect("write");
+fn populate(srv: &FtpServer) {
+    srv.write_file("hello.txt", "hello\n");
+    srv.write_file("pre/sub/deep.txt", "deep\n");
     for (i, n) in NAMES.iter().enumerate() {
-        fs::write(root.join("pre").join(n), format!("content {i}\n")).expect("write");
+        srv.write_file(Path::new("pre").join(n), format!("content {i}\n"));
     }
 }
 
 fn scenario(kind: ServerKind) {
     let srv = FtpServer::start(kind);
-    populate(&srv.root);
+    populate(&srv);
     let m = Mount::of(&srv, &[]);
     let local = tempfile::tempdir().expect("tempdir");
     let l = local.path();

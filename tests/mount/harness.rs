@@ -18,7 +18,8 @@ pub fn is_mounted(path: &Path) -> bool {
     let want = path.to_string_lossy().replace(' ', "\\040");
     info.lines().any(|l| {
         let f: Vec<&str> = l.split(' ').collect();
-        f.len() > 4 && f[4] == want && l.contains("fuse.ftpfs")
+        let fstype = l.split(" - ").nth(1).and_then(|r| r.split(' ').next());
+        f.len() > 4 && f[4] == want && matches!(fstype, Some("fuse" | "fuse.ftpfs"))
     })
 }
 

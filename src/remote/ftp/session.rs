@@ -150,7 +150,7 @@ impl Session {
         log::debug!("{target}: USER {} / PASS ****", cfg.user);
         ftp.login(cfg.user.as_str(), cfg.password.as_str())
             .map_err(|e| {
-                let e = classify(e, &format!("login to {target} as {}", cfg.user));
+                let e = classify(e, &format!("login to {target} as {} failed", cfg.user));
                 match e {
                     // A refused login is final; say so plainly whatever the code.
                     RemoteError::Unavailable(m) | RemoteError::Other(m) => {
