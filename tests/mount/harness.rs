@@ -145,9 +145,16 @@ impl Mount {
     }
 }
 
+/// Whether anything at all is mounted on `path`.
+fn anything_mounted(path: &Path) -> bool {
+    let want = path.to_string_lossy().replace(' ', "\\040");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .is_ok_and(|info| info.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str())))
+}
+
 impl Drop for Mount {
     fn drop(&mut self) {
-        if is_mounted(&self.path) {
+        if anything_mounted(&self.path) {
             let _ = Command::new("fusermount3")
                 .arg("-u")
                 .arg("-z")
