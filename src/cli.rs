@@ -9,16 +9,14 @@
 //! the URL is refused (argv is visible in `ps`); user and path are
 //! percent-decoded; IPv6 literals go in brackets (`ftp://[::1]:2121/`); the path
 //! becomes [`MountConfig::root`], absolute and normalized (`//a/./b/` → `/a/b`,
-//! `..` never climbs above `/`), counted from the server's `/` rather than the
-//! login directory. Decoded user and path must not contain CR, LF or NUL.
+//! `..` never climbs above `/`); the FTP layer takes it relative to the login
+//! directory (as curl and RFC 1738 do). Decoded user and path must not contain CR, LF or NUL.
 //! Error messages never repeat the whole URL.
 //!
-//! Subcommands: none yet, but [`Cli`] is declared with
-//! `args_conflicts_with_subcommands` and `subcommand_negates_reqs`, and URL and
-//! MOUNTPOINT are `Option`s marked `required`. So a later `ftpfs probe URL` only
-//! needs `#[command(subcommand)] pub command: Option<Command>` added to [`Cli`]:
-//! clap then parses `ftpfs probe ...` as the subcommand and everything else as a
-//! mount (tested below with a runtime-added `probe`). Because arguments
+//! Subcommand: `ftpfs probe [-o OPTS] [-v] URL` ([`Command::Probe`]). [`Cli`] is
+//! declared with `args_conflicts_with_subcommands` and `subcommand_negates_reqs`,
+//! and URL and MOUNTPOINT are `Option`s marked `required`: clap parses
+//! `ftpfs probe ...` as the subcommand and everything else as a mount. Because arguments
 //! conflict with subcommands, `probe` is only a subcommand as the first
 //! argument (its own flags follow it: `ftpfs probe -v URL`), so a mountpoint
 //! directory named `probe` still works; a bare host named `probe` must be
@@ -27,12 +25,13 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use log::LevelFilter;
 
 use crate::config::{ConfigError, DEFAULT_PORT, MountConfig, OptionSettings};
 use crate::credentials::{Env, resolve_credentials};
 use crate::mount_opts::parse_mount_options;
+use crate::remote::ftp::FtpConfig;
 
 const AFTER_HELP: &str = "\
 Mount options (-o, comma-separated, repeatable; '\\,' is a literal comma):
@@ -44,6 +43,13 @@ Mount options (-o, comma-separated, repeatable; '\\,' is a literal comma):
   umask=OCTAL          e.g. 022: fixed modes instead of the server's
   password_file=PATH   read the password from the first line of PATH
   log_file=PATH        where a daemonized mount appends its log (else discarded)
+  data_mode=MODE       auto (passive, falling back to active) | passive | epsv |
+                       pasv | active | eprt | port                 [auto]
+  data_connect_timeout=SECS  deadline for making one data connection  [3]
+  active_port_range=LO-HI    local ports for active-mode data connections
+  active_address=IP    address to advertise in EPRT/PORT (behind NAT)
+  pasv_address=control|reply  connect PASV data connections to the control
+                       connection's address (default) or to the 227 reply's
   fsname=NAME          name shown by mount and df
   ro, rw               read-only / read-write (default rw)
   allow_other, allow_root, default_permissions
@@ -91,6 +97,59 @@ pub struct Cli {
     /// Debug output, implies -f (like sshfs -d)
     #[arg(short, long)]
     pub debug: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Diagnose data connections: log in, then try a listing with EPSV, PASV, EPRT and PORT,
+    /// and print what works and which -o options to use
+    Probe(ProbeArgs),
+}
+
+/// `ftpfs probe` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// ftp://[user@]host[:port][/path]
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// Options as for a mount (timeout, data_connect_timeout, active_port_range,
+    /// active_address, pasv_address, password_file)
+    #[arg(short = 'o', value_name = "OPTS", action = ArgAction::Append)]
+    pub options: Vec<String>,
+
+    /// More log output
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Validates `ftpfs probe` arguments into the connection settings to probe with.
+pub fn build_probe_config(args: &ProbeArgs, env: &dyn Env) -> Result<FtpConfig, ConfigError> {
+    let mut pairs = Vec::new();
+    for o in &args.options {
+        pairs.extend(parse_mount_options(o)?);
+    }
+    let settings = OptionSettings::from_options(&pairs)?;
+    let url = parse_url(&args.url)?;
+    let creds = resolve_credentials(
+        env,
+        &url.host,
+        url.user.as_deref(),
+        settings.password_file.as_deref(),
+    )?;
+    let mut cfg = FtpConfig::new(&url.host, url.port, &creds.user, creds.password.expose());
+    cfg.root = url.root;
+    cfg.timeout = settings.timeout;
+    cfg.data_mode = settings.data_mode;
+    cfg.data_connect_timeout = settings.data_connect_timeout;
+    cfg.active_port_range = settings.active_port_range;
+    cfg.active_address = settings.active_address;
+    cfg.pasv_address = settings.pasv_address;
+    Ok(cfg)
 }
 
 impl Cli {
@@ -165,6 +224,11 @@ pub fn build_config(cli: Cli, env: &dyn Env) -> Result<MountConfig, ConfigError>
         log_level,
         kernel_flags: settings.kernel_flags,
         log_file: settings.log_file,
+        data_mode: settings.data_mode,
+        data_connect_timeout: settings.data_connect_timeout,
+        active_port_range: settings.active_port_range,
+        active_address: settings.active_address,
+        pasv_address: settings.pasv_address,
     })
 }
 

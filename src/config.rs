@@ -19,6 +19,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use log::LevelFilter;
 use thiserror::Error;
 
 use crate::mount_opts::OptError;
+use crate::remote::ftp::datamode::{DataMode, PasvAddress};
 
 /// Default FTP control port.
 pub const DEFAULT_PORT: u16 = 21;
@@ -35,6 +37,9 @@ pub const DEFAULT_CONNECTIONS: usize = 4;
 pub const MAX_CONNECTIONS: usize = 64;
 /// Default network timeout (`-o timeout=SECS`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `data_connect_timeout`: long enough for a slow link's handshake, short enough that
+/// a firewall which drops packets costs little before the fallback.
+pub const DEFAULT_DATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Largest accepted `-o timeout=SECS` (one day).
 pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 /// Default directory-listing cache lifetime (`-o dir_cache_ttl=SECS`).
@@ -137,6 +142,19 @@ pub struct MountConfig {
     /// `-o log_file=PATH`: where a daemonized mount writes its log (appended). Without it a
     /// daemon has no terminal to log to and its log is discarded; `-f` logs to stderr.
     pub log_file: Option<PathBuf>,
+    /// `-o data_mode=`: which data-connection methods may be used (default auto: passive,
+    /// falling back to active).
+    pub data_mode: DataMode,
+    /// `-o data_connect_timeout=SECS` (default 3): the most one data-connection attempt may
+    /// take; short, because a firewall that drops packets costs exactly this before the
+    /// fallback to the other mode.
+    pub data_connect_timeout: Duration,
+    /// `-o active_port_range=LO-HI`: local ports for active-mode listeners.
+    pub active_port_range: Option<(u16, u16)>,
+    /// `-o active_address=IP`: the address advertised in EPRT/PORT (behind NAT).
+    pub active_address: Option<IpAddr>,
+    /// `-o pasv_address=control|reply` (default control).
+    pub pasv_address: PasvAddress,
 }
 
 /// Everything that can be wrong with the command line, the options, the
@@ -244,6 +262,11 @@ pub struct OptionSettings {
     pub password_file: Option<PathBuf>,
     pub kernel_flags: Vec<String>,
     pub log_file: Option<PathBuf>,
+    pub data_mode: DataMode,
+    pub data_connect_timeout: Duration,
+    pub active_port_range: Option<(u16, u16)>,
+    pub active_address: Option<IpAddr>,
+    pub pasv_address: PasvAddress,
 }
 
 impl Default for OptionSettings {
@@ -264,6 +287,11 @@ impl Default for OptionSettings {
             password_file: None,
             kernel_flags: Vec::new(),
             log_file: None,
+            data_mode: DataMode::Auto,
+            data_connect_timeout: DEFAULT_DATA_CONNECT_TIMEOUT,
+            active_port_range: None,
+            active_address: None,
+            pasv_address: PasvAddress::Control,
         }
     }
 }
@@ -370,6 +398,29 @@ impl OptionSettings {
                 let v = non_empty(key, need(key, value, "PATH")?)?;
                 self.password_file = Some(PathBuf::from(v));
             }
+            "data_mode" => {
+                let v = need(key, value, "auto|passive|epsv|pasv|active|eprt|port")?;
+                self.data_mode = v.parse().map_err(|r: String| bad(key, v, r))?;
+            }
+            "data_connect_timeout" => {
+                let v = need(key, value, "SECS")?;
+                self.data_connect_timeout = parse_secs(key, v, false, MAX_TIMEOUT_SECS)?;
+            }
+            "active_port_range" => {
+                let v = need(key, value, "LO-HI")?;
+                self.active_port_range = Some(parse_range(key, v)?);
+            }
+            "active_address" => {
+                let v = need(key, value, "IP")?;
+                self.active_address = Some(
+                    v.parse()
+                        .map_err(|_| bad(key, v, "must be an IP address"))?,
+                );
+            }
+            "pasv_address" => {
+                let v = need(key, value, "control|reply")?;
+                self.pasv_address = v.parse().map_err(|r: String| bad(key, v, r))?;
+            }
             "log_file" => {
                 let v = non_empty(key, need(key, value, "PATH")?)?;
                 self.log_file = Some(PathBuf::from(v));
@@ -413,6 +464,17 @@ fn non_empty<'a>(key: &str, v: &'a str) -> Result<&'a str, ConfigError> {
     } else {
         Ok(v)
     }
+}
+
+fn parse_range(key: &str, v: &str) -> Result<(u16, u16), ConfigError> {
+    let reason = "must be LO-HI with 1 <= LO <= HI <= 65535";
+    let (lo, hi) = v.split_once('-').ok_or_else(|| bad(key, v, reason))?;
+    let lo: u16 = lo.trim().parse().map_err(|_| bad(key, v, reason))?;
+    let hi: u16 = hi.trim().parse().map_err(|_| bad(key, v, reason))?;
+    if lo == 0 || lo > hi {
+        return Err(bad(key, v, reason));
+    }
+    Ok((lo, hi))
 }
 
 fn parse_int(key: &str, v: &str, min: usize, max: usize) -> Result<usize, ConfigError> {

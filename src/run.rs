@@ -44,6 +44,11 @@ fn ftp_config(cfg: &MountConfig) -> FtpConfig {
         root: cfg.root.clone(),
         timeout: cfg.timeout,
         connections: cfg.connections,
+        data_mode: cfg.data_mode,
+        data_connect_timeout: cfg.data_connect_timeout,
+        active_port_range: cfg.active_port_range,
+        active_address: cfg.active_address,
+        pasv_address: cfg.pasv_address,
     }
 }
 

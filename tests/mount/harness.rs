@@ -46,11 +46,25 @@ pub struct Mount {
 impl Mount {
     /// Mounts `url` with `password` (via FTPFS_PASSWORD) and extra `-o` options.
     pub fn new(url: &str, password: &str, opts: &[&str]) -> Mount {
+        Mount::with_prefix(&[], url, password, opts)
+    }
+
+    /// Like [`Mount::new`], but runs `ftpfs` behind the command `prefix` (e.g.
+    /// `["nsenter", "--net=/run/netns/NS", "--"]`, which must exec it in place so the child
+    /// is ftpfs itself). An empty prefix is the same as [`Mount::new`].
+    pub fn with_prefix(prefix: &[&str], url: &str, password: &str, opts: &[&str]) -> Mount {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("mnt");
         std::fs::create_dir(&path).expect("mkdir mountpoint");
         let log = dir.path().join("ftpfs.log");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         cmd.arg("-f").arg("-vv").arg(url).arg(&path);
         for o in opts {
             cmd.arg("-o").arg(o);
@@ -148,8 +162,10 @@ impl Mount {
 /// Whether anything at all is mounted on `path`.
 fn anything_mounted(path: &Path) -> bool {
     let want = path.to_string_lossy().replace(' ', "\\040");
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .is_ok_and(|info| info.lines().any(|l| l.split(' ').nth(4) == Some(want.as_str())))
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|info| {
+        info.lines()
+            .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+    })
 }
 
 impl Drop for Mount {
@@ -161,11 +177,11 @@ impl Drop for Mount {
                 .arg(&self.path)
                 .status();
         }
-        if let Some(mut c) = self.child.take() {
-            if wait_child(&mut c, Duration::from_secs(10)).is_none() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+        if let Some(mut c) = self.child.take()
+            && wait_child(&mut c, Duration::from_secs(10)).is_none()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }

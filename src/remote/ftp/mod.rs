@@ -9,34 +9,24 @@
 //! - A download stream that is closed before the end is aborted (ABOR); if the server's answer
 //!   to that is not the expected one, the connection is dropped rather than reused.
 
+pub mod datamode;
 pub mod listing;
 pub mod pool;
+pub mod probe;
 pub mod session;
+pub mod transfer;
 
-use std::io::{Read, Write};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use suppaftp::{FtpStream, ImplFtpStream, TlsStream, TransferStream};
-
+use self::datamode::{Change, DataMode, Failure, Method, PasvAddress};
 use self::pool::{Conn, Pool, Use};
-use self::session::{Session, Shared, classify};
+use self::session::{Session, Shared};
+use self::transfer::{Attempt, DataConn};
 use super::{
     Capabilities, ReadStream, Remote, RemoteEntry, RemoteError, RemoteResult, WriteStream,
 };
-
-/// Names the TLS parameter of [`FtpStream`]: suppaftp 12 does not export `NoTlsStream`, which
-/// a [`TransferStream`] of a plain connection is generic over.
-pub trait StreamKind {
-    type Tls: TlsStream;
-}
-
-impl<T: TlsStream> StreamKind for ImplFtpStream<T> {
-    type Tls = T;
-}
-
-/// A data transfer on a plain FTP connection.
-pub type Transfer = TransferStream<<FtpStream as StreamKind>::Tls>;
 
 /// Connection settings of a mount.
 #[derive(Clone)]
@@ -45,12 +35,43 @@ pub struct FtpConfig {
     pub port: u16,
     pub user: String,
     pub password: String,
-    /// The server directory mounted as `/`.
+    /// The server directory mounted as `/` (relative to the login directory).
     pub root: String,
     /// Deadline for every network wait.
     pub timeout: Duration,
     /// Size of the connection pool.
     pub connections: usize,
+    /// Which data-connection methods may be used.
+    pub data_mode: DataMode,
+    /// Deadline for making one data connection (short: a firewall that drops packets must
+    /// not cost more than this).
+    pub data_connect_timeout: Duration,
+    /// Local ports for active-mode listeners.
+    pub active_port_range: Option<(u16, u16)>,
+    /// Address advertised in EPRT/PORT (default: the control connection's local address).
+    pub active_address: Option<IpAddr>,
+    /// Where PASV data connections go.
+    pub pasv_address: PasvAddress,
+}
+
+impl FtpConfig {
+    /// Settings with the defaults for everything but the server and login.
+    pub fn new(host: &str, port: u16, user: &str, password: &str) -> Self {
+        FtpConfig {
+            host: host.into(),
+            port,
+            user: user.into(),
+            password: password.into(),
+            root: "/".into(),
+            timeout: Duration::from_secs(30),
+            connections: 4,
+            data_mode: DataMode::Auto,
+            data_connect_timeout: Duration::from_secs(3),
+            active_port_range: None,
+            active_address: None,
+            pasv_address: PasvAddress::Control,
+        }
+    }
 }
 
 impl std::fmt::Debug for FtpConfig {
@@ -63,6 +84,11 @@ impl std::fmt::Debug for FtpConfig {
             .field("root", &self.root)
             .field("timeout", &self.timeout)
             .field("connections", &self.connections)
+            .field("data_mode", &self.data_mode)
+            .field("data_connect_timeout", &self.data_connect_timeout)
+            .field("active_port_range", &self.active_port_range)
+            .field("active_address", &self.active_address)
+            .field("pasv_address", &self.pasv_address)
             .finish()
     }
 }
@@ -70,13 +96,44 @@ impl std::fmt::Debug for FtpConfig {
 /// The FTP remote of one mount.
 pub struct FtpRemote {
     pool: Arc<Pool>,
+    shared: Arc<Shared>,
     caps: Capabilities,
+}
+
+/// What to say when no data connection could be made.
+fn advice(mode: DataMode, failures: &[(Method, Failure)]) -> String {
+    let tried: Vec<String> = failures.iter().map(|(m, f)| format!("{m}: {f}")).collect();
+    let passive_failed = failures.iter().any(|(m, _)| m.is_passive());
+    let active_failed = failures.iter().any(|(m, _)| !m.is_passive());
+    let what = match (passive_failed, active_failed) {
+        (true, true) => {
+            "open the server's passive port range in its firewall, or let the server connect \
+             back to this machine (allow the ports of -o active_port_range=LO-HI; behind NAT \
+             also set -o active_address=PUBLIC_IP)"
+        }
+        (true, false) if mode == DataMode::Auto => "open the server's passive port range",
+        (true, false) => {
+            "open the server's passive port range, or try -o data_mode=active (or auto)"
+        }
+        (false, true) if mode == DataMode::Auto => {
+            "let the server connect back to this machine (active mode)"
+        }
+        (false, true) => {
+            "let the server connect back to this machine, or try -o data_mode=passive (or auto)"
+        }
+        (false, false) => "check the server",
+    };
+    format!(
+        "no data connection could be made ({}): {what}",
+        tried.join("; ")
+    )
 }
 
 impl FtpRemote {
     /// Connects and logs in once (so that bad credentials fail here), keeping that connection.
     pub fn connect(cfg: FtpConfig) -> RemoteResult<FtpRemote> {
-        let pool = Pool::new(Arc::new(cfg), Arc::new(Shared::default()));
+        let shared = Arc::new(Shared::new(cfg.data_mode));
+        let pool = Pool::new(Arc::new(cfg), Arc::clone(&shared));
         let mut conn = pool.get(Use::Meta)?;
         let feats = conn.session().feats.clone();
         log::info!(
@@ -90,6 +147,7 @@ impl FtpRemote {
         drop(conn);
         Ok(FtpRemote {
             pool,
+            shared,
             caps: Capabilities {
                 set_mtime: feats.mfmt,
                 chmod: None,
@@ -121,69 +179,158 @@ impl FtpRemote {
         }
     }
 
-    /// Borrows a stream connection and starts a transfer on it (retrying once like `run`).
-    fn stream(
+    /// Opens a data connection for `cmd` (after `CWD cwd` when given), trying the methods the
+    /// shared state plans until one works; a stale reused connection is replaced once.
+    fn open_transfer(
         &self,
-        mut start: impl FnMut(&mut Session) -> RemoteResult<Transfer>,
-    ) -> RemoteResult<(Conn, Transfer)> {
-        let mut conn = self.pool.get(Use::Stream)?;
-        match start(conn.session()) {
-            Ok(t) => Ok((conn, t)),
-            Err(e) if conn.reused && conn.session().dead => {
-                log::debug!("retrying on a fresh connection after: {e}");
-                drop(conn);
-                let mut conn = self.pool.get(Use::Stream)?;
-                let t = start(conn.session())?;
-                Ok((conn, t))
+        usage: Use,
+        cwd: Option<&str>,
+        cmd: &str,
+        rest: u64,
+    ) -> RemoteResult<(Conn, DataConn)> {
+        let modes = &self.shared.modes;
+        let mut plan = modes.plan();
+        let mut failures: Vec<(Method, Failure)> = vec![];
+        let mut conn = self.pool.get(usage)?;
+        let mut prepared = false;
+        let mut retried = false;
+        while let Some(&method) = plan.first() {
+            if !prepared {
+                if let Some(dir) = cwd {
+                    match conn.session().cwd(dir) {
+                        Ok(()) => {}
+                        Err(e) if conn.reused && conn.session().dead && !retried => {
+                            log::debug!("retrying on a fresh connection after: {e}");
+                            retried = true;
+                            conn = self.pool.get(usage)?;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                prepared = true;
             }
-            Err(e) => Err(e),
+            match conn.session().attempt(method, cmd, rest) {
+                Ok(dc) => {
+                    if modes.succeeded(method) == Change::SwitchedTo(method) && !failures.is_empty()
+                    {
+                        let tried: Vec<String> =
+                            failures.iter().map(|(m, f)| format!("{m} {f}")).collect();
+                        log::info!(
+                            "data connections: {}; falling back to {method}, which works \
+                             (-o data_mode={} skips this probe next time)",
+                            tried.join(", "),
+                            method.family_option()
+                        );
+                    }
+                    return Ok((conn, dc));
+                }
+                Err(Attempt::Command(e)) => {
+                    if conn.reused && conn.session().dead && !retried {
+                        log::debug!("retrying on a fresh connection after: {e}");
+                        retried = true;
+                        conn = self.pool.get(usage)?;
+                        prepared = false;
+                        continue;
+                    }
+                    return Err(e);
+                }
+                Err(Attempt::Data(f)) => {
+                    log::debug!("{method} for {cmd}: {f}");
+                    plan.remove(0);
+                    modes.failed(method, &f, &mut plan);
+                    failures.push((method, f));
+                    if conn.session().dead {
+                        conn = self.pool.get(usage)?;
+                        prepared = false;
+                    }
+                }
+            }
         }
+        let msg = advice(modes.mode(), &failures);
+        log::error!("{cmd}: {msg}");
+        Err(RemoteError::DataConnection(msg))
+    }
+
+    fn abs(&self, path: &str) -> String {
+        session::abs_path(&self.shared, path)
+    }
+
+    /// Reads a whole listing from a data connection.
+    fn read_listing(conn: &mut Conn, mut dc: DataConn) -> RemoteResult<Vec<String>> {
+        let mut bytes = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match dc.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    if dc.abort().is_err() {
+                        conn.session().dead = true;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        dc.finish().map_err(|e| conn.session().note(e))?;
+        Ok(String::from_utf8_lossy(&bytes)
+            .split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+            .filter(|l| !l.is_empty())
+            .collect())
     }
 }
 
 impl Remote for FtpRemote {
     fn list(&self, dir: &str) -> RemoteResult<Vec<RemoteEntry>> {
-        self.run(true, |s| s.list(dir))
+        let abs = self.abs(dir);
+        let mlsd = {
+            let mut conn = self.pool.get(Use::Meta)?;
+            conn.session().feats.mlsd
+        };
+        if mlsd {
+            let (mut conn, dc) = self.open_transfer(Use::Meta, None, &format!("MLSD {abs}"), 0)?;
+            let lines = Self::read_listing(&mut conn, dc)?;
+            return Ok(listing::parse_mlsd(&lines));
+        }
+        // CWD + bare LIST: a path argument to LIST is globbed by many servers (`*`, `?`, `[`
+        // in names would break), and some would take a leading `-` as options.
+        use std::sync::atomic::Ordering::Relaxed;
+        let lines = if self.shared.list_a_rejected.load(Relaxed) {
+            let (mut conn, dc) = self.open_transfer(Use::Meta, Some(dir), "LIST", 0)?;
+            Self::read_listing(&mut conn, dc)?
+        } else {
+            match self.open_transfer(Use::Meta, Some(dir), "LIST -a", 0) {
+                Ok((mut conn, dc)) => Self::read_listing(&mut conn, dc)?,
+                Err(RemoteError::Unsupported(_)) | Err(RemoteError::Other(_)) => {
+                    let (mut conn, dc) = self.open_transfer(Use::Meta, Some(dir), "LIST", 0)?;
+                    let l = Self::read_listing(&mut conn, dc)?;
+                    log::info!("the server rejects `LIST -a`; using LIST (dot files may hide)");
+                    self.shared.list_a_rejected.store(true, Relaxed);
+                    l
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(listing::parse_list(&lines, SystemTime::now()))
     }
 
     fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn ReadStream>> {
-        let (conn, transfer) = self.stream(|s| {
-            let abs = s.abs(path);
-            let what = format!("RETR {abs}");
-            s.with_data(&what, |ftp| {
-                ftp.resume_transfer(offset as usize)?;
-                ftp.retr_as_stream(&abs)
-            })
-        })?;
-        Ok(Box::new(FtpRead {
-            conn,
-            transfer: Some(transfer),
-            what: format!("download of {path}"),
-        }))
+        let cmd = format!("RETR {}", self.abs(path));
+        let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, offset)?;
+        Ok(Box::new(FtpRead { conn, dc: Some(dc) }))
     }
 
     fn open_write(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
-        let (conn, transfer) = self.stream(|s| {
-            let abs = s.abs(path);
-            s.with_data(&format!("STOR {abs}"), |ftp| ftp.put_with_stream(&abs))
-        })?;
-        Ok(Box::new(FtpWrite {
-            conn,
-            transfer: Some(transfer),
-            what: format!("upload of {path}"),
-        }))
+        let cmd = format!("STOR {}", self.abs(path));
+        let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, 0)?;
+        Ok(Box::new(FtpWrite { conn, dc: Some(dc) }))
     }
 
     fn open_append(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
-        let mut conn = self.pool.get(Use::Stream)?;
-        let s = conn.session();
-        let abs = s.abs(path);
-        let transfer = s.with_data(&format!("APPE {abs}"), |ftp| ftp.append_with_stream(&abs))?;
-        Ok(Box::new(FtpWrite {
-            conn,
-            transfer: Some(transfer),
-            what: format!("append to {path}"),
-        }))
+        let cmd = format!("APPE {}", self.abs(path));
+        let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, 0)?;
+        Ok(Box::new(FtpWrite { conn, dc: Some(dc) }))
     }
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
@@ -215,47 +362,30 @@ impl Remote for FtpRemote {
     }
 }
 
-fn data_error(what: &str, e: &std::io::Error) -> RemoteError {
-    match e.kind() {
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-            RemoteError::Timeout(format!("{what}: no data from the server in time"))
-        }
-        _ => RemoteError::DataConnection(format!("{what}: {e}")),
-    }
-}
-
 /// A running RETR.
 struct FtpRead {
     conn: Conn,
-    transfer: Option<Transfer>,
-    what: String,
+    dc: Option<DataConn>,
 }
 
 impl ReadStream for FtpRead {
     fn read(&mut self, buf: &mut [u8]) -> RemoteResult<usize> {
-        let Some(t) = self.transfer.as_mut() else {
+        let Some(dc) = self.dc.as_mut() else {
             return Ok(0);
         };
-        match t.read(buf) {
+        match dc.read(buf) {
             Ok(0) => {
-                let Some(t) = self.transfer.take() else {
+                let Some(dc) = self.dc.take() else {
                     return Ok(0);
                 };
                 // End of data: the transfer is good only if the server says 226.
-                t.finish().map_err(|e| {
-                    let e = classify(e, &self.what);
-                    if matches!(e, RemoteError::Connection(_) | RemoteError::Timeout(_)) {
-                        self.conn.session().dead = true;
-                    }
-                    e
-                })?;
+                dc.finish().map_err(|e| self.conn.session().note(e))?;
                 Ok(0)
             }
             Ok(n) => Ok(n),
             Err(e) => {
-                let err = data_error(&self.what, &e);
                 self.abort();
-                Err(err)
+                Err(e)
             }
         }
     }
@@ -267,15 +397,11 @@ impl ReadStream for FtpRead {
 
 impl FtpRead {
     fn abort(&mut self) {
-        if let Some(t) = self.transfer.take() {
-            let session = self.conn.session();
-            if let Err(e) = session.ftp.abort(t) {
-                log::debug!(
-                    "{}: ABOR answered unexpectedly ({e}); dropping the connection",
-                    self.what
-                );
-                session.dead = true;
-            }
+        if let Some(dc) = self.dc.take()
+            && let Err(e) = dc.abort()
+        {
+            log::debug!("ABOR answered unexpectedly ({e}); dropping the connection");
+            self.conn.session().dead = true;
         }
     }
 }
@@ -289,32 +415,22 @@ impl Drop for FtpRead {
 /// A running STOR/APPE.
 struct FtpWrite {
     conn: Conn,
-    transfer: Option<Transfer>,
-    what: String,
+    dc: Option<DataConn>,
 }
 
 impl WriteStream for FtpWrite {
     fn write_all(&mut self, data: &[u8]) -> RemoteResult<()> {
-        let Some(t) = self.transfer.as_mut() else {
-            return Err(RemoteError::Other(format!(
-                "{}: already finished",
-                self.what
-            )));
-        };
-        t.write_all(data).map_err(|e| data_error(&self.what, &e))
+        match self.dc.as_mut() {
+            Some(dc) => dc.write_all(data),
+            None => Err(RemoteError::Other("upload already finished".into())),
+        }
     }
 
     fn finish(mut self: Box<Self>) -> RemoteResult<()> {
-        let Some(t) = self.transfer.take() else {
-            return Ok(());
-        };
-        t.finish().map_err(|e| {
-            let e = classify(e, &self.what);
-            if matches!(e, RemoteError::Connection(_) | RemoteError::Timeout(_)) {
-                self.conn.session().dead = true;
-            }
-            e
-        })
+        match self.dc.take() {
+            Some(dc) => dc.finish().map_err(|e| self.conn.session().note(e)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -322,8 +438,8 @@ impl Drop for FtpWrite {
     fn drop(&mut self) {
         // Dropped without finish (an error path): close the data connection and read the
         // verdict so the control connection stays in step; drop it if that fails.
-        if let Some(t) = self.transfer.take()
-            && t.finish().is_err()
+        if let Some(dc) = self.dc.take()
+            && dc.finish().is_err()
         {
             self.conn.session().dead = true;
         }

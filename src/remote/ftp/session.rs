@@ -11,16 +11,17 @@
 //!   control connection can no longer be trusted, and the pool then drops it.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use suppaftp::types::FileType;
-use suppaftp::{FtpError, FtpStream, Mode, Status};
+use suppaftp::{FtpError, FtpStream, Status};
 
 use super::FtpConfig;
-use super::listing;
-use crate::remote::{RemoteEntry, RemoteError, RemoteResult};
+use super::datamode::{DataMode, DataModes, Method};
+use super::transfer::{self, Attempt, Ctx, RawControl};
+use crate::remote::{RemoteError, RemoteResult};
 
 /// What the server advertised in FEAT.
 #[derive(Clone, Debug, Default)]
@@ -37,15 +38,45 @@ pub struct Feats {
 }
 
 /// State shared by every session of a mount.
-#[derive(Debug, Default)]
 pub struct Shared {
-    /// The server rejected EPSV (500/502): use PASV from now on.
-    pub epsv_rejected: AtomicBool,
+    /// How data connections are made (learned once, used by every connection).
+    pub modes: DataModes,
+    /// Rotates through `active_port_range`.
+    pub active_cursor: AtomicUsize,
     /// `LIST -a` was rejected: send plain `LIST`.
     pub list_a_rejected: AtomicBool,
     /// The server directory mounted as `/`: the configured root taken relative to the login
     /// directory (PWD after the first login), as RFC 1738 and curl read `ftp://host/path`.
     pub root: OnceLock<String>,
+}
+
+impl Shared {
+    pub fn new(mode: DataMode) -> Self {
+        Shared {
+            modes: DataModes::new(mode),
+            active_cursor: AtomicUsize::new(0),
+            list_a_rejected: AtomicBool::new(false),
+            root: OnceLock::new(),
+        }
+    }
+}
+
+/// The server path of a mount-relative path (under the resolved root).
+pub fn abs_path(shared: &Shared, path: &str) -> String {
+    let root = shared
+        .root
+        .get()
+        .map_or("/", String::as_str)
+        .trim_end_matches('/');
+    if path == "/" {
+        if root.is_empty() {
+            "/".into()
+        } else {
+            root.to_string()
+        }
+    } else {
+        format!("{root}{path}")
+    }
 }
 
 /// Joins the login directory and the configured root (`/` = the login directory itself).
@@ -66,8 +97,12 @@ pub struct Session {
     pub feats: Feats,
     /// Set when the connection must not be reused.
     pub dead: bool,
-    cfg: Arc<FtpConfig>,
-    shared: Arc<Shared>,
+    /// The same control socket, for the data commands this crate makes by hand.
+    raw: RawControl,
+    peer: SocketAddr,
+    local: SocketAddr,
+    pub(super) cfg: Arc<FtpConfig>,
+    pub(super) shared: Arc<Shared>,
 }
 
 /// Turns a suppaftp error into a [`RemoteError`] with a complete message.
@@ -92,29 +127,34 @@ pub fn classify(err: FtpError, what: &str) -> RemoteError {
                 .unwrap_or_default()
                 .trim()
                 .to_string();
-            let text = if text.starts_with(&code.to_string()) {
-                text
-            } else {
-                format!("{code} {text}")
-            };
-            let msg = format!("{what}: {text}");
-            match code {
-                421 => RemoteError::Connection(msg),
-                425 | 426 => RemoteError::DataConnection(msg),
-                452 | 552 => RemoteError::NoSpace(msg),
-                500 | 502 | 504 => RemoteError::Unsupported(msg),
-                530 | 532 | 534 => RemoteError::PermissionDenied(msg),
-                550 => RemoteError::Unavailable(msg),
-                553 => RemoteError::BadName(msg),
-                _ => RemoteError::Other(msg),
-            }
+            classify_reply(code, &text, what)
         }
         FtpError::BadResponse => RemoteError::Other(format!("{what}: malformed reply")),
         other => RemoteError::Other(format!("{what}: {other}")),
     }
 }
 
-fn is_fatal(e: &RemoteError) -> bool {
+/// Classifies a reply code (with its last line) for the command `what`.
+pub fn classify_reply(code: u32, text: &str, what: &str) -> RemoteError {
+    let text = if text.starts_with(&code.to_string()) {
+        text.to_string()
+    } else {
+        format!("{code} {text}")
+    };
+    let msg = format!("{what}: {text}");
+    match code {
+        421 => RemoteError::Connection(msg),
+        425 | 426 => RemoteError::DataConnection(msg),
+        452 | 552 => RemoteError::NoSpace(msg),
+        500 | 502 | 504 => RemoteError::Unsupported(msg),
+        530 | 532 | 534 => RemoteError::PermissionDenied(msg),
+        550 => RemoteError::Unavailable(msg),
+        553 => RemoteError::BadName(msg),
+        _ => RemoteError::Other(msg),
+    }
+}
+
+pub(super) fn is_fatal(e: &RemoteError) -> bool {
     matches!(e, RemoteError::Connection(_) | RemoteError::Timeout(_))
 }
 
@@ -203,31 +243,19 @@ impl Session {
             log::debug!("{target}: login directory {home}; mounting {root}");
             let _ = shared.root.set(root);
         }
-        let data_timeout = cfg.timeout;
-        ftp.set_passive_nat_workaround(true);
-        let mut ftp = ftp.passive_stream_builder(move |addr| {
-            let s = TcpStream::connect_timeout(&addr, data_timeout).map_err(|e| {
-                let why = if e.kind() == std::io::ErrorKind::TimedOut {
-                    format!("no answer within {}s", data_timeout.as_secs_f32())
-                } else {
-                    e.to_string()
-                };
-                FtpError::ConnectionError(std::io::Error::new(
-                    e.kind(),
-                    DataConnectFailed(format!("passive data connection to {addr} failed: {why}")),
-                ))
-            })?;
-            s.set_read_timeout(Some(data_timeout))
-                .map_err(FtpError::ConnectionError)?;
-            s.set_write_timeout(Some(data_timeout))
-                .map_err(FtpError::ConnectionError)?;
-            Ok(s)
-        });
-        ftp.set_mode(Mode::ExtendedPassive);
+        let (raw, peer, local) = {
+            let sock = ftp.get_ref();
+            let peer = sock.peer_addr().map_err(io)?;
+            let local = sock.local_addr().map_err(io)?;
+            (RawControl::new(sock.try_clone().map_err(io)?), peer, local)
+        };
         Ok(Session {
             ftp,
             feats,
             dead: false,
+            raw,
+            peer,
+            local,
             cfg,
             shared,
         })
@@ -235,90 +263,79 @@ impl Session {
 
     /// The server path of a mount-relative path.
     pub fn abs(&self, path: &str) -> String {
-        let root = self
-            .shared
-            .root
-            .get()
-            .map_or(self.cfg.root.as_str(), String::as_str)
-            .trim_end_matches('/');
-        if path == "/" {
-            if root.is_empty() {
-                "/".into()
-            } else {
-                root.to_string()
-            }
-        } else {
-            format!("{root}{path}")
-        }
+        abs_path(&self.shared, path)
     }
 
     /// Records the effect of an error on the connection and returns it.
-    fn note(&mut self, e: RemoteError) -> RemoteError {
+    pub(super) fn note(&mut self, e: RemoteError) -> RemoteError {
         if is_fatal(&e) {
             self.dead = true;
         }
         e
     }
 
-    /// Runs a command that opens a data connection, choosing EPSV or PASV; a server that
-    /// rejects EPSV is not asked again (for the whole mount).
-    pub(super) fn with_data<T>(
+    /// One attempt to open a data connection for `cmd` with `method`. A timed-out active
+    /// attempt leaves a command in flight: the session is then dead.
+    pub fn attempt(
         &mut self,
-        what: &str,
-        mut f: impl FnMut(&mut FtpStream) -> Result<T, FtpError>,
-    ) -> RemoteResult<T> {
-        let epsv = !self.shared.epsv_rejected.load(Ordering::Relaxed);
-        self.ftp.set_mode(if epsv {
-            Mode::ExtendedPassive
-        } else {
-            Mode::Passive
-        });
-        match f(&mut self.ftp) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let e = classify(e, what);
-                if epsv && matches!(e, RemoteError::Unsupported(_)) {
-                    self.ftp.set_mode(Mode::Passive);
-                    let r = f(&mut self.ftp).map_err(|e| classify(e, what));
-                    if r.is_ok() {
-                        log::info!("the server rejects EPSV; using PASV from now on");
-                        self.shared.epsv_rejected.store(true, Ordering::Relaxed);
-                    }
-                    return r.map_err(|e| self.note(e));
+        method: Method,
+        cmd: &str,
+        rest: u64,
+    ) -> Result<transfer::DataConn, Attempt> {
+        let mut ctx = Ctx {
+            ctl: &mut self.raw,
+            cfg: &self.cfg,
+            shared: &self.shared,
+            peer: self.peer,
+            local: self.local,
+        };
+        match transfer::open(&mut ctx, method, cmd, rest) {
+            Ok(data) => Ok(transfer::DataConn::new(
+                data,
+                self.raw_clone()?,
+                cmd.to_string(),
+            )),
+            Err(Attempt::Data(f)) => {
+                if !method.is_passive() && matches!(f, super::datamode::Failure::TimedOut(_)) {
+                    self.dead = true;
                 }
-                Err(self.note(e))
+                Err(Attempt::Data(f))
             }
+            Err(Attempt::Command(e)) => Err(Attempt::Command(self.note(e))),
         }
     }
 
-    /// Lists a directory (MLSD when advertised, else `LIST -a` in the directory).
-    pub fn list(&mut self, path: &str) -> RemoteResult<Vec<RemoteEntry>> {
-        let abs = self.abs(path);
-        if self.feats.mlsd {
-            let lines = self.with_data(&format!("MLSD {abs}"), |ftp| ftp.mlsd(Some(&abs)))?;
-            return Ok(listing::parse_mlsd(&lines));
+    fn raw_clone(&mut self) -> Result<RawControl, Attempt> {
+        let sock = self.ftp.get_ref().try_clone().map_err(|e| {
+            self.dead = true;
+            Attempt::Command(RemoteError::Connection(format!("control connection: {e}")))
+        })?;
+        Ok(RawControl::new(sock))
+    }
+
+    /// The server's address, for diagnostics.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The raw control connection (for the probe's own PASV).
+    pub fn raw_ctx(&mut self) -> Ctx<'_> {
+        Ctx {
+            ctl: &mut self.raw,
+            cfg: &self.cfg,
+            shared: &self.shared,
+            peer: self.peer,
+            local: self.local,
         }
-        // CWD + bare LIST: a path argument to LIST is globbed by many servers (`*`, `?`, `[`
-        // in names would break), and some would take a leading `-` as options.
+    }
+
+    /// CWD.
+    pub fn cwd(&mut self, path: &str) -> RemoteResult<()> {
+        let abs = self.abs(path);
         self.ftp
             .cwd(&abs)
             .map_err(|e| classify(e, &format!("CWD {abs}")))
-            .map_err(|e| self.note(e))?;
-        let lines = if self.shared.list_a_rejected.load(Ordering::Relaxed) {
-            self.with_data("LIST", |ftp| ftp.list(None))?
-        } else {
-            match self.with_data("LIST -a", |ftp| ftp.list(Some("-a"))) {
-                Ok(l) => l,
-                Err(RemoteError::Unsupported(_)) | Err(RemoteError::Unavailable(_)) => {
-                    let l = self.with_data("LIST", |ftp| ftp.list(None))?;
-                    log::info!("the server rejects `LIST -a`; using LIST (dot files may hide)");
-                    self.shared.list_a_rejected.store(true, Ordering::Relaxed);
-                    l
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        Ok(listing::parse_list(&lines, SystemTime::now()))
+            .map_err(|e| self.note(e))
     }
 
     /// Runs a simple command expecting one of `ok`.

@@ -1,0 +1,534 @@
+//! Data connections, made by hand on top of suppaftp's control connection.
+//!
+//! Why by hand: suppaftp 12 parses only the parenthesised 227/229 forms, has no data-connect
+//! deadline of its own, and its active mode binds an arbitrary port and polls `accept` every
+//! 100 ms, with no port range and no address to advertise. So for every data command this
+//! module talks to the server directly over a clone of the control socket: the method's
+//! command (EPSV/PASV/EPRT/PORT), `REST`, the transfer command, and the replies, read one
+//! byte at a time so that nothing is ever buffered past a reply (suppaftp's reader is empty
+//! between commands, and stays in step because we consume exactly the replies we caused).
+//!
+//! Invariants:
+//! - A data-connection failure (connect refused/timed out, no inbound connection in time,
+//!   425/426, the method rejected) is returned as [`Attempt::Data`]; anything else about the
+//!   command (550 …) as [`Attempt::Command`]. Only the former teaches [`super::datamode`].
+//! - Every wait has a deadline: `data_connect_timeout` for making the data connection, the
+//!   control socket's `timeout` for replies, and `timeout` for data inactivity.
+//! - An active-mode wait that times out leaves the server with a command in flight, so the
+//!   session is marked dead and never reused.
+//! - Active mode accepts only a connection from the control connection's peer address.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::FtpConfig;
+use super::datamode::{Failure, Method, PasvAddress, parse_227, parse_229};
+use super::session::{Shared, classify_reply};
+use crate::remote::RemoteError;
+
+/// One reply from the server.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub code: u32,
+    /// All lines, joined with `\n`.
+    pub text: String,
+}
+
+impl Reply {
+    /// The last line, for messages.
+    pub fn last_line(&self) -> &str {
+        self.text.lines().last().unwrap_or("").trim()
+    }
+}
+
+/// How an attempt to open a data connection failed.
+#[derive(Debug)]
+pub enum Attempt {
+    Data(Failure),
+    Command(RemoteError),
+}
+
+/// A raw view of the control connection (a clone of suppaftp's socket).
+pub struct RawControl {
+    sock: TcpStream,
+}
+
+impl RawControl {
+    pub fn new(sock: TcpStream) -> Self {
+        RawControl { sock }
+    }
+
+    /// Sends one command line.
+    pub fn send(&mut self, line: &str) -> Result<(), RemoteError> {
+        if line.contains(['\r', '\n']) {
+            return Err(RemoteError::BadName(format!(
+                "{line:?}: line breaks cannot be sent"
+            )));
+        }
+        log::debug!("-> {line}");
+        let mut buf = Vec::with_capacity(line.len() + 2);
+        buf.extend_from_slice(line.as_bytes());
+        buf.extend_from_slice(b"\r\n");
+        self.sock
+            .write_all(&buf)
+            .map_err(|e| io_error("sending a command", &e))
+    }
+
+    fn line(&mut self) -> Result<String, RemoteError> {
+        let mut out = Vec::new();
+        let mut b = [0u8; 1];
+        loop {
+            match self.sock.read(&mut b) {
+                Ok(0) => {
+                    return Err(RemoteError::Connection(
+                        "the server closed the control connection".into(),
+                    ));
+                }
+                Ok(_) => {
+                    if b[0] == b'\n' {
+                        break;
+                    }
+                    out.push(b[0]);
+                    if out.len() > 64 * 1024 {
+                        return Err(RemoteError::Other("reply line too long".into()));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error("waiting for a reply", &e)),
+            }
+        }
+        if out.last() == Some(&b'\r') {
+            out.pop();
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Reads one complete reply (multi-line replies end with `NNN `).
+    pub fn reply(&mut self) -> Result<Reply, RemoteError> {
+        let first = self.line()?;
+        let code = reply_code(&first)
+            .ok_or_else(|| RemoteError::Other(format!("malformed reply {first:?}")))?;
+        let mut text = first.clone();
+        if first.as_bytes().get(3) == Some(&b'-') {
+            loop {
+                let l = self.line()?;
+                text.push('\n');
+                text.push_str(&l);
+                if l.len() >= 4 && reply_code(&l).is_some() && l.as_bytes()[3] == b' ' {
+                    break;
+                }
+            }
+        }
+        log::debug!("<- {}", text.replace('\n', " | "));
+        Ok(Reply { code, text })
+    }
+
+    /// Sends a command and reads its reply.
+    pub fn command(&mut self, line: &str) -> Result<Reply, RemoteError> {
+        self.send(line)?;
+        self.reply()
+    }
+
+    fn fd(&self) -> i32 {
+        self.sock.as_raw_fd()
+    }
+}
+
+fn reply_code(line: &str) -> Option<u32> {
+    let b = line.as_bytes();
+    if b.len() >= 3
+        && b[..3].iter().all(u8::is_ascii_digit)
+        && (b.len() == 3 || b[3] == b' ' || b[3] == b'-')
+    {
+        line[..3].parse().ok()
+    } else {
+        None
+    }
+}
+
+fn io_error(what: &str, e: &std::io::Error) -> RemoteError {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            RemoteError::Timeout(format!("{what}: no answer from the server in time"))
+        }
+        _ => RemoteError::Connection(format!("{what}: {e}")),
+    }
+}
+
+/// What an attempt needs to know about its session.
+pub struct Ctx<'a> {
+    pub ctl: &'a mut RawControl,
+    pub cfg: &'a FtpConfig,
+    pub shared: &'a Shared,
+    /// The control connection's peer (the server) and local address.
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
+/// Waits until `fd` is readable or `timeout` passes; returns readiness per fd.
+fn poll_read(fds: &[i32], timeout: Duration) -> Vec<bool> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: `p` is a valid array of pollfd for the duration of the call.
+    let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
+    if n <= 0 {
+        return vec![false; fds.len()];
+    }
+    p.iter()
+        .map(|x| x.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0)
+        .collect()
+}
+
+fn data_socket(s: TcpStream, timeout: Duration) -> Result<TcpStream, Attempt> {
+    let fail = |e: std::io::Error| Attempt::Data(Failure::Failed(e.to_string()));
+    s.set_read_timeout(Some(timeout)).map_err(fail)?;
+    s.set_write_timeout(Some(timeout)).map_err(fail)?;
+    s.set_nodelay(true).map_err(fail)?;
+    Ok(s)
+}
+
+/// The reply to a method's own command (EPSV/PASV/EPRT/PORT) when it is not the good one.
+fn method_refused(m: Method, r: &Reply) -> Attempt {
+    let msg = format!("{m} answered {}", r.last_line());
+    match r.code {
+        500 | 502 | 504 => Attempt::Data(Failure::Rejected(msg)),
+        421 => Attempt::Command(RemoteError::Connection(msg)),
+        _ => Attempt::Data(Failure::Failed(msg)),
+    }
+}
+
+/// The reply to the transfer command: 1xx opens it, 425/426 are data failures.
+fn check_preliminary(cmd: &str, r: &Reply) -> Result<(), Attempt> {
+    match r.code {
+        100..=199 => Ok(()),
+        425 | 426 => Err(Attempt::Data(Failure::Failed(format!(
+            "{cmd}: {}",
+            r.last_line()
+        )))),
+        _ => Err(Attempt::Command(classify_reply(r.code, r.last_line(), cmd))),
+    }
+}
+
+fn send_rest_and_command(ctx: &mut Ctx<'_>, cmd: &str, rest: u64) -> Result<(), Attempt> {
+    if rest > 0 {
+        let r = ctx
+            .ctl
+            .command(&format!("REST {rest}"))
+            .map_err(Attempt::Command)?;
+        if r.code != 350 {
+            return Err(Attempt::Command(classify_reply(
+                r.code,
+                r.last_line(),
+                "REST",
+            )));
+        }
+    }
+    ctx.ctl.send(cmd).map_err(Attempt::Command)
+}
+
+/// Opens a data connection with `method` for the transfer command `cmd` (restarting at
+/// `rest` when non-zero). On success the server has answered 1xx.
+pub fn open(ctx: &mut Ctx<'_>, method: Method, cmd: &str, rest: u64) -> Result<TcpStream, Attempt> {
+    if method.is_passive() {
+        open_passive(ctx, method, cmd, rest)
+    } else {
+        open_active(ctx, method, cmd, rest)
+    }
+}
+
+/// The address a passive reply points to, as ftpfs will connect to it.
+pub fn passive_target(
+    ctx: &mut Ctx<'_>,
+    method: Method,
+) -> Result<(SocketAddr, Option<IpAddr>), Attempt> {
+    let r = ctx.ctl.command(method.name()).map_err(Attempt::Command)?;
+    match (method, r.code) {
+        (Method::Epsv, 229) => {
+            let port = parse_229(&r.text).ok_or_else(|| {
+                Attempt::Data(Failure::Failed(format!(
+                    "unreadable reply {:?}",
+                    r.last_line()
+                )))
+            })?;
+            Ok((SocketAddr::new(ctx.peer.ip(), port), None))
+        }
+        (Method::Pasv, 227) => {
+            let addr = parse_227(&r.text).ok_or_else(|| {
+                Attempt::Data(Failure::Failed(format!(
+                    "unreadable reply {:?}",
+                    r.last_line()
+                )))
+            })?;
+            let reply_ip = IpAddr::V4(*addr.ip());
+            let ip = match ctx.cfg.pasv_address {
+                PasvAddress::Control => ctx.peer.ip(),
+                PasvAddress::Reply => reply_ip,
+            };
+            Ok((SocketAddr::new(ip, addr.port()), Some(reply_ip)))
+        }
+        _ => Err(method_refused(method, &r)),
+    }
+}
+
+fn open_passive(
+    ctx: &mut Ctx<'_>,
+    method: Method,
+    cmd: &str,
+    rest: u64,
+) -> Result<TcpStream, Attempt> {
+    let (addr, _) = passive_target(ctx, method)?;
+    let dct = ctx.cfg.data_connect_timeout;
+    let data = TcpStream::connect_timeout(&addr, dct).map_err(|e| {
+        Attempt::Data(match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                Failure::Refused(format!("{addr}: connection refused"))
+            }
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                Failure::TimedOut(format!("{addr}: no answer within {}s", dct.as_secs_f32()))
+            }
+            _ => Failure::Failed(format!("{addr}: {e}")),
+        })
+    })?;
+    let data = data_socket(data, ctx.cfg.timeout)?;
+    send_rest_and_command(ctx, cmd, rest)?;
+    let r = ctx.ctl.reply().map_err(Attempt::Command)?;
+    check_preliminary(cmd, &r)?;
+    Ok(data)
+}
+
+/// Binds the listener for an active data connection: on the control connection's local
+/// address, at a port from `active_port_range` when given (rotating through the range).
+fn bind_active(ctx: &Ctx<'_>) -> Result<TcpListener, Attempt> {
+    let ip = ctx.local.ip();
+    let Some((lo, hi)) = ctx.cfg.active_port_range else {
+        return TcpListener::bind((ip, 0))
+            .map_err(|e| Attempt::Data(Failure::Failed(format!("cannot listen on {ip}: {e}"))));
+    };
+    let n = usize::from(hi - lo) + 1;
+    let start = ctx.shared.active_cursor.fetch_add(1, Ordering::Relaxed);
+    for k in 0..n {
+        let port = lo + ((start + k) % n) as u16;
+        match TcpListener::bind((ip, port)) {
+            Ok(l) => return Ok(l),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => {
+                return Err(Attempt::Data(Failure::Failed(format!(
+                    "cannot listen on {ip}:{port}: {e}"
+                ))));
+            }
+        }
+    }
+    Err(Attempt::Data(Failure::Failed(format!(
+        "no free port in the active port range {lo}-{hi}"
+    ))))
+}
+
+fn open_active(
+    ctx: &mut Ctx<'_>,
+    method: Method,
+    cmd: &str,
+    rest: u64,
+) -> Result<TcpStream, Attempt> {
+    let listener = bind_active(ctx)?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Attempt::Data(Failure::Failed(e.to_string())))?
+        .port();
+    let advertise = ctx.cfg.active_address.unwrap_or(ctx.local.ip());
+    let line = match (method, advertise) {
+        (Method::Port, IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            format!(
+                "PORT {},{},{},{},{},{}",
+                o[0],
+                o[1],
+                o[2],
+                o[3],
+                port >> 8,
+                port & 0xff
+            )
+        }
+        (Method::Port, IpAddr::V6(_)) => {
+            return Err(Attempt::Data(Failure::Rejected(
+                "PORT cannot carry an IPv6 address".into(),
+            )));
+        }
+        (_, IpAddr::V4(v4)) => format!("EPRT |1|{v4}|{port}|"),
+        (_, IpAddr::V6(v6)) => format!("EPRT |2|{v6}|{port}|"),
+    };
+    let r = ctx.ctl.command(&line).map_err(Attempt::Command)?;
+    if r.code != 200 {
+        return Err(method_refused(method, &r));
+    }
+    send_rest_and_command(ctx, cmd, rest)?;
+    let dct = ctx.cfg.data_connect_timeout;
+    let deadline = Instant::now() + dct;
+    let mut data: Option<TcpStream> = None;
+    let mut opened = false;
+    while data.is_none() || !opened {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if data.is_some() {
+            // Connected; the 1xx reply follows within the usual reply deadline.
+            let r = ctx.ctl.reply().map_err(Attempt::Command)?;
+            check_preliminary(cmd, &r)?;
+            opened = true;
+            continue;
+        }
+        if left.is_zero() {
+            return Err(Attempt::Data(Failure::TimedOut(format!(
+                "the server did not connect to {advertise}:{port} within {}s",
+                dct.as_secs_f32()
+            ))));
+        }
+        let ready = poll_read(&[listener.as_raw_fd(), ctx.ctl.fd()], left);
+        if ready[1] {
+            let r = ctx.ctl.reply().map_err(Attempt::Command)?;
+            if opened {
+                // A second reply before any connection: the server gave up connecting.
+                return Err(match r.code {
+                    100..=199 | 425 | 426 => {
+                        Attempt::Data(Failure::Failed(format!("{cmd}: {}", r.last_line())))
+                    }
+                    _ => Attempt::Command(classify_reply(r.code, r.last_line(), cmd)),
+                });
+            }
+            check_preliminary(cmd, &r)?;
+            opened = true;
+        }
+        if ready[0] {
+            match listener.accept() {
+                Ok((s, from)) if from.ip() == ctx.peer.ip() => {
+                    data = Some(data_socket(s, ctx.cfg.timeout)?)
+                }
+                Ok((_, from)) => {
+                    log::warn!("ignoring a data connection from {from} (not the server)")
+                }
+                Err(e) => return Err(Attempt::Data(Failure::Failed(format!("accept: {e}")))),
+            }
+        }
+    }
+    data.ok_or_else(|| Attempt::Data(Failure::Failed("no data connection".into())))
+}
+
+/// An open data connection and the control connection that will report its end.
+pub struct DataConn {
+    data: Option<TcpStream>,
+    ctl: RawControl,
+    what: String,
+}
+
+impl DataConn {
+    pub fn new(data: TcpStream, ctl: RawControl, what: String) -> Self {
+        DataConn {
+            data: Some(data),
+            ctl,
+            what,
+        }
+    }
+
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, RemoteError> {
+        let Some(d) = self.data.as_mut() else {
+            return Ok(0);
+        };
+        loop {
+            match d.read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(data_error(&self.what, &e)),
+            }
+        }
+    }
+
+    pub fn write_all(&mut self, buf: &[u8]) -> Result<(), RemoteError> {
+        let Some(d) = self.data.as_mut() else {
+            return Err(RemoteError::Other(format!(
+                "{}: already finished",
+                self.what
+            )));
+        };
+        d.write_all(buf).map_err(|e| data_error(&self.what, &e))
+    }
+
+    /// Closes the data connection and reads the server's verdict (226/250).
+    pub fn finish(mut self) -> Result<(), RemoteError> {
+        if let Some(d) = self.data.take() {
+            let _ = d.shutdown(std::net::Shutdown::Write);
+            drop(d);
+        }
+        let r = self.ctl.reply()?;
+        match r.code {
+            226 | 250 => Ok(()),
+            _ => Err(classify_reply(r.code, r.last_line(), &self.what)),
+        }
+    }
+
+    /// Ends a transfer early: ABOR, close the data connection, read the replies (426 then
+    /// 226, or just 226/225). An unexpected answer is an error: the caller drops the session.
+    pub fn abort(mut self) -> Result<(), RemoteError> {
+        self.ctl.send("ABOR")?;
+        drop(self.data.take());
+        let r = self.ctl.reply()?;
+        match r.code {
+            225 | 226 => Ok(()),
+            426 | 451 | 450 | 552 => {
+                let r2 = self.ctl.reply()?;
+                match r2.code {
+                    225 | 226 => Ok(()),
+                    _ => Err(RemoteError::Other(format!("ABOR: {}", r2.last_line()))),
+                }
+            }
+            _ => Err(RemoteError::Other(format!("ABOR: {}", r.last_line()))),
+        }
+    }
+}
+
+fn data_error(what: &str, e: &std::io::Error) -> RemoteError {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            RemoteError::Timeout(format!("{what}: no data from the server in time"))
+        }
+        _ => RemoteError::DataConnection(format!("{what}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_codes() {
+        assert_eq!(reply_code("226 ok"), Some(226));
+        assert_eq!(reply_code("211-Features"), Some(211));
+        assert_eq!(reply_code("226"), Some(226));
+        assert_eq!(reply_code(" 226 x"), None);
+        assert_eq!(reply_code("2x6 x"), None);
+    }
+
+    #[test]
+    fn multiline_replies_are_read_whole_and_nothing_beyond() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().expect("accept");
+            s.write_all(b"150-one\r\n 150 not the end\r\n150 done\r\n226 next\r\n")
+                .expect("write");
+            std::thread::sleep(Duration::from_millis(100));
+        });
+        let mut c = RawControl::new(TcpStream::connect(addr).expect("connect"));
+        let r = c.reply().expect("reply");
+        assert_eq!(r.code, 150);
+        assert_eq!(r.text.lines().count(), 3);
+        assert_eq!(c.reply().expect("second").code, 226);
+        t.join().expect("join");
+    }
+}
