@@ -657,30 +657,20 @@ mod tests {
     }
 
     #[test]
-    fn a_probe_subcommand_can_be_added() {
-        let with_probe = || {
-            Cli::command().subcommand(
-                clap::Command::new("probe")
-                    .arg(clap::Arg::new("url").required(true))
-                    .arg(clap::Arg::new("v").short('v').action(ArgAction::Count)),
-            )
-        };
-        let m = with_probe()
-            .try_get_matches_from(["ftpfs", "probe", "-v", "ftp://h"])
+    fn probe_is_a_subcommand_only_in_first_position() {
+        let c = Cli::try_parse_from(["ftpfs", "probe", "-o", "timeout=5", "-v", "ftp://bob@h"])
             .expect("probe parses");
-        assert_eq!(m.subcommand_name(), Some("probe"));
-        let m = with_probe()
-            .try_get_matches_from(["ftpfs", "-o", "ro", "ftp://h", "/mnt"])
-            .expect("mount parses");
-        assert_eq!(m.subcommand_name(), None);
-        assert_eq!(
-            m.get_one::<String>("url").map(String::as_str),
-            Some("ftp://h")
-        );
+        let Some(Command::Probe(args)) = c.command else {
+            panic!("not parsed as probe: {c:?}")
+        };
+        assert_eq!(args.url, "ftp://bob@h");
+        let env = FakeEnv::new().var("FTPFS_PASSWORD", "pw");
+        let cfg = build_probe_config(&args, &env).expect("probe config");
+        assert_eq!(cfg.timeout, std::time::Duration::from_secs(5));
+        assert_eq!((cfg.user.as_str(), cfg.host.as_str()), ("bob", "h"));
         // A mountpoint directory called "probe" is still a mountpoint.
-        let m = with_probe()
-            .try_get_matches_from(["ftpfs", "-f", "ftp://h", "probe"])
-            .expect("mount parses");
-        assert_eq!(m.subcommand_name(), None);
+        let c = Cli::try_parse_from(["ftpfs", "-f", "ftp://h", "probe"]).expect("mount parses");
+        assert!(c.command.is_none());
+        assert_eq!(c.mountpoint.as_deref(), Some(Path::new("probe")));
     }
 }

@@ -231,17 +231,21 @@ impl Fs {
                 let r = w.finish_upload();
                 let (path, size) = (w.path.clone(), w.pos);
                 drop(h);
-                r?;
-                self.after_upload(&path, size)
+                if r? {
+                    self.after_upload(&path, size)?;
+                }
+                Ok(())
             }
         }
     }
 
-    /// After a finished upload: record size and mtime, apply a requested mtime.
+    /// After a finished upload: record size and mtime, apply a requested mtime. A file that
+    /// was unlinked (or renamed away) meanwhile is no longer live and is not recorded.
     fn after_upload(&self, path: &str, size: u64) -> FsResult<()> {
-        let pending = lock(&self.live)
-            .get_mut(path)
-            .and_then(|l| l.pending_mtime.take());
+        let pending = match lock(&self.live).get_mut(path) {
+            Some(l) => l.pending_mtime.take(),
+            None => return Ok(()),
+        };
         let now = SystemTime::now();
         self.note_written(path, Some(size), Some(now));
         if let Some(t) = pending {
@@ -277,7 +281,13 @@ impl Fs {
                 let r = w.finish_upload();
                 let (path, size) = (w.path.clone(), w.pos);
                 drop(h);
-                let r = r.and_then(|_| self.after_upload(&path, size));
+                let r = r.and_then(|ended| {
+                    if ended {
+                        self.after_upload(&path, size)
+                    } else {
+                        Ok(())
+                    }
+                });
                 let mut live = lock(&self.live);
                 if let Some(l) = live.get_mut(&path) {
                     l.writers = l.writers.saturating_sub(1);
@@ -520,7 +530,8 @@ impl WriteState {
         Ok(())
     }
 
-    fn finish_upload(&mut self) -> FsResult<()> {
+    /// Ends the running upload; returns whether one ended now (false: nothing was running).
+    fn finish_upload(&mut self) -> FsResult<bool> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
@@ -538,11 +549,11 @@ impl WriteState {
             return Err(self.fail(err));
         }
         match self.stream.take() {
-            Some(s) => s.finish().map_err(|e| {
+            Some(s) => s.finish().map(|()| true).map_err(|e| {
                 let err = FsError::remote_as(upload_errno(&e), "upload", &self.path, &e);
                 self.fail(err)
             }),
-            None => Ok(()),
+            None => Ok(false),
         }
     }
 }

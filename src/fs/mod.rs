@@ -385,6 +385,9 @@ impl Fs {
         self.cache.update(&dir, |l| {
             l.remove(name);
         });
+        // An upload still running into it no longer names a file (POSIX: the open file lives
+        // on without a name; on FTP the server decides what the late STOR leaves behind).
+        lock(&self.live).remove(&path);
         lock(&self.inodes).remove_path(&path);
         Ok(())
     }

@@ -53,6 +53,17 @@ impl Mount {
     /// `["nsenter", "--net=/run/netns/NS", "--"]`, which must exec it in place so the child
     /// is ftpfs itself). An empty prefix is the same as [`Mount::new`].
     pub fn with_prefix(prefix: &[&str], url: &str, password: &str, opts: &[&str]) -> Mount {
+        Mount::try_with_prefix(prefix, url, password, opts).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Mount::with_prefix`], but a mount that does not appear within 15 s (ftpfs
+    /// exited or is still busy) is an `Err` with ftpfs's log instead of a panic.
+    pub fn try_with_prefix(
+        prefix: &[&str],
+        url: &str,
+        password: &str,
+        opts: &[&str],
+    ) -> Result<Mount, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("mnt");
         std::fs::create_dir(&path).expect("mkdir mountpoint");
@@ -89,12 +100,11 @@ impl Mount {
                     .as_mut()
                     .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))))
         });
-        assert!(
-            ok && is_mounted(&m.path),
-            "ftpfs did not mount {url}; its log:\n{}",
-            m.log()
-        );
-        m
+        if ok && is_mounted(&m.path) {
+            Ok(m)
+        } else {
+            Err(format!("ftpfs did not mount {url}; its log:\n{}", m.log()))
+        }
     }
 
     /// Mounts a test server as its user.

@@ -66,8 +66,9 @@ fn text(out: &Output) -> String {
 /// also sets up `/run/netns`, which is racy when several happen at once.
 static FIRST_UP: Mutex<bool> = Mutex::new(false);
 
-/// One running lab; torn down on drop (its run directory, with logs and the FTP root, is
-/// removed when the test passed and kept for inspection when it panicked).
+/// One running lab; torn down on drop. Its run directory is removed when the test passed;
+/// when it panicked, the logs in it (pyftpdlib.log, nft rules) are kept for inspection and
+/// only the sample FTP root is removed.
 pub struct Lab {
     pub id: u8,
     env: HashMap<String, String>,
@@ -185,6 +186,13 @@ impl Lab {
         Mount::with_prefix(&prefix, &self.url(), &self.password(), opts)
     }
 
+    /// Like [`Lab::mount`], but a mount that fails is an `Err` with ftpfs's log.
+    pub fn try_mount(&self, opts: &[&str]) -> Result<Mount, String> {
+        let prefix = self.client_prefix();
+        let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
+        Mount::try_with_prefix(&prefix, &self.url(), &self.password(), opts)
+    }
+
     /// `ftpfs probe -o OPT... URL` in the client netns (hard limit 120 s); returns the exit
     /// code (-1 when killed by a signal) and stdout. Its stderr is printed, so a failing test
     /// shows it.
@@ -261,6 +269,8 @@ impl Drop for Lab {
         };
         let out = netlab(self.id, args);
         if panicking {
+            // Keep the logs, not the 36 MiB sample root (the next `up` recreates it).
+            let _ = std::fs::remove_dir_all(self.run_dir().join("ftproot"));
             eprintln!(
                 "lab {} torn down; logs kept in {}",
                 self.id,

@@ -95,6 +95,27 @@ fn expect_eio(m: &Mount, cmd: &str, limit: Duration) {
     );
 }
 
+/// Mounts with `opts` where no data connection can work: either the mount fails (ftpfs lists
+/// the root before mounting) or `ls` then fails with EIO; either within `limit`, without a
+/// hang. Returns ftpfs's log.
+fn expect_no_data(lab: &Lab, opts: &[&str], limit: Duration) -> String {
+    let t = Instant::now();
+    match lab.try_mount(opts) {
+        Ok(m) => {
+            expect_eio(&m, "ls", limit);
+            m.log()
+        }
+        Err(log) => {
+            let took = t.elapsed();
+            assert!(
+                took <= limit,
+                "with {opts:?} the mount took {took:?} to fail, limit {limit:?}:\n{log}"
+            );
+            log
+        }
+    }
+}
+
 /// `ls` of the root and `cat hello.txt`.
 fn ls_and_cat(m: &Mount) {
     let ls = m.sh("ls -1");
@@ -227,7 +248,8 @@ fn server_fw_range(block: Block, id: u8) {
     }
 }
 
-/// The client accepts no inbound connection: auto stays passive; forced active fails fast.
+/// The client accepts no inbound connection: auto stays passive; forced active fails fast
+/// (the mount or the first `ls`, see [`expect_no_data`]).
 fn client_fw(block: Block, id: u8) {
     let lab = lab(id, block, "client-fw", &[]);
     {
@@ -236,12 +258,11 @@ fn client_fw(block: Block, id: u8) {
         copy_in_out(&lab, &m, "clientfw.bin");
         assert_stayed_passive(&lab, &m);
     }
-    let m = lab.mount(&["data_mode=active", DCT_OPT]);
-    expect_eio(&m, "ls", dct() + MARGIN);
+    expect_no_data(&lab, &["data_mode=active", DCT_OPT], dct() + MARGIN);
 }
 
 /// The 227 reply carries an unreachable address (and EPSV is refused): auto uses the control
-/// connection's address and works; trusting the reply fails with EIO.
+/// connection's address and works; trusting the reply fails fast (mount or EIO).
 fn nat_pasv_ip(block: Block, id: u8) {
     let lab = lab(
         id,
@@ -255,23 +276,24 @@ fn nat_pasv_ip(block: Block, id: u8) {
         copy_in_out(&lab, &m, "nat.bin");
         assert_stayed_passive(&lab, &m);
     }
-    let m = lab.mount(&["data_mode=pasv", "pasv_address=reply", DCT_OPT]);
-    expect_eio(&m, "ls", dct() + MARGIN);
+    expect_no_data(
+        &lab,
+        &["data_mode=pasv", "pasv_address=reply", DCT_OPT],
+        dct() + MARGIN,
+    );
 }
 
-/// Both firewalls: nothing works; EIO after at most two timeouts, a hint in the log, and the
-/// probe says so.
+/// Both firewalls: nothing works; the mount or the first `ls` fails within two
+/// data-connection timeouts ([`expect_no_data`]), with a hint in the log that names both
+/// passive and active. The probe says so too.
 fn both_firewalls(block: Block, id: u8) {
     let lab = lab(id, block, "server-fw-21-only,client-fw", &[]);
-    let m = lab.mount(&[DCT_OPT]);
-    expect_eio(&m, "ls", dct() * 2 + MARGIN);
-    let log = m.log().to_lowercase();
+    let log = expect_no_data(&lab, &[DCT_OPT], dct() * 2 + MARGIN);
+    let lower = log.to_lowercase();
     assert!(
-        log.contains("passive") && log.contains("active"),
-        "the log should say what to do (passive/active):\n{}",
-        m.log()
+        lower.contains("passive") && lower.contains("active"),
+        "the log should say what to do (passive/active):\n{log}"
     );
-    drop(m);
     let (code, out) = lab.probe(&[DCT_OPT]);
     let v = verdicts(&out);
     for mode in MODES {
@@ -515,4 +537,23 @@ fn lab_ids_are_unique() {
     assert_eq!(ids.len(), ALL_IDS.len(), "duplicate lab id in {ALL_IDS:?}");
     assert!(!ids.contains(&super::HARNESS_TEST_ID));
     assert!(ids.iter().all(|&i| i <= 99), "lab ids are 0..=99");
+}
+
+#[test]
+fn parses_probe_output() {
+    let out = "connected to 198.18.0.2:21 (pyftpdlib)\n\
+               EPSV   timeout after 2 s\n\
+               PASV   refused: connection refused\n\
+               EPRT   ok (12 ms)\n\
+               PORT   rejected: 500 not understood\n\
+               listing: MLSD\n\
+               PASV reply address 10.255.255.1 differs from the server's 198.18.0.2\n\
+               recommended: -o data_mode=active\n";
+    let v = verdicts(out);
+    assert_eq!(
+        MODES.map(|m| v[m].as_str()),
+        ["timeout", "refused", "ok", "rejected"]
+    );
+    assert_eq!(recommended(out), "-o data_mode=active");
+    assert_eq!(recommended("EPSV error\nrecommended: none\n\n"), "none");
 }

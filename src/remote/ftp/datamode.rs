@@ -138,7 +138,10 @@ pub enum Failure {
     TimedOut(String),
     /// The server answered the method's command with 5xx: it does not do this method.
     Rejected(String),
-    /// The server could not make or keep the data connection (425/426 …).
+    /// The server said it could not make or keep the data connection (425/426, or another
+    /// non-5xx refusal of EPRT/PORT): worth trying again later, unlike [`Failure::Rejected`].
+    Declined(String),
+    /// Anything else on our side (cannot listen, unreadable reply …).
     Failed(String),
 }
 
@@ -147,7 +150,7 @@ impl Failure {
         match self {
             Failure::Refused(_) => "refused",
             Failure::TimedOut(_) => "timeout",
-            Failure::Rejected(_) => "rejected",
+            Failure::Rejected(_) | Failure::Declined(_) => "rejected",
             Failure::Failed(_) => "error",
         }
     }
@@ -157,6 +160,7 @@ impl Failure {
             Failure::Refused(s)
             | Failure::TimedOut(s)
             | Failure::Rejected(s)
+            | Failure::Declined(s)
             | Failure::Failed(s) => s,
         }
     }
@@ -301,7 +305,7 @@ impl DataModes {
                     .partition(|m| m.is_passive() == method.is_passive());
                 *plan = other.into_iter().chain(same).collect();
             }
-            Failure::Rejected(_) | Failure::Failed(_) => {}
+            Failure::Rejected(_) | Failure::Declined(_) | Failure::Failed(_) => {}
         }
     }
 

@@ -203,7 +203,7 @@ fn method_refused(m: Method, r: &Reply) -> Attempt {
     match r.code {
         500 | 502 | 504 => Attempt::Data(Failure::Rejected(msg)),
         421 => Attempt::Command(RemoteError::Connection(msg)),
-        _ => Attempt::Data(Failure::Failed(msg)),
+        _ => Attempt::Data(Failure::Declined(msg)),
     }
 }
 
@@ -211,7 +211,7 @@ fn method_refused(m: Method, r: &Reply) -> Attempt {
 fn check_preliminary(cmd: &str, r: &Reply) -> Result<(), Attempt> {
     match r.code {
         100..=199 => Ok(()),
-        425 | 426 => Err(Attempt::Data(Failure::Failed(format!(
+        425 | 426 => Err(Attempt::Data(Failure::Declined(format!(
             "{cmd}: {}",
             r.last_line()
         )))),
@@ -366,14 +366,35 @@ fn open_active(
         (_, IpAddr::V4(v4)) => format!("EPRT |1|{v4}|{port}|"),
         (_, IpAddr::V6(v6)) => format!("EPRT |2|{v6}|{port}|"),
     };
-    let r = ctx.ctl.command(&line).map_err(Attempt::Command)?;
-    if r.code != 200 {
-        return Err(method_refused(method, &r));
+    ctx.ctl.send(&line).map_err(Attempt::Command)?;
+    let dct = ctx.cfg.data_connect_timeout;
+    let mut data: Option<TcpStream> = None;
+    // The reply to EPRT/PORT: some servers (pyftpdlib) connect before they answer, so wait for
+    // either, within the data-connect deadline.
+    let deadline = Instant::now() + dct;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Attempt::Data(Failure::TimedOut(format!(
+                "{} got no answer within {}s (the server cannot connect to {advertise}:{port}?)",
+                method.name(),
+                dct.as_secs_f32()
+            ))));
+        }
+        let ready = poll_read(&[listener.as_raw_fd(), ctx.ctl.fd()], left);
+        if ready[0] && data.is_none() {
+            data = accept_from(&listener, ctx)?;
+        }
+        if ready[1] {
+            let r = ctx.ctl.reply().map_err(Attempt::Command)?;
+            if r.code != 200 {
+                return Err(method_refused(method, &r));
+            }
+            break;
+        }
     }
     send_rest_and_command(ctx, cmd, rest)?;
-    let dct = ctx.cfg.data_connect_timeout;
     let deadline = Instant::now() + dct;
-    let mut data: Option<TcpStream> = None;
     let mut opened = false;
     while data.is_none() || !opened {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -397,7 +418,7 @@ fn open_active(
                 // A second reply before any connection: the server gave up connecting.
                 return Err(match r.code {
                     100..=199 | 425 | 426 => {
-                        Attempt::Data(Failure::Failed(format!("{cmd}: {}", r.last_line())))
+                        Attempt::Data(Failure::Declined(format!("{cmd}: {}", r.last_line())))
                     }
                     _ => Attempt::Command(classify_reply(r.code, r.last_line(), cmd)),
                 });
@@ -405,19 +426,24 @@ fn open_active(
             check_preliminary(cmd, &r)?;
             opened = true;
         }
-        if ready[0] {
-            match listener.accept() {
-                Ok((s, from)) if from.ip() == ctx.peer.ip() => {
-                    data = Some(data_socket(s, ctx.cfg.timeout)?)
-                }
-                Ok((_, from)) => {
-                    log::warn!("ignoring a data connection from {from} (not the server)")
-                }
-                Err(e) => return Err(Attempt::Data(Failure::Failed(format!("accept: {e}")))),
-            }
+        if ready[0] && data.is_none() {
+            data = accept_from(&listener, ctx)?;
         }
     }
     data.ok_or_else(|| Attempt::Data(Failure::Failed("no data connection".into())))
+}
+
+/// Accepts a pending connection on `listener` if it comes from the server; others are
+/// dropped (anyone may reach the listener first).
+fn accept_from(listener: &TcpListener, ctx: &Ctx<'_>) -> Result<Option<TcpStream>, Attempt> {
+    match listener.accept() {
+        Ok((s, from)) if from.ip() == ctx.peer.ip() => Ok(Some(data_socket(s, ctx.cfg.timeout)?)),
+        Ok((_, from)) => {
+            log::warn!("ignoring a data connection from {from} (not the server)");
+            Ok(None)
+        }
+        Err(e) => Err(Attempt::Data(Failure::Failed(format!("accept: {e}")))),
+    }
 }
 
 /// An open data connection and the control connection that will report its end.
