@@ -98,6 +98,14 @@ impl CountingProxy {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
+    /// Cuts every proxied connection now (both directions), as a server restart or a NAT box
+    /// that forgot the connection would; new connections are still accepted.
+    pub fn cut(&self) {
+        for socket in lock(&self.shared.sockets).drain(..) {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+
     /// Forget the recorded commands.
     pub fn reset(&self) {
         lock(&self.shared.commands).clear();

@@ -4,3 +4,4 @@ mod cli;
 mod commands;
 mod coreutils;
 pub mod harness;
+mod robust;

@@ -7,7 +7,8 @@
 //! - Streams (open downloads/uploads, which hold a connection for a long time) may take at most
 //!   `limit - 1` connections, so listings and metadata never wait behind transfers.
 //! - A connection comes back to the pool only when healthy: one whose control connection
-//!   failed is dropped; one idle for longer than [`IDLE_CHECK`] is checked with NOOP first.
+//!   failed is dropped; one that got an unexpected reply is checked with NOOP before it goes
+//!   back; one idle for longer than [`IDLE_CHECK`] is checked with NOOP before use.
 //! - Waiting for a connection has a deadline (`timeout`); new connections are opened without
 //!   holding the pool lock, with a short back-off between failed attempts.
 
@@ -167,7 +168,16 @@ impl Pool {
         }
     }
 
-    fn put_back(&self, s: Option<Session>, usage: Use) {
+    fn put_back(&self, mut s: Option<Session>, usage: Use) {
+        if let Some(sess) = s.as_mut().filter(|x| x.suspect && !x.dead) {
+            // An unexpected reply: make sure the connection is still in step before reuse.
+            if sess.noop() {
+                sess.suspect = false;
+            } else {
+                log::debug!("a connection failed its NOOP check after an error; replacing it");
+                sess.dead = true;
+            }
+        }
         let mut st = self.lock();
         if usage == Use::Stream {
             st.streams = st.streams.saturating_sub(1);

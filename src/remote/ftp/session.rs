@@ -97,6 +97,8 @@ pub struct Session {
     pub feats: Feats,
     /// Set when the connection must not be reused.
     pub dead: bool,
+    /// Set after an unexpected reply: checked with NOOP before the connection is reused.
+    pub suspect: bool,
     /// The same control socket, for the data commands this crate makes by hand.
     raw: RawControl,
     peer: SocketAddr,
@@ -253,6 +255,7 @@ impl Session {
             ftp,
             feats,
             dead: false,
+            suspect: false,
             raw,
             peer,
             local,
@@ -270,6 +273,8 @@ impl Session {
     pub(super) fn note(&mut self, e: RemoteError) -> RemoteError {
         if is_fatal(&e) {
             self.dead = true;
+        } else if matches!(e, RemoteError::Other(_)) {
+            self.suspect = true;
         }
         e
     }

@@ -1,0 +1,89 @@
+//! Robustness of the session layer through a real mount: lost control connections are
+//! replaced without the user noticing; listings do not wait behind a long download; a server
+//! that never answers costs at most the timeout.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::harness::{BIN, Mount, pattern};
+use crate::common::proxy::CountingProxy;
+use crate::common::servers::{FtpServer, ServerKind};
+
+#[test]
+fn lost_connections_are_replaced_without_errors() {
+    let srv = FtpServer::start(ServerKind::PureFtpd);
+    srv.write_file("a/f.txt", "one\n");
+    srv.write_file("b/g.txt", "two\n");
+    let proxy = CountingProxy::start(srv.port);
+    let url = format!("ftp://{}@127.0.0.1:{}/", srv.user, proxy.port());
+    let m = Mount::new(&url, &srv.password, &["dir_cache_ttl=0"]);
+    assert_eq!(m.sh("cat a/f.txt"), "one\n");
+    let before = proxy.connections();
+    proxy.cut();
+    // Every connection the mount holds is now dead; the next operations must just work.
+    assert_eq!(m.sh("ls b"), "g.txt\n");
+    assert_eq!(m.sh("cat b/g.txt"), "two\n");
+    m.sh("echo three > c.txt");
+    assert_eq!(
+        std::fs::read_to_string(srv.root.join("c.txt")).expect("srv"),
+        "three\n"
+    );
+    assert!(proxy.connections() > before, "no new connection was made");
+}
+
+#[test]
+fn listings_do_not_wait_behind_a_download() {
+    let srv = FtpServer::start(ServerKind::Pyftpdlib);
+    srv.write_file("big.bin", pattern(64 << 20, 7));
+    for i in 0..5 {
+        srv.write_file(format!("d{i}/x"), "x");
+    }
+    let m = Mount::of(&srv, &["connections=2", "timeout=5"]);
+    // Start a download and keep it open, half read: it holds a connection.
+    let mut f = std::fs::File::open(m.p("big.bin")).expect("open");
+    let mut buf = vec![0u8; 1 << 20];
+    f.read_exact(&mut buf).expect("read");
+    let start = Instant::now();
+    for i in 0..5 {
+        assert_eq!(m.sh(&format!("ls d{i}")), "x\n");
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "listings took {:?} while a download was open",
+        start.elapsed()
+    );
+    f.read_exact(&mut buf).expect("the download goes on");
+    assert_eq!(&buf[..], &pattern(64 << 20, 7)[1 << 20..2 << 20]);
+}
+
+#[test]
+fn a_server_that_never_answers_fails_within_the_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hold = std::thread::spawn(move || {
+        // Accept and say nothing (no 220 greeting).
+        let conn = listener.accept();
+        std::thread::sleep(Duration::from_secs(4));
+        drop(conn);
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let start = Instant::now();
+    let out = Command::new(BIN)
+        .args([
+            &format!("ftp://bob@127.0.0.1:{port}/"),
+            dir.path().to_str().expect("utf8"),
+        ])
+        .args(["-o", "timeout=2"])
+        .env("FTPFS_PASSWORD", "pw")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let secs = start.elapsed().as_secs_f64();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("no answer from the server in time"), "{err}");
+    assert!(secs < 4.0, "took {secs:.1}s with timeout=2");
+    hold.join().expect("join");
+}
