@@ -15,11 +15,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::prefetch::Prefetcher;
 use super::{Fs, FsError, FsResult, Live, lock};
-use crate::remote::{FileKind, ReadStream, RemoteEntry, RemoteError, WriteStream, join, split};
+use crate::remote::{FileKind, RemoteEntry, RemoteError, WriteStream, join, split};
 
-/// Bytes kept behind the read position to serve slightly out-of-order reads.
-const BACK_WINDOW: usize = 1 << 20;
 /// Forward gaps up to this size are skipped by reading, not by a new RETR.
 const SKIP_LIMIT: u64 = 1 << 20;
 /// Bytes of out-of-order writes held while waiting for the gap before them.
@@ -32,11 +31,8 @@ pub(super) enum Handle {
 
 pub(super) struct ReadState {
     path: String,
-    stream: Option<Box<dyn ReadStream>>,
-    /// Offset of the next byte the stream yields.
-    pos: u64,
-    /// The bytes just before `pos`.
-    back: Vec<u8>,
+    /// The running download with its read-ahead, if any.
+    pf: Option<Prefetcher>,
     /// Where the file ended, once seen.
     eof: Option<u64>,
 }
@@ -79,7 +75,9 @@ impl Fs {
     }
 
     /// open(2) of an existing file. `flags` are the open flags.
-    pub fn open(&self, ino: u64, flags: i32) -> FsResult<u64> {
+    /// open(2) of an existing file; returns the handle and whether the kernel may keep the
+    /// file's cached pages.
+    pub fn open(&self, ino: u64, flags: i32) -> FsResult<(u64, bool)> {
         let path = self.path_of(ino)?;
         let e = self.entry(&path)?;
         if e.kind == FileKind::Dir {
@@ -89,13 +87,18 @@ impl Fs {
             ));
         }
         match flags & libc::O_ACCMODE {
-            libc::O_RDONLY => Ok(self.insert_handle(Handle::Read(ReadState {
-                path,
-                stream: None,
-                pos: 0,
-                back: vec![],
-                eof: None,
-            }))),
+            libc::O_RDONLY => {
+                // The kernel may keep its cached pages when the file is unchanged since the
+                // last open (size and mtime as listed), so a re-read costs no transfer.
+                let seen = (e.size, e.mtime);
+                let keep = lock(&self.opened).insert(ino, seen) == Some(seen);
+                let fh = self.insert_handle(Handle::Read(ReadState {
+                    path,
+                    pf: None,
+                    eof: None,
+                }));
+                Ok((fh, keep))
+            }
             libc::O_WRONLY if flags & libc::O_APPEND == 0 => {
                 if flags & libc::O_TRUNC == 0 && e.size != 0 {
                     return Err(FsError::new(
@@ -106,7 +109,9 @@ impl Fs {
                         ),
                     ));
                 }
+                lock(&self.opened).remove(&ino);
                 self.start_write(&path, e.mode.unwrap_or(0o644))
+                    .map(|fh| (fh, false))
             }
             _ => Err(FsError::new(
                 libc::ENOTSUP,
@@ -272,9 +277,7 @@ impl Fs {
         let mut h = lock(&h);
         match &mut *h {
             Handle::Read(r) => {
-                if let Some(s) = r.stream.take() {
-                    s.close();
-                }
+                r.pf = None;
                 Ok(())
             }
             Handle::Write(w) => {
@@ -366,87 +369,40 @@ impl Fs {
 
 impl ReadState {
     fn read(&mut self, fs: &Fs, offset: u64, size: usize) -> FsResult<Vec<u8>> {
-        let mut out = Vec::with_capacity(size);
-        // Served from the bytes just behind the stream position.
-        let back_start = self.pos - self.back.len() as u64;
-        if offset < self.pos && offset >= back_start {
-            let from = (offset - back_start) as usize;
-            let take = (self.back.len() - from).min(size);
-            out.extend_from_slice(&self.back[from..from + take]);
-            if out.len() == size {
-                return Ok(out);
-            }
+        if self.eof.is_some_and(|eof| offset >= eof) {
+            return Ok(Vec::new());
         }
-        let want_from = offset + out.len() as u64;
-        if let Some(eof) = self.eof
-            && want_from >= eof
-        {
-            return Ok(out);
-        }
-        let reusable =
-            self.stream.is_some() && want_from >= self.pos && want_from - self.pos <= SKIP_LIMIT;
+        let reusable = self
+            .pf
+            .as_ref()
+            .is_some_and(|p| p.covers(offset, SKIP_LIMIT));
         if !reusable {
-            if let Some(s) = self.stream.take() {
-                s.close();
-            }
+            // Another offset: end this transfer (its thread aborts it) and REST to `offset`.
+            self.pf = None;
             let s = fs
                 .remote
-                .open_read(&self.path, want_from)
+                .open_read(&self.path, offset)
                 .map_err(|e| FsError::remote("download", &self.path, &e))?;
-            self.stream = Some(s);
-            self.pos = want_from;
-            self.back.clear();
-            self.eof = None;
+            let p = Prefetcher::start(s, offset)
+                .map_err(|e| FsError::new(libc::EIO, format!("{}: {e}", self.path)))?;
+            self.pf = Some(p);
         }
-        // Skip forward within the stream.
-        while self.pos < want_from {
-            let gap = (want_from - self.pos).min(256 * 1024) as usize;
-            let mut skip = vec![0u8; gap];
-            let n = self.fill(&mut skip)?;
-            if n == 0 {
-                return Ok(out);
-            }
-        }
-        let mut buf = vec![0u8; size - out.len()];
-        let mut got = 0;
-        while got < buf.len() {
-            let n = self.fill(&mut buf[got..])?;
-            if n == 0 {
-                break;
-            }
-            got += n;
-        }
-        out.extend_from_slice(&buf[..got]);
-        Ok(out)
-    }
-
-    /// Reads from the stream into `buf`, keeping the back window; closes it at EOF.
-    fn fill(&mut self, buf: &mut [u8]) -> FsResult<usize> {
-        let Some(s) = self.stream.as_mut() else {
-            return Ok(0);
+        let Some(p) = self.pf.as_mut() else {
+            return Ok(Vec::new());
         };
-        let n = match s.read(buf) {
-            Ok(n) => n,
-            Err(e) => {
-                if let Some(s) = self.stream.take() {
-                    s.close();
+        match p.read(offset, size) {
+            Ok(d) => {
+                if let Some(eof) = p.eof() {
+                    self.eof = Some(eof);
                 }
-                return Err(FsError::remote("download", &self.path, &e));
+                Ok(d)
             }
-        };
-        if n == 0 {
-            self.eof = Some(self.pos);
-            if let Some(s) = self.stream.take() {
-                s.close();
+            Err(e) => {
+                // The next read starts a fresh transfer at its offset.
+                self.pf = None;
+                Err(FsError::remote("download", &self.path, &e))
             }
-            return Ok(0);
         }
-        self.pos += n as u64;
-        self.back.extend_from_slice(&buf[..n]);
-        if self.back.len() > 2 * BACK_WINDOW {
-            self.back.drain(..self.back.len() - BACK_WINDOW);
-        }
-        Ok(n)
     }
 }
 

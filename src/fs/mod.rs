@@ -15,6 +15,7 @@
 pub mod error;
 mod handles;
 pub mod inodes;
+mod prefetch;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,6 +113,8 @@ pub struct Fs {
     handles: Mutex<HashMap<u64, Arc<Mutex<Handle>>>>,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirItem>>>>,
     live: Mutex<HashMap<String, Live>>,
+    /// (size, mtime) of each file when it was last opened for reading (for KEEP_CACHE).
+    opened: Mutex<HashMap<u64, (u64, Option<SystemTime>)>>,
     next_fh: AtomicU64,
     cfg: FsConfig,
     mounted_at: SystemTime,
@@ -141,6 +144,7 @@ impl Fs {
             handles: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
+            opened: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             cfg,
             mounted_at: SystemTime::now(),

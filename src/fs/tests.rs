@@ -75,7 +75,7 @@ fn write_and_close(fs: &Fs, fh: u64, data: &[u8], chunk: usize) -> FsResult<()> 
 
 /// open O_RDONLY + sequential reads of `chunk` until an empty read + release.
 fn read_all(fs: &Fs, ino: u64, chunk: u32) -> FsResult<Vec<u8>> {
-    let fh = fs.open(ino, libc::O_RDONLY)?;
+    let fh = fs.open(ino, libc::O_RDONLY)?.0;
     let mut out = vec![];
     loop {
         let got = fs.read(fh, out.len() as u64, chunk)?;
@@ -317,7 +317,7 @@ fn big_file(fs: &Fs, fake: &FakeRemote) -> (Vec<u8>, u64) {
     let data = pattern((4 << 20) + 123, 7);
     fake.add_file("/big", &data);
     let ino = fs.lookup(R, "big").unwrap().ino;
-    (data, fs.open(ino, libc::O_RDONLY).unwrap())
+    (data, fs.open(ino, libc::O_RDONLY).unwrap().0)
 }
 
 #[test]
@@ -357,13 +357,13 @@ fn read_slightly_behind_is_served_from_back_window() {
 fn read_past_eof_is_short_then_empty() {
     let data = pattern(1000, 9);
     let (fs, _, ino) = with_file(&data);
-    let fh = fs.open(ino, libc::O_RDONLY).unwrap();
+    let fh = fs.open(ino, libc::O_RDONLY).unwrap().0;
     assert_eq!(fs.read(fh, 900, 500).unwrap(), &data[900..]);
     assert!(fs.read(fh, 1000, 100).unwrap().is_empty());
     assert!(fs.read(fh, 5000, 100).unwrap().is_empty());
     check_read(&fs, fh, &data, 950, 10);
     fs.release(fh).unwrap();
-    let fh = fs.open(ino, libc::O_RDONLY).unwrap();
+    let fh = fs.open(ino, libc::O_RDONLY).unwrap().0;
     assert!(fs.read(fh, 5000, 100).unwrap().is_empty());
     fs.release(fh).unwrap();
 }
@@ -455,7 +455,7 @@ fn open_rdwr_is_enotsup() {
 #[test]
 fn open_wronly_trunc_replaces_content() {
     let (fs, fake, ino) = with_file(&pattern(5000, 1));
-    let fh = fs.open(ino, libc::O_WRONLY | libc::O_TRUNC).unwrap();
+    let fh = fs.open(ino, libc::O_WRONLY | libc::O_TRUNC).unwrap().0;
     let new = pattern(300, 2);
     write_and_close(&fs, fh, &new, 128).unwrap();
     assert_eq!(fake.file("/f").unwrap(), new);
@@ -753,7 +753,7 @@ fn fs_apply(fs: &Fs, op: &Op) -> FsResult<Option<Vec<u8>>> {
         Op::Rewrite(p, data, chunk) => {
             let (parent, name) = fs_parent(fs, p)?;
             let a = fs.lookup(parent, name)?;
-            let fh = fs.open(a.ino, libc::O_WRONLY | libc::O_TRUNC)?;
+            let fh = fs.open(a.ino, libc::O_WRONLY | libc::O_TRUNC)?.0;
             write_and_close(fs, fh, data, *chunk)?;
         }
         Op::Unlink(p) => fs_parent(fs, p).and_then(|(d, n)| fs.unlink(d, n))?,

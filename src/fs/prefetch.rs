@@ -1,0 +1,258 @@
+//! Read-ahead for one download stream: a thread owns the [`ReadStream`] and fills chunks into
+//! a bounded channel while the FUSE thread hands earlier chunks to the kernel, so socket reads
+//! and kernel copies overlap. Chunks grow from 64 KiB to 1 MiB while the reader keeps up
+//! sequentially (the mountpoint-s3 pattern).
+//!
+//! Invariants:
+//! - Memory per stream is bounded: at most [`DEPTH`] chunks in the channel, one being
+//!   consumed, and [`BACK`] bytes of already-delivered chunks kept for slightly out-of-order
+//!   reads (the kernel's parallel read-ahead requests can arrive out of order).
+//! - Dropping a `Prefetcher` stops its thread: the thread notices at its next send, closes the
+//!   stream (ABOR when not at the end) and exits; it never outlives the stream's deadline.
+//! - Errors are delivered in order, after the data that preceded them.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use crate::remote::{ReadStream, RemoteError};
+
+/// Chunks read ahead of the consumer.
+const DEPTH: usize = 8;
+/// First and largest chunk size.
+const FIRST_CHUNK: usize = 64 << 10;
+const MAX_CHUNK: usize = 1 << 20;
+/// Delivered bytes kept behind the read position.
+const BACK: usize = 2 << 20;
+
+type Chunk = Result<Vec<u8>, RemoteError>;
+
+/// The consumer side.
+pub struct Prefetcher {
+    rx: Option<Receiver<Chunk>>,
+    /// Offset of `cur[0]`.
+    cur_start: u64,
+    cur: Vec<u8>,
+    /// Already-delivered chunks before `cur_start`, oldest first, with their offsets.
+    back: VecDeque<(u64, Vec<u8>)>,
+    back_bytes: usize,
+    /// End of file, once seen.
+    eof: Option<u64>,
+}
+
+/// Fills `buf` from the stream; returns the bytes read and the error that stopped it, if any.
+fn fill(stream: &mut dyn ReadStream, buf: &mut [u8]) -> (usize, Option<RemoteError>) {
+    let mut got = 0;
+    while got < buf.len() {
+        match stream.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return (got, Some(e)),
+        }
+    }
+    (got, None)
+}
+
+fn pump(mut stream: Box<dyn ReadStream>, tx: SyncSender<Chunk>) {
+    let mut size = FIRST_CHUNK;
+    loop {
+        let mut buf = vec![0u8; size];
+        let (n, err) = fill(stream.as_mut(), &mut buf);
+        buf.truncate(n);
+        let end = n == 0;
+        if (n > 0 || err.is_none()) && (tx.send(Ok(buf)).is_err() || (end && err.is_none())) {
+            break;
+        }
+        if let Some(e) = err {
+            let _ = tx.send(Err(e));
+            break;
+        }
+        size = (size * 2).min(MAX_CHUNK);
+    }
+    stream.close();
+}
+
+impl Prefetcher {
+    /// Starts reading `stream`, which begins at `offset`.
+    pub fn start(stream: Box<dyn ReadStream>, offset: u64) -> std::io::Result<Self> {
+        let (tx, rx) = sync_channel(DEPTH);
+        std::thread::Builder::new()
+            .name("ftpfs-prefetch".into())
+            .spawn(move || pump(stream, tx))?;
+        Ok(Prefetcher {
+            rx: Some(rx),
+            cur_start: offset,
+            cur: Vec::new(),
+            back: VecDeque::new(),
+            back_bytes: 0,
+            eof: None,
+        })
+    }
+
+    /// The offset of the next byte from the stream.
+    fn pos(&self) -> u64 {
+        self.cur_start + self.cur.len() as u64
+    }
+
+    /// Lowest offset still held (in `back` or `cur`).
+    pub fn low(&self) -> u64 {
+        self.back.front().map_or(self.cur_start, |(o, _)| *o)
+    }
+
+    /// Whether a read at `offset` can be served without a new transfer: it lies within what
+    /// is held, or at most `skip` bytes ahead of it.
+    pub fn covers(&self, offset: u64, skip: u64) -> bool {
+        offset >= self.low() && offset <= self.pos() + skip
+    }
+
+    /// Takes the next chunk from the thread into `cur`; false at end of file.
+    fn next(&mut self) -> Result<bool, RemoteError> {
+        if self.eof.is_some() {
+            return Ok(false);
+        }
+        let Some(rx) = self.rx.as_ref() else {
+            return Ok(false);
+        };
+        let chunk = rx
+            .recv()
+            .unwrap_or_else(|_| Err(RemoteError::Other("the download thread stopped".into())));
+        let data = match chunk {
+            Ok(d) => d,
+            Err(e) => {
+                self.rx = None;
+                return Err(e);
+            }
+        };
+        if data.is_empty() {
+            self.eof = Some(self.pos());
+            self.rx = None;
+            return Ok(false);
+        }
+        let old = std::mem::replace(&mut self.cur, data);
+        let old_start = self.cur_start;
+        self.cur_start += old.len() as u64;
+        if !old.is_empty() {
+            self.back_bytes += old.len();
+            self.back.push_back((old_start, old));
+            while self.back_bytes > BACK {
+                match self.back.pop_front() {
+                    Some((_, c)) => self.back_bytes -= c.len(),
+                    None => break,
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Copies what is held of `[offset, offset + want)` into `out`, in order.
+    fn copy_held(&self, offset: u64, want: usize, out: &mut Vec<u8>) {
+        let chunks = self
+            .back
+            .iter()
+            .map(|(o, c)| (*o, c.as_slice()))
+            .chain(std::iter::once((self.cur_start, self.cur.as_slice())));
+        for (start, c) in chunks {
+            let at = offset + out.len() as u64;
+            if out.len() >= want {
+                break;
+            }
+            let end = start + c.len() as u64;
+            if at >= start && at < end {
+                let from = (at - start) as usize;
+                let take = (c.len() - from).min(want - out.len());
+                out.extend_from_slice(&c[from..from + take]);
+            }
+        }
+    }
+
+    /// Reads `size` bytes at `offset` (short at end of file). `offset` must be covered.
+    pub fn read(&mut self, offset: u64, size: usize) -> Result<Vec<u8>, RemoteError> {
+        let mut out = Vec::with_capacity(size);
+        loop {
+            self.copy_held(offset, size, &mut out);
+            if out.len() >= size {
+                return Ok(out);
+            }
+            if !self.next()? {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// End of file, once seen.
+    pub fn eof(&self) -> Option<u64> {
+        self.eof
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Bytes {
+        data: Vec<u8>,
+        pos: usize,
+        fail_at: Option<usize>,
+    }
+
+    impl ReadStream for Bytes {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, RemoteError> {
+            if self.fail_at.is_some_and(|f| self.pos >= f) {
+                return Err(RemoteError::Timeout("stalled".into()));
+            }
+            let n = buf.len().min(self.data.len() - self.pos).min(10_000);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+        fn close(self: Box<Self>) {}
+    }
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn sequential_and_slightly_out_of_order_reads() {
+        let d = data(5 << 20);
+        let s = Bytes {
+            data: d.clone(),
+            pos: 0,
+            fail_at: None,
+        };
+        let mut p = Prefetcher::start(Box::new(s), 0).expect("start");
+        let mut off = 0u64;
+        while off < d.len() as u64 {
+            // Read the next two blocks in swapped order, as parallel read-ahead may.
+            let b = 128 << 10;
+            let second = p.read(off + b, b as usize).expect("read");
+            assert!(p.covers(off, 0));
+            let first = p.read(off, b as usize).expect("read");
+            assert_eq!(
+                first,
+                &d[off as usize..(off + b).min(d.len() as u64) as usize]
+            );
+            let s2 = ((off + b) as usize).min(d.len());
+            assert_eq!(second, &d[s2..((off + 2 * b) as usize).min(d.len())]);
+            off += 2 * b;
+        }
+        assert_eq!(p.read(d.len() as u64, 10).expect("eof").len(), 0);
+        assert_eq!(p.eof(), Some(d.len() as u64));
+    }
+
+    #[test]
+    fn starts_at_an_offset_and_reports_errors_after_the_data() {
+        let d = data(1 << 20);
+        let s = Bytes {
+            data: d[1000..].to_vec(),
+            pos: 0,
+            fail_at: Some(300_000),
+        };
+        let mut p = Prefetcher::start(Box::new(s), 1000).expect("start");
+        assert_eq!(
+            p.read(1000, 200_000).expect("data first"),
+            &d[1000..201_000]
+        );
+        assert!(p.read(201_000, 200_000).is_err());
+        assert!(!p.covers(0, 0));
+    }
+}
