@@ -6,7 +6,7 @@
 #
 # What it provides:
 #   * Debian packages: fuse3, vsftpd, python3-pyftpdlib, nftables, iproute2,
-#     iputils-ping, util-linux, curl, lftp, rclone, pkg-config, plus the shared
+#     iputils-ping, procps, util-linux, curl, lftp, rclone, pkg-config, plus the shared
 #     libraries the privately unpacked servers below need.
 #   * pure-ftpd and proftpd, unpacked privately (apt-get download + dpkg -x) into
 #     ${FTPFS_SERVERS_DIR:-<repo>/target/ftp-servers}/{pure-ftpd,proftpd}.
@@ -54,7 +54,7 @@ say "rust: $(cargo --version)"
 
 # --- Debian packages ----------------------------------------------------------
 PKGS=(
-    fuse3 vsftpd python3-pyftpdlib nftables iproute2 iputils-ping util-linux
+    fuse3 vsftpd python3-pyftpdlib nftables iproute2 iputils-ping procps util-linux
     curl lftp rclone pkg-config passwd ca-certificates
     # pure-ftpd's library dependencies
     libc6 libcap2 libcrypt1 libpam0g libsodium23 libssl3
