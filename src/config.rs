@@ -32,7 +32,7 @@ use crate::remote::ftp::datamode::{DataMode, PasvAddress};
 /// Default FTP control port.
 pub const DEFAULT_PORT: u16 = 21;
 /// Default number of parallel FTP connections (`-o connections=N`).
-pub const DEFAULT_CONNECTIONS: usize = 4;
+pub const DEFAULT_CONNECTIONS: usize = 8;
 /// Largest accepted `-o connections=N`.
 pub const MAX_CONNECTIONS: usize = 64;
 /// Default network timeout (`-o timeout=SECS`).
@@ -98,7 +98,7 @@ pub struct MountConfig {
     pub mountpoint: PathBuf,
     /// Stay in the foreground (`-f`, implied by `-d`).
     pub foreground: bool,
-    /// Maximum number of simultaneous FTP connections (`-o connections=N`, 1..=64, default 4).
+    /// Maximum number of simultaneous FTP connections (`-o connections=N`, 1..=64, default 8: parallel readers get parallel transfers; the pool shrinks when the server answers 421).
     pub connections: usize,
     /// Upper bound for every network wait: connecting, each server reply, and
     /// inactivity on a data connection (`-o timeout=SECS`, default 30 s, at most one day).
@@ -554,7 +554,7 @@ mod tests {
     fn defaults() {
         let s = ok("");
         assert_eq!(s, OptionSettings::default());
-        assert_eq!(s.connections, 4);
+        assert_eq!(s.connections, DEFAULT_CONNECTIONS);
         assert_eq!(s.timeout, Duration::from_secs(30));
         assert_eq!(s.dir_cache_ttl, Duration::from_secs(10));
         assert_eq!(s.dir_cache_size, 1024);

@@ -11,6 +11,8 @@
 //!   back; one idle for longer than [`IDLE_CHECK`] is checked with NOOP before use.
 //! - Waiting for a connection has a deadline (`timeout`); new connections are opened without
 //!   holding the pool lock, with a short back-off between failed attempts.
+//! - When a stream takes the last idle connection, one spare is logged in in the background
+//!   (counted against the limit while it connects).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -99,6 +101,9 @@ impl Pool {
                         }
                         continue;
                     }
+                    if usage == Use::Stream {
+                        self.warm();
+                    }
                     return Ok(self.conn(s, usage, true));
                 }
                 if st.total < st.limit {
@@ -108,7 +113,12 @@ impl Pool {
                     }
                     drop(st);
                     match Session::connect(Arc::clone(&self.cfg), Arc::clone(&self.shared)) {
-                        Ok(s) => return Ok(self.conn(s, usage, false)),
+                        Ok(s) => {
+                            if usage == Use::Stream {
+                                self.warm();
+                            }
+                            return Ok(self.conn(s, usage, false));
+                        }
                         Err(e) => {
                             st = self.lock();
                             st.total -= 1;
@@ -156,6 +166,37 @@ impl Pool {
                 .wait_timeout(st, deadline - now)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Keeps one spare connection logged in while the limit allows, so the next stream does
+    /// not pay the login round trips (connect, banner, USER, PASS, TYPE, FEAT).
+    fn warm(self: &Arc<Self>) {
+        {
+            let mut st = self.lock();
+            if !st.idle.is_empty() || st.total >= st.limit {
+                return;
+            }
+            st.total += 1;
+        }
+        let pool = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("ftpfs-warm".into())
+            .spawn(move || {
+                let r = Session::connect(Arc::clone(&pool.cfg), Arc::clone(&pool.shared));
+                let mut st = pool.lock();
+                match r {
+                    Ok(s) => st.idle.push((s, Instant::now())),
+                    Err(e) => {
+                        log::debug!("a spare connection failed: {e}");
+                        st.total -= 1;
+                    }
+                }
+                drop(st);
+                pool.freed.notify_all();
+            });
+        if spawned.is_err() {
+            self.lock().total -= 1;
         }
     }
 

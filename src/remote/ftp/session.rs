@@ -293,8 +293,14 @@ impl Session {
             shared: &self.shared,
             peer: self.peer,
             local: self.local,
+            rest_stream: self.feats.rest_stream,
+            dead: false,
         };
-        match transfer::open(&mut ctx, method, cmd, rest) {
+        let result = transfer::open(&mut ctx, method, cmd, rest);
+        if ctx.dead {
+            self.dead = true;
+        }
+        match result {
             Ok(data) => Ok(transfer::DataConn::new(
                 data,
                 self.raw_clone()?,
@@ -331,6 +337,8 @@ impl Session {
             shared: &self.shared,
             peer: self.peer,
             local: self.local,
+            rest_stream: self.feats.rest_stream,
+            dead: false,
         }
     }
 
