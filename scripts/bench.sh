@@ -115,6 +115,7 @@ PUREPW=$SERVERS_DIR/pure-ftpd/usr/bin/pure-pw
 NETLAB=$REPO/tests/lab/netlab.sh
 BIN=$REPO/target/release/ftpfs
 START_TS=$(date +%s)
+START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say() { echo "bench: $*" >&2; }
 die() {
@@ -236,10 +237,10 @@ verbs_since() { # SRC FROM -> one verb per line
     fi
 }
 ncmds() { verbs_since "$1" "$2" | wc -l; }
-cmd_summary() { # SRC FROM -> "N (VERB n, …)", the 6 most frequent verbs
+cmd_summary() { # SRC FROM -> "N (VERB n, …) [L logins]", the 6 most frequent verbs
     verbs_since "$1" "$2" | sort | uniq -c | sort -k1,1nr -k2 |
-        awk '{ t += $1; if (NR <= 6) s = s (s ? ", " : "") $2 " " $1; else more = 1 }
-             END { if (t == 0) print "0"; else printf "%d (%s%s)\n", t, s, more ? ", …" : "" }'
+        awk '{ t += $1; if ($2 == "USER") u = $1; if (NR <= 6) s = s (s ? ", " : "") $2 " " $1; else more = 1 }
+             END { if (t == 0) print "0"; else printf "%d (%s%s)%s\n", t, s, more ? ", …" : "", u ? " [" u " login" (u > 1 ? "s" : "") "]" : "" }'
 }
 # Wait until every STOR/APPE sent through the proxy since FROM got its final reply and
 # the server file has SIZE bytes; print the time of the last such reply (or "n/a").
@@ -781,7 +782,7 @@ FACTS="$WORK/facts.md"
     echo "- machine: $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")"
     echo "- ftpfs $("$BIN" --version | awk '{ print $2 }') (git $FTPFS_REV), $(rustc --version 2>/dev/null | awk '{ print $1, $2 }')"
     echo "- $(curl --version | head -n 1 | awk '{ print $1, $2 }'); $(rclone version 2>/dev/null | head -n 1); $(cat "$SERVERS_DIR/pure-ftpd/PACKAGES" | head -n 1); pyftpdlib $("$PY" -c 'import pyftpdlib; print(pyftpdlib.__ver__)') ($("$PY" --version))"
-    echo "- loadavg at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- load average at the start: $START_LOAD, at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine disturbs the numbers)"
 } >"$FACTS"
 
 echo

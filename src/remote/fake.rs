@@ -196,7 +196,8 @@ impl Remote for FakeRemote {
                 size: n.data.len() as u64,
                 mtime: Some(n.mtime),
                 mode: Some(n.mode),
-                link_target: None,
+                link_target: (n.kind == FileKind::Symlink)
+                    .then(|| String::from_utf8_lossy(&n.data).into_owned()),
             })
             .collect())
     }
@@ -337,6 +338,26 @@ impl Remote for FakeRemote {
         let mut st = self.enter("chmod")?;
         let node = st.nodes.get_mut(path).ok_or_else(|| missing(path))?;
         node.mode = mode & 0o7777;
+        Ok(())
+    }
+
+    fn symlink(&self, target: &str, path: &str) -> RemoteResult<()> {
+        let mut st = self.enter("symlink")?;
+        if st.nodes.contains_key(path) {
+            return Err(RemoteError::Unavailable(format!("{path}: File exists")));
+        }
+        if !parent_is_dir(&st, path) {
+            return Err(missing(path));
+        }
+        st.nodes.insert(
+            path.into(),
+            Node {
+                kind: FileKind::Symlink,
+                data: target.as_bytes().to_vec(),
+                mtime: SystemTime::now(),
+                mode: 0o777,
+            },
+        );
         Ok(())
     }
 

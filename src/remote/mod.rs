@@ -136,6 +136,9 @@ pub trait Remote: Send + Sync + 'static {
     fn rename(&self, from: &str, to: &str) -> RemoteResult<()>;
     fn set_mtime(&self, path: &str, mtime: SystemTime) -> RemoteResult<()>;
     fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()>;
+    /// Creates a symlink at `path` pointing to `target` (`SITE SYMLINK`), where the server
+    /// has it; `Unsupported` otherwise.
+    fn symlink(&self, target: &str, path: &str) -> RemoteResult<()>;
     fn capabilities(&self) -> Capabilities;
 }
 

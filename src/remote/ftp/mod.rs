@@ -357,6 +357,10 @@ impl Remote for FtpRemote {
         self.run(true, |s| s.chmod(path, mode))
     }
 
+    fn symlink(&self, target: &str, path: &str) -> RemoteResult<()> {
+        self.run(false, |s| s.symlink(target, path))
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.caps
     }

@@ -12,7 +12,7 @@
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use suppaftp::types::FileType;
@@ -37,6 +37,43 @@ pub struct Feats {
     pub raw: Vec<String>,
 }
 
+/// A way to set a file's modification time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MtimeMethod {
+    Mfmt,
+    SiteUtime5,
+    SiteUtime2,
+    MdtmSet,
+}
+
+impl MtimeMethod {
+    const ALL: [MtimeMethod; 4] = [
+        MtimeMethod::Mfmt,
+        MtimeMethod::SiteUtime5,
+        MtimeMethod::SiteUtime2,
+        MtimeMethod::MdtmSet,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            MtimeMethod::Mfmt => "MFMT",
+            MtimeMethod::SiteUtime5 => "SITE UTIME (5 arguments)",
+            MtimeMethod::SiteUtime2 => "SITE UTIME (2 arguments)",
+            MtimeMethod::MdtmSet => "MDTM with a time",
+        }
+    }
+
+    /// The command line; `stamp` is `YYYYMMDDHHMMSS` in UTC.
+    fn command(self, stamp: &str, path: &str) -> String {
+        match self {
+            MtimeMethod::Mfmt => format!("MFMT {stamp} {path}"),
+            MtimeMethod::SiteUtime5 => format!("SITE UTIME {path} {stamp} {stamp} {stamp} UTC"),
+            MtimeMethod::SiteUtime2 => format!("SITE UTIME {stamp} {path}"),
+            MtimeMethod::MdtmSet => format!("MDTM {stamp} {path}"),
+        }
+    }
+}
+
 /// State shared by every session of a mount.
 pub struct Shared {
     /// How data connections are made (learned once, used by every connection).
@@ -45,6 +82,8 @@ pub struct Shared {
     pub active_cursor: AtomicUsize,
     /// `LIST -a` was rejected: send plain `LIST`.
     pub list_a_rejected: AtomicBool,
+    /// How this server sets modification times, once found.
+    pub mtime_method: Mutex<Option<MtimeMethod>>,
     /// The server directory mounted as `/`: the configured root taken relative to the login
     /// directory (PWD after the first login), as RFC 1738 and curl read `ftp://host/path`.
     pub root: OnceLock<String>,
@@ -56,6 +95,7 @@ impl Shared {
             modes: DataModes::new(mode),
             active_cursor: AtomicUsize::new(0),
             list_a_rejected: AtomicBool::new(false),
+            mtime_method: Mutex::new(None),
             root: OnceLock::new(),
         }
     }
@@ -394,6 +434,14 @@ impl Session {
         )
     }
 
+    pub fn symlink(&mut self, target: &str, path: &str) -> RemoteResult<()> {
+        let abs = self.abs(path);
+        self.command(
+            &format!("SITE SYMLINK {target} {abs}"),
+            &[Status::CommandOk, Status::RequestedFileActionOk],
+        )
+    }
+
     pub fn chmod(&mut self, path: &str, mode: u32) -> RemoteResult<()> {
         let abs = self.abs(path);
         self.command(
@@ -402,18 +450,63 @@ impl Session {
         )
     }
 
+    /// Sets a modification time with the first method that works on this server, remembered
+    /// for the mount: MFMT (RFC draft, where advertised), `SITE UTIME` in its 5-argument
+    /// (pure-ftpd, FileZilla) and 2-argument (ProFTPD) forms, then vsftpd's `MDTM time path`
+    /// (where MDTM is advertised). A method the server does not understand moves to the next;
+    /// a refusal by a method that works (550 …) is the answer.
     pub fn set_mtime(&mut self, path: &str, mtime: SystemTime) -> RemoteResult<()> {
-        if !self.feats.mfmt {
-            return Err(RemoteError::Unsupported(
-                "setting modification times: the server does not advertise MFMT".into(),
-            ));
-        }
         let abs = self.abs(path);
         let stamp = mfmt_stamp(mtime);
-        self.command(
-            &format!("MFMT {stamp} {abs}"),
-            &[Status::File, Status::RequestedFileActionOk],
-        )
+        let known = *self
+            .shared
+            .mtime_method
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let candidates: Vec<MtimeMethod> = match known {
+            Some(m) => vec![m],
+            None => MtimeMethod::ALL
+                .into_iter()
+                .filter(|m| match m {
+                    MtimeMethod::Mfmt => self.feats.mfmt,
+                    MtimeMethod::MdtmSet => self.feats.mdtm,
+                    _ => true,
+                })
+                .collect(),
+        };
+        let mut last = None;
+        for m in candidates {
+            let line = m.command(&stamp, &abs);
+            let r = self.raw.command(&line).map_err(|e| self.note(e))?;
+            match (m, r.code) {
+                (_, 200 | 213 | 250) => {
+                    let mut known = self
+                        .shared
+                        .mtime_method
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    if known.is_none() {
+                        log::info!("setting modification times with {}", m.name());
+                        *known = Some(m);
+                    }
+                    return Ok(());
+                }
+                // Not understood: try the next method. (A server without the two-argument
+                // MDTM reads "MDTM stamp path" as a file name, hence the 550.)
+                (_, 500 | 501 | 502 | 504) | (MtimeMethod::MdtmSet, 550) => {
+                    last = Some(classify_reply(r.code, r.last_line(), &line));
+                }
+                _ if known.is_none() && r.code == 550 && m != MtimeMethod::Mfmt => {
+                    last = Some(classify_reply(r.code, r.last_line(), &line));
+                }
+                _ => return Err(classify_reply(r.code, r.last_line(), &line)),
+            }
+        }
+        Err(RemoteError::Unsupported(format!(
+            "setting the modification time of {abs}: the server accepts none of MFMT, SITE UTIME, \
+             MDTM with a time ({})",
+            last.map_or_else(|| "none advertised".to_string(), |e| e.to_string())
+        )))
     }
 
     /// NOOP: is the connection still good?
