@@ -35,7 +35,7 @@ use crate::remote::ftp::FtpConfig;
 
 const AFTER_HELP: &str = "\
 Mount options (-o, comma-separated, repeatable; '\\,' is a literal comma):
-  connections=N        parallel FTP connections, 1-64 (default 8)
+  connections=N        parallel FTP connections, 1-64 (default 16)
   timeout=SECS         limit for every network wait (default 30)
   dir_cache_ttl=SECS   reuse directory listings this long, 0 = off (default 10)
   dir_cache_size=N     number of directory listings kept (default 1024)
@@ -50,6 +50,11 @@ Mount options (-o, comma-separated, repeatable; '\\,' is a literal comma):
   active_address=IP    address to advertise in EPRT/PORT (behind NAT)
   pasv_address=control|reply  connect PASV data connections to the control
                        connection's address (default) or to the 227 reply's
+  cache_dir=DIR        staged copies of files being modified in place
+                       [$XDG_CACHE_HOME/ftpfs or ~/.cache/ftpfs]
+  cache_max_size=SIZE  disk space for staged copies, K/M/G suffixes  [10G]
+  atomic_replace       upload replacements under a temporary name, then
+                       rename over the target (default off)
   fsname=NAME          name shown by mount and df
   ro, rw               read-only / read-write (default rw)
   allow_other, allow_root, default_permissions
@@ -229,6 +234,9 @@ pub fn build_config(cli: Cli, env: &dyn Env) -> Result<MountConfig, ConfigError>
         active_port_range: settings.active_port_range,
         active_address: settings.active_address,
         pasv_address: settings.pasv_address,
+        cache_dir: settings.cache_dir,
+        cache_max_size: settings.cache_max_size,
+        atomic_replace: settings.atomic_replace,
     })
 }
 
@@ -558,7 +566,7 @@ mod tests {
         );
         assert_eq!(c.mountpoint, dir.path().canonicalize().expect("canonical"));
         assert!(!c.foreground && !c.read_only && !c.allow_other);
-        assert_eq!((c.connections, c.dir_cache_size), (8, 1024));
+        assert_eq!((c.connections, c.dir_cache_size), (16, 1024));
         assert_eq!(c.timeout, Duration::from_secs(30));
         assert_eq!(c.dir_cache_ttl, Duration::from_secs(10));
         assert_eq!((c.uid, c.gid), (1000, 100));

@@ -32,7 +32,7 @@ use crate::remote::ftp::datamode::{DataMode, PasvAddress};
 /// Default FTP control port.
 pub const DEFAULT_PORT: u16 = 21;
 /// Default number of parallel FTP connections (`-o connections=N`).
-pub const DEFAULT_CONNECTIONS: usize = 8;
+pub const DEFAULT_CONNECTIONS: usize = 16;
 /// Largest accepted `-o connections=N`.
 pub const MAX_CONNECTIONS: usize = 64;
 /// Default network timeout (`-o timeout=SECS`).
@@ -46,6 +46,8 @@ pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 pub const DEFAULT_DIR_CACHE_TTL: Duration = Duration::from_secs(10);
 /// Largest accepted `-o dir_cache_ttl=SECS` (one year; keeps `Instant + ttl` far from overflow).
 pub const MAX_DIR_CACHE_TTL_SECS: f64 = 365.0 * 86_400.0;
+/// Default `-o cache_max_size` (10 GiB).
+pub const DEFAULT_CACHE_MAX_SIZE: u64 = 10 << 30;
 /// Default number of cached directories (`-o dir_cache_size=N`).
 pub const DEFAULT_DIR_CACHE_SIZE: usize = 1024;
 /// Largest accepted `-o dir_cache_size=N`.
@@ -98,7 +100,7 @@ pub struct MountConfig {
     pub mountpoint: PathBuf,
     /// Stay in the foreground (`-f`, implied by `-d`).
     pub foreground: bool,
-    /// Maximum number of simultaneous FTP connections (`-o connections=N`, 1..=64, default 8: parallel readers get parallel transfers; the pool shrinks when the server answers 421).
+    /// Maximum number of simultaneous FTP connections (`-o connections=N`, 1..=64, default 16: parallel readers get parallel transfers; the pool shrinks when the server answers 421 to a new connection).
     pub connections: usize,
     /// Upper bound for every network wait: connecting, each server reply, and
     /// inactivity on a data connection (`-o timeout=SECS`, default 30 s, at most one day).
@@ -155,6 +157,14 @@ pub struct MountConfig {
     pub active_address: Option<IpAddr>,
     /// `-o pasv_address=control|reply` (default control).
     pub pasv_address: PasvAddress,
+    /// `-o cache_dir=DIR`: where staged copies of files being modified live (default
+    /// `$XDG_CACHE_HOME/ftpfs` or `~/.cache/ftpfs`, resolved when mounting).
+    pub cache_dir: Option<PathBuf>,
+    /// `-o cache_max_size=SIZE` (K/M/G suffixes, default 10G): disk space staged copies may use.
+    pub cache_max_size: u64,
+    /// `-o atomic_replace`: replacements are uploaded under a temporary name and renamed
+    /// over the target (default off: see SEMANTICS.md).
+    pub atomic_replace: bool,
 }
 
 /// Everything that can be wrong with the command line, the options, the
@@ -267,6 +277,9 @@ pub struct OptionSettings {
     pub active_port_range: Option<(u16, u16)>,
     pub active_address: Option<IpAddr>,
     pub pasv_address: PasvAddress,
+    pub cache_dir: Option<PathBuf>,
+    pub cache_max_size: u64,
+    pub atomic_replace: bool,
 }
 
 impl Default for OptionSettings {
@@ -292,6 +305,9 @@ impl Default for OptionSettings {
             active_port_range: None,
             active_address: None,
             pasv_address: PasvAddress::Control,
+            cache_dir: None,
+            cache_max_size: DEFAULT_CACHE_MAX_SIZE,
+            atomic_replace: false,
         }
     }
 }
@@ -421,6 +437,15 @@ impl OptionSettings {
                 let v = need(key, value, "control|reply")?;
                 self.pasv_address = v.parse().map_err(|r: String| bad(key, v, r))?;
             }
+            "cache_dir" => {
+                let v = non_empty(key, need(key, value, "DIR")?)?;
+                self.cache_dir = Some(PathBuf::from(v));
+            }
+            "cache_max_size" => {
+                let v = need(key, value, "SIZE")?;
+                self.cache_max_size = parse_size(key, v)?;
+            }
+            "atomic_replace" => self.atomic_replace = flag(key, value)?,
             "log_file" => {
                 let v = non_empty(key, need(key, value, "PATH")?)?;
                 self.log_file = Some(PathBuf::from(v));
@@ -475,6 +500,33 @@ fn parse_range(key: &str, v: &str) -> Result<(u16, u16), ConfigError> {
         return Err(bad(key, v, reason));
     }
     Ok((lo, hi))
+}
+
+/// A byte count with an optional K/M/G/T suffix (powers of 1024), at least 1 MiB.
+fn parse_size(key: &str, v: &str) -> Result<u64, ConfigError> {
+    let (num, mult) = match v.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(bad(key, v, "suffix must be K, M, G or T")),
+            };
+            (&v[..i], m)
+        }
+        _ => (v, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| bad(key, v, "must be a number of bytes, e.g. 512M or 10G"))?;
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| bad(key, v, "too large"))?;
+    if bytes < 1 << 20 {
+        return Err(bad(key, v, "must be at least 1M"));
+    }
+    Ok(bytes)
 }
 
 fn parse_int(key: &str, v: &str, min: usize, max: usize) -> Result<usize, ConfigError> {
@@ -559,6 +611,18 @@ mod tests {
         assert_eq!(s.dir_cache_ttl, Duration::from_secs(10));
         assert_eq!(s.dir_cache_size, 1024);
         assert!(!s.read_only && s.umask.is_none() && s.kernel_flags.is_empty());
+    }
+
+    #[test]
+    fn cache_options() {
+        let s = ok("cache_dir=/tmp/c,cache_max_size=512M,atomic_replace");
+        assert_eq!(s.cache_dir, Some(PathBuf::from("/tmp/c")));
+        assert_eq!(s.cache_max_size, 512 << 20);
+        assert!(s.atomic_replace);
+        assert_eq!(ok("cache_max_size=2g").cache_max_size, 2 << 30);
+        assert_eq!(ok("").cache_max_size, 10 << 30);
+        assert!(err("cache_max_size=10X").contains("cache_max_size"));
+        assert!(err("cache_max_size=1K").contains("at least"));
     }
 
     #[test]

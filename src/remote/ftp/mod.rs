@@ -256,8 +256,14 @@ impl FtpRemote {
         session::abs_path(&self.shared, path)
     }
 
-    /// Reads a whole listing from a data connection.
-    fn read_listing(conn: &mut Conn, mut dc: DataConn) -> RemoteResult<Vec<String>> {
+    /// Reads a whole listing from a data connection, then recycles the connection.
+    fn read_listing(mut conn: Conn, dc: DataConn) -> RemoteResult<Vec<String>> {
+        let r = Self::read_all(&mut conn, dc);
+        conn.recycle();
+        r
+    }
+
+    fn read_all(conn: &mut Conn, mut dc: DataConn) -> RemoteResult<Vec<String>> {
         let mut bytes = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -289,22 +295,22 @@ impl Remote for FtpRemote {
             conn.session().feats.mlsd
         };
         if mlsd {
-            let (mut conn, dc) = self.open_transfer(Use::Meta, None, &format!("MLSD {abs}"), 0)?;
-            let lines = Self::read_listing(&mut conn, dc)?;
+            let (conn, dc) = self.open_transfer(Use::Meta, None, &format!("MLSD {abs}"), 0)?;
+            let lines = Self::read_listing(conn, dc)?;
             return Ok(listing::parse_mlsd(&lines));
         }
         // CWD + bare LIST: a path argument to LIST is globbed by many servers (`*`, `?`, `[`
         // in names would break), and some would take a leading `-` as options.
         use std::sync::atomic::Ordering::Relaxed;
         let lines = if self.shared.list_a_rejected.load(Relaxed) {
-            let (mut conn, dc) = self.open_transfer(Use::Meta, Some(dir), "LIST", 0)?;
-            Self::read_listing(&mut conn, dc)?
+            let (conn, dc) = self.open_transfer(Use::Meta, Some(dir), "LIST", 0)?;
+            Self::read_listing(conn, dc)?
         } else {
             match self.open_transfer(Use::Meta, Some(dir), "LIST -a", 0) {
-                Ok((mut conn, dc)) => Self::read_listing(&mut conn, dc)?,
+                Ok((conn, dc)) => Self::read_listing(conn, dc)?,
                 Err(RemoteError::Unsupported(_)) | Err(RemoteError::Other(_)) => {
-                    let (mut conn, dc) = self.open_transfer(Use::Meta, Some(dir), "LIST", 0)?;
-                    let l = Self::read_listing(&mut conn, dc)?;
+                    let (conn, dc) = self.open_transfer(Use::Meta, Some(dir), "LIST", 0)?;
+                    let l = Self::read_listing(conn, dc)?;
                     log::info!("the server rejects `LIST -a`; using LIST (dot files may hide)");
                     self.shared.list_a_rejected.store(true, Relaxed);
                     l
@@ -318,19 +324,28 @@ impl Remote for FtpRemote {
     fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn ReadStream>> {
         let cmd = format!("RETR {}", self.abs(path));
         let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, offset)?;
-        Ok(Box::new(FtpRead { conn, dc: Some(dc) }))
+        Ok(Box::new(FtpRead {
+            conn: Some(conn),
+            dc: Some(dc),
+        }))
     }
 
     fn open_write(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
         let cmd = format!("STOR {}", self.abs(path));
         let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, 0)?;
-        Ok(Box::new(FtpWrite { conn, dc: Some(dc) }))
+        Ok(Box::new(FtpWrite {
+            conn: Some(conn),
+            dc: Some(dc),
+        }))
     }
 
     fn open_append(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
         let cmd = format!("APPE {}", self.abs(path));
         let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, 0)?;
-        Ok(Box::new(FtpWrite { conn, dc: Some(dc) }))
+        Ok(Box::new(FtpWrite {
+            conn: Some(conn),
+            dc: Some(dc),
+        }))
     }
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
@@ -366,9 +381,24 @@ impl Remote for FtpRemote {
     }
 }
 
+/// Marks the session of `conn` dead (when there is one).
+fn kill(conn: &mut Option<Conn>) {
+    if let Some(c) = conn.as_mut() {
+        c.session().dead = true;
+    }
+}
+
+/// Records an error's effect on the session of `conn`.
+fn note(conn: &mut Option<Conn>, e: RemoteError) -> RemoteError {
+    match conn.as_mut() {
+        Some(c) => c.session().note(e),
+        None => e,
+    }
+}
+
 /// A running RETR.
 struct FtpRead {
-    conn: Conn,
+    conn: Option<Conn>,
     dc: Option<DataConn>,
 }
 
@@ -383,7 +413,7 @@ impl ReadStream for FtpRead {
                     return Ok(0);
                 };
                 // End of data: the transfer is good only if the server says 226.
-                dc.finish().map_err(|e| self.conn.session().note(e))?;
+                dc.finish().map_err(|e| note(&mut self.conn, e))?;
                 Ok(0)
             }
             Ok(n) => Ok(n),
@@ -405,7 +435,7 @@ impl FtpRead {
             && let Err(e) = dc.abort()
         {
             log::debug!("ABOR answered unexpectedly ({e}); dropping the connection");
-            self.conn.session().dead = true;
+            kill(&mut self.conn);
         }
     }
 }
@@ -413,12 +443,15 @@ impl FtpRead {
 impl Drop for FtpRead {
     fn drop(&mut self) {
         self.abort();
+        if let Some(c) = self.conn.take() {
+            c.recycle();
+        }
     }
 }
 
 /// A running STOR/APPE.
 struct FtpWrite {
-    conn: Conn,
+    conn: Option<Conn>,
     dc: Option<DataConn>,
 }
 
@@ -432,7 +465,7 @@ impl WriteStream for FtpWrite {
 
     fn finish(mut self: Box<Self>) -> RemoteResult<()> {
         match self.dc.take() {
-            Some(dc) => dc.finish().map_err(|e| self.conn.session().note(e)),
+            Some(dc) => dc.finish().map_err(|e| note(&mut self.conn, e)),
             None => Ok(()),
         }
     }
@@ -445,7 +478,10 @@ impl Drop for FtpWrite {
         if let Some(dc) = self.dc.take()
             && dc.finish().is_err()
         {
-            self.conn.session().dead = true;
+            kill(&mut self.conn);
+        }
+        if let Some(c) = self.conn.take() {
+            c.recycle();
         }
     }
 }

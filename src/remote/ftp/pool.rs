@@ -35,6 +35,8 @@ pub enum Use {
 }
 
 struct State {
+    /// Threads blocked in `get` right now.
+    waiting: usize,
     idle: Vec<(Session, Instant)>,
     total: usize,
     streams: usize,
@@ -56,6 +58,8 @@ pub struct Conn {
     usage: Use,
     /// Whether the session came from the idle list (a failure may be a stale connection).
     pub reused: bool,
+    /// The slot was handed to a background thread (see [`Conn::recycle`]).
+    handed_off: bool,
 }
 
 impl Pool {
@@ -65,6 +69,7 @@ impl Pool {
             cfg,
             shared,
             state: Mutex::new(State {
+                waiting: 0,
                 idle: vec![],
                 total: 0,
                 streams: 0,
@@ -87,7 +92,13 @@ impl Pool {
             let max_streams = if st.limit > 1 { st.limit - 1 } else { 1 };
             let allowed = usage == Use::Meta || st.streams < max_streams;
             if allowed {
-                if let Some((mut s, since)) = st.idle.pop() {
+                // Prefer a connection whose next data connection is already open.
+                let pick = st
+                    .idle
+                    .iter()
+                    .rposition(|(s, _)| s.has_ready())
+                    .or_else(|| st.idle.len().checked_sub(1));
+                if let Some((mut s, since)) = pick.map(|i| st.idle.swap_remove(i)) {
                     if usage == Use::Stream {
                         st.streams += 1;
                     }
@@ -161,11 +172,13 @@ impl Pool {
                     self.cfg.timeout.as_secs()
                 )));
             }
+            st.waiting += 1;
             st = self
                 .freed
                 .wait_timeout(st, deadline - now)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
+            st.waiting -= 1;
         }
     }
 
@@ -206,6 +219,7 @@ impl Pool {
             session: Some(s),
             usage,
             reused,
+            handed_off: false,
         }
     }
 
@@ -264,8 +278,45 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Gives the connection back after opening its next passive data connection in the
+    /// background (off the critical path of the next transfer).
+    pub fn recycle(mut self) {
+        let worth = self
+            .session
+            .as_ref()
+            .is_some_and(|s| !s.dead && !s.has_ready());
+        // Under load (someone waits for a connection) the session goes back at once.
+        if !worth || self.pool.lock().waiting > 0 {
+            return;
+        }
+        let Some(mut s) = self.session.take() else {
+            return;
+        };
+        let pool = Arc::clone(&self.pool);
+        let usage = self.usage;
+        // Keep the slot accounted while the thread runs: `self` (now without a session) is
+        // dropped by the thread together with the session's return.
+        let spawned = std::thread::Builder::new()
+            .name("ftpfs-preopen".into())
+            .spawn(move || {
+                s.preopen();
+                pool.put_back(Some(s), usage);
+            });
+        if spawned.is_err() {
+            // The session went with the closure; account the slot as gone.
+            self.pool.put_back(None, self.usage);
+        }
+        // The thread gives the slot back; this handle's drop must not do it a second time.
+        self.handed_off = true;
+    }
+}
+
 impl Drop for Conn {
     fn drop(&mut self) {
+        if self.handed_off {
+            return;
+        }
         let s = self.session.take();
         self.pool.put_back(s, self.usage);
     }

@@ -13,7 +13,7 @@
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, Status};
@@ -36,6 +36,10 @@ pub struct Feats {
     /// The raw FEAT lines (for diagnostics).
     pub raw: Vec<String>,
 }
+
+/// How long a data connection opened ahead is trusted (servers time out idle passive
+/// connections; vsftpd after 60 s).
+const READY_MAX_AGE: Duration = Duration::from_secs(10);
 
 /// A way to set a file's modification time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +147,8 @@ pub struct Session {
     raw: RawControl,
     peer: SocketAddr,
     local: SocketAddr,
+    /// A passive data connection opened ahead of the next transfer.
+    ready: Option<(Method, TcpStream, Instant)>,
     pub(super) cfg: Arc<FtpConfig>,
     pub(super) shared: Arc<Shared>,
 }
@@ -299,6 +305,7 @@ impl Session {
             raw,
             peer,
             local,
+            ready: None,
             cfg,
             shared,
         })
@@ -327,6 +334,32 @@ impl Session {
         cmd: &str,
         rest: u64,
     ) -> Result<transfer::DataConn, Attempt> {
+        let ready = self.ready.take();
+        if let Some((m, data, since)) =
+            ready.filter(|(m, _, since)| *m == method && since.elapsed() < READY_MAX_AGE)
+        {
+            let mut ctx = self.ctx();
+            let r = transfer::use_ready(&mut ctx, data, cmd, rest);
+            let dead = ctx.dead;
+            self.dead |= dead;
+            match r {
+                Ok(data) => {
+                    return Ok(transfer::DataConn::new(
+                        data,
+                        self.raw_clone()?,
+                        cmd.to_string(),
+                    ));
+                }
+                Err(Attempt::Data(f)) if !dead => {
+                    log::debug!(
+                        "a data connection opened ahead went stale ({m} {f}); making a new one"
+                    );
+                    let _ = since;
+                }
+                Err(Attempt::Data(f)) => return Err(Attempt::Data(f)),
+                Err(Attempt::Command(e)) => return Err(Attempt::Command(self.note(e))),
+            }
+        }
         let mut ctx = Ctx {
             ctl: &mut self.raw,
             cfg: &self.cfg,
@@ -354,6 +387,43 @@ impl Session {
             }
             Err(Attempt::Command(e)) => Err(Attempt::Command(self.note(e))),
         }
+    }
+
+    fn ctx(&mut self) -> Ctx<'_> {
+        Ctx {
+            ctl: &mut self.raw,
+            cfg: &self.cfg,
+            shared: &self.shared,
+            peer: self.peer,
+            local: self.local,
+            rest_stream: self.feats.rest_stream,
+            dead: false,
+        }
+    }
+
+    /// Opens the next passive data connection now, while the session would sit idle, when the
+    /// mount's data connections are passive.
+    pub fn preopen(&mut self) {
+        if self.dead || self.ready.is_some() {
+            return;
+        }
+        let Some(method) = self.shared.modes.current().filter(|m| m.is_passive()) else {
+            return;
+        };
+        let mut ctx = self.ctx();
+        let data = transfer::preopen(&mut ctx, method);
+        let dead = ctx.dead;
+        self.dead |= dead;
+        if let Some(d) = data {
+            self.ready = Some((method, d, Instant::now()));
+        }
+    }
+
+    /// Whether a data connection is ready for the next transfer.
+    pub fn has_ready(&self) -> bool {
+        self.ready
+            .as_ref()
+            .is_some_and(|(_, _, since)| since.elapsed() < READY_MAX_AGE)
     }
 
     fn raw_clone(&mut self) -> Result<RawControl, Attempt> {
@@ -561,7 +631,6 @@ pub fn mfmt_stamp(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn root_is_taken_relative_to_the_login_directory() {

@@ -357,6 +357,53 @@ fn open_passive(
     Ok(data)
 }
 
+/// Opens a passive data connection ahead of time (the next transfer then costs one round
+/// trip: its command). Returns `None` when that fails; the session stays usable.
+pub fn preopen(ctx: &mut Ctx<'_>, method: Method) -> Option<TcpStream> {
+    let (addr, _) = match passive_target(ctx, method) {
+        Ok(t) => t,
+        Err(Attempt::Command(e)) => {
+            if super::session::is_fatal(&e) {
+                ctx.dead = true;
+            }
+            return None;
+        }
+        Err(Attempt::Data(_)) => return None,
+    };
+    let s = TcpStream::connect_timeout(&addr, ctx.cfg.data_connect_timeout).ok()?;
+    data_socket(s, ctx.cfg.timeout).ok()
+}
+
+/// Runs `cmd` over a data connection opened by [`preopen`]. A 425/426 means the server let
+/// it go stale: the caller then makes a fresh one.
+pub fn use_ready(
+    ctx: &mut Ctx<'_>,
+    data: TcpStream,
+    cmd: &str,
+    rest: u64,
+) -> Result<TcpStream, Attempt> {
+    let sent_rest = if rest == 0 || ctx.rest_stream {
+        send_pipelined(ctx, cmd, rest)?
+    } else {
+        send_rest_and_command(ctx, cmd, rest)?;
+        false
+    };
+    if sent_rest {
+        let r = ctx.ctl.reply().map_err(Attempt::Command)?;
+        if r.code != 350 {
+            ctx.dead = true;
+            return Err(Attempt::Command(classify_reply(
+                r.code,
+                r.last_line(),
+                "REST",
+            )));
+        }
+    }
+    let r = ctx.ctl.reply().map_err(Attempt::Command)?;
+    check_preliminary(cmd, &r)?;
+    Ok(data)
+}
+
 /// Sends `REST n` (when `rest > 0`) and the command in one write; returns whether REST was
 /// sent (its 350 is to be read before the command's reply).
 fn send_pipelined(ctx: &mut Ctx<'_>, cmd: &str, rest: u64) -> Result<bool, Attempt> {
