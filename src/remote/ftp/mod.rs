@@ -172,7 +172,7 @@ impl FtpRemote {
             Err(e) if retry_safe && conn.reused && conn.session().dead => {
                 log::debug!("retrying on a fresh connection after: {e}");
                 drop(conn);
-                let mut conn = self.pool.get(Use::Meta)?;
+                let mut conn = self.pool.get_fresh(Use::Meta)?;
                 f(conn.session())
             }
             r => r,
@@ -202,7 +202,7 @@ impl FtpRemote {
                         Err(e) if conn.reused && conn.session().dead && !retried => {
                             log::debug!("retrying on a fresh connection after: {e}");
                             retried = true;
-                            conn = self.pool.get(usage)?;
+                            conn = self.pool.get_fresh(usage)?;
                             continue;
                         }
                         Err(e) => return Err(e),
@@ -229,7 +229,7 @@ impl FtpRemote {
                     if conn.reused && conn.session().dead && !retried {
                         log::debug!("retrying on a fresh connection after: {e}");
                         retried = true;
-                        conn = self.pool.get(usage)?;
+                        conn = self.pool.get_fresh(usage)?;
                         prepared = false;
                         continue;
                     }

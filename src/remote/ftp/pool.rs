@@ -85,6 +85,26 @@ impl Pool {
 
     /// Borrows a connection, opening one when none is idle and the limit allows.
     pub fn get(self: &Arc<Self>, usage: Use) -> RemoteResult<Conn> {
+        self.get_inner(usage, false)
+    }
+
+    /// Like [`Pool::get`], but never an idle connection: after a reused connection turned out
+    /// dead, the others idle since then are likely dead too (server restart, NAT timeout), so
+    /// the retry logs in anew (making room by closing idle connections). The idle ones are
+    /// dropped: each would fail the same way.
+    pub fn get_fresh(self: &Arc<Self>, usage: Use) -> RemoteResult<Conn> {
+        let stale: Vec<(Session, Instant)> = {
+            let mut st = self.lock();
+            let idle: Vec<_> = st.idle.drain(..).collect();
+            st.total -= idle.len();
+            idle
+        };
+        drop(stale);
+        self.freed.notify_all();
+        self.get_inner(usage, true)
+    }
+
+    fn get_inner(self: &Arc<Self>, usage: Use, fresh: bool) -> RemoteResult<Conn> {
         let deadline = Instant::now() + self.cfg.timeout;
         let mut attempts = 0u32;
         let mut st = self.lock();
@@ -92,12 +112,16 @@ impl Pool {
             let max_streams = if st.limit > 1 { st.limit - 1 } else { 1 };
             let allowed = usage == Use::Meta || st.streams < max_streams;
             if allowed {
-                // Prefer a connection whose next data connection is already open.
-                let pick = st
-                    .idle
-                    .iter()
-                    .rposition(|(s, _)| s.has_ready())
-                    .or_else(|| st.idle.len().checked_sub(1));
+                // Prefer a connection whose next data connection is already open; a fresh
+                // request takes an idle one only when no new one may be opened.
+                let pick = if fresh && st.total < st.limit {
+                    None
+                } else {
+                    st.idle
+                        .iter()
+                        .rposition(|(s, _)| s.has_ready())
+                        .or_else(|| st.idle.len().checked_sub(1))
+                };
                 if let Some((mut s, since)) = pick.map(|i| st.idle.swap_remove(i)) {
                     if usage == Use::Stream {
                         st.streams += 1;
