@@ -6,10 +6,28 @@ use clap::Parser;
 
 use ftpfs::cli::{Cli, Command, build_config, build_probe_config};
 use ftpfs::credentials::RealEnv;
-use ftpfs::run;
+use ftpfs::{mount_helper, run};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut fake = false;
+    let cli = match argv.first() {
+        Some(argv0) if mount_helper::invoked_as_helper(argv0) => {
+            match mount_helper::translate(&argv[1..]) {
+                Ok(h) => {
+                    fake = h.fake;
+                    let mut full = vec![std::ffi::OsString::from("ftpfs")];
+                    full.extend(h.args);
+                    Cli::parse_from(full)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        _ => Cli::parse(),
+    };
     if let Some(Command::Probe(args)) = &cli.command {
         run::init_logging(match args.verbose {
             0 => log::LevelFilter::Warn,
@@ -40,6 +58,10 @@ fn main() -> ExitCode {
         }
     };
     log::debug!("configuration: {cfg:?}");
+    if fake {
+        // mount -f: everything but the mount itself.
+        return ExitCode::SUCCESS;
+    }
     if cfg.foreground {
         run::run_foreground(&cfg)
     } else {

@@ -173,3 +173,55 @@ fn sigterm_unmounts_cleanly_and_password_is_not_logged() {
     assert!(status.success(), "exit status {status}");
     assert!(!is_mounted(&path));
 }
+
+#[test]
+fn mount_helper_takes_mount8_arguments() {
+    let srv = FtpServer::start(ServerKind::Pyftpdlib);
+    srv.write_file("f.txt", "via mount.ftpfs\n");
+    let dir = tempfile::tempdir().expect("tmp");
+    let helper = dir.path().join("mount.ftpfs");
+    std::os::unix::fs::symlink(BIN, &helper).expect("symlink");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, format!("{}\n", srv.password)).expect("pw");
+    let mnt = dir.path().join("m");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let opts = format!(
+        "rw,noauto,_netdev,nosuid,nodev,password_file={}",
+        pw.display()
+    );
+    // -f (fake): checks everything, mounts nothing.
+    let st = Command::new(&helper)
+        .arg(srv.url())
+        .arg(&mnt)
+        .args(["-f", "-o", &opts])
+        .env_remove("FTPFS_PASSWORD")
+        .stdin(Stdio::null())
+        .status()
+        .expect("helper");
+    assert!(st.success());
+    assert!(!is_mounted(&mnt));
+    let out = Command::new(&helper)
+        .arg(format!("ftpfs#{}", srv.url()))
+        .arg(&mnt)
+        .args(["-s", "-o", &opts])
+        .env_remove("FTPFS_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .expect("helper");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(is_mounted(&mnt));
+    assert_eq!(
+        std::fs::read_to_string(mnt.join("f.txt")).expect("read"),
+        "via mount.ftpfs\n"
+    );
+    let st = Command::new("fusermount3")
+        .arg("-u")
+        .arg(&mnt)
+        .status()
+        .expect("fusermount3");
+    assert!(st.success());
+}
