@@ -106,6 +106,24 @@ impl CountingProxy {
         }
     }
 
+    /// Waits until no command has arrived for `quiet` (background work of the client, such
+    /// as opening the next data connection ahead, has settled), at most 10 s.
+    pub fn settle(&self, quiet: Duration) {
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        let mut last = lock(&self.shared.commands).len();
+        let mut since = std::time::Instant::now();
+        while std::time::Instant::now() < end {
+            thread::sleep(Duration::from_millis(20));
+            let n = lock(&self.shared.commands).len();
+            if n != last {
+                last = n;
+                since = std::time::Instant::now();
+            } else if since.elapsed() >= quiet {
+                return;
+            }
+        }
+    }
+
     /// Forget the recorded commands.
     pub fn reset(&self) {
         lock(&self.shared.commands).clear();

@@ -3,6 +3,7 @@
 //! inside the listing TTL sends nothing at all.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use super::harness::Mount;
 use crate::common::proxy::CountingProxy;
@@ -29,6 +30,7 @@ fn find_lists_each_dir_once(kind: ServerKind) {
     let proxy = CountingProxy::start(srv.port);
     let url = format!("ftp://{}@127.0.0.1:{}/", srv.user, proxy.port());
     let m = Mount::new(&url, &srv.password, &["dir_cache_ttl=60"]);
+    proxy.settle(Duration::from_millis(300));
     proxy.reset();
 
     let out = m.sh("find . -ls | wc -l");
@@ -64,6 +66,7 @@ fn find_lists_each_dir_once(kind: ServerKind) {
         assert_eq!(proxy.count(verb), 0, "{verb} sent:\n{cmds:#?}");
     }
 
+    proxy.settle(Duration::from_millis(300));
     proxy.reset();
     let again = m.sh("find . -ls | wc -l");
     assert_eq!(again, out);
@@ -72,6 +75,43 @@ fn find_lists_each_dir_once(kind: ServerKind) {
         "second find sent: {:#?}",
         proxy.commands()
     );
+}
+
+/// A sequential read of a large file is one RETR (read-ahead and the kernel's parallel reads
+/// never restart it); reading it again unchanged is served from the page cache: no command.
+fn reads_cost_one_retr_and_rereads_nothing(kind: ServerKind) {
+    let srv = FtpServer::start(kind);
+    let data = super::harness::pattern(24 << 20, 3);
+    srv.write_file("big.bin", &data);
+    let proxy = CountingProxy::start(srv.port);
+    let url = format!("ftp://{}@127.0.0.1:{}/", srv.user, proxy.port());
+    let m = Mount::new(&url, &srv.password, &["dir_cache_ttl=60"]);
+    m.sh("ls -l big.bin >/dev/null");
+    proxy.settle(Duration::from_millis(300));
+    proxy.reset();
+    assert_eq!(std::fs::read(m.p("big.bin")).expect("read"), data);
+    let cmds = proxy.commands();
+    assert_eq!(proxy.count("RETR"), 1, "{cmds:#?}");
+    assert_eq!(proxy.count("REST"), 0, "{cmds:#?}");
+    assert_eq!(proxy.count("ABOR"), 0, "{cmds:#?}");
+    proxy.settle(Duration::from_millis(300));
+    proxy.reset();
+    assert_eq!(std::fs::read(m.p("big.bin")).expect("read"), data);
+    assert!(
+        proxy.commands().is_empty(),
+        "re-read sent: {:#?}",
+        proxy.commands()
+    );
+}
+
+#[test]
+fn reads_cost_one_retr_and_rereads_nothing_pure_ftpd() {
+    reads_cost_one_retr_and_rereads_nothing(ServerKind::PureFtpd);
+}
+
+#[test]
+fn reads_cost_one_retr_and_rereads_nothing_vsftpd() {
+    reads_cost_one_retr_and_rereads_nothing(ServerKind::Vsftpd);
 }
 
 #[test]
