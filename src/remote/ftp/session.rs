@@ -360,15 +360,7 @@ impl Session {
                 Err(Attempt::Command(e)) => return Err(Attempt::Command(self.note(e))),
             }
         }
-        let mut ctx = Ctx {
-            ctl: &mut self.raw,
-            cfg: &self.cfg,
-            shared: &self.shared,
-            peer: self.peer,
-            local: self.local,
-            rest_stream: self.feats.rest_stream,
-            dead: false,
-        };
+        let mut ctx = self.ctx();
         let result = transfer::open(&mut ctx, method, cmd, rest);
         if ctx.dead {
             self.dead = true;
@@ -441,15 +433,7 @@ impl Session {
 
     /// The raw control connection (for the probe's own PASV).
     pub fn raw_ctx(&mut self) -> Ctx<'_> {
-        Ctx {
-            ctl: &mut self.raw,
-            cfg: &self.cfg,
-            shared: &self.shared,
-            peer: self.peer,
-            local: self.local,
-            rest_stream: self.feats.rest_stream,
-            dead: false,
-        }
+        self.ctx()
     }
 
     /// CWD.

@@ -340,6 +340,16 @@ fn open_passive(
         }
     };
     let data = data_socket(data, ctx.cfg.timeout)?;
+    read_opening_replies(ctx, data, cmd, sent_rest)
+}
+
+/// Reads the replies to a (pipelined) `REST` and transfer command: 350, then 1xx.
+fn read_opening_replies(
+    ctx: &mut Ctx<'_>,
+    data: TcpStream,
+    cmd: &str,
+    sent_rest: bool,
+) -> Result<TcpStream, Attempt> {
     if sent_rest {
         let r = ctx.ctl.reply().map_err(Attempt::Command)?;
         if r.code != 350 {
@@ -388,20 +398,7 @@ pub fn use_ready(
         send_rest_and_command(ctx, cmd, rest)?;
         false
     };
-    if sent_rest {
-        let r = ctx.ctl.reply().map_err(Attempt::Command)?;
-        if r.code != 350 {
-            ctx.dead = true;
-            return Err(Attempt::Command(classify_reply(
-                r.code,
-                r.last_line(),
-                "REST",
-            )));
-        }
-    }
-    let r = ctx.ctl.reply().map_err(Attempt::Command)?;
-    check_preliminary(cmd, &r)?;
-    Ok(data)
+    read_opening_replies(ctx, data, cmd, sent_rest)
 }
 
 /// Sends `REST n` (when `rest > 0`) and the command in one write; returns whether REST was
