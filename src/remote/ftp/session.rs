@@ -156,11 +156,6 @@ pub struct Session {
 /// Turns a suppaftp error into a [`RemoteError`] with a complete message.
 pub fn classify(err: FtpError, what: &str) -> RemoteError {
     match err {
-        FtpError::ConnectionError(io)
-            if io.get_ref().is_some_and(|e| e.is::<DataConnectFailed>()) =>
-        {
-            RemoteError::DataConnection(format!("{what}: {io}"))
-        }
         FtpError::ConnectionError(io) => match io.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
                 RemoteError::Timeout(format!("{what}: no answer from the server in time"))
@@ -573,19 +568,6 @@ impl Session {
         let _ = self.ftp.quit();
     }
 }
-
-/// Marks an I/O error as a failure to make the *data* connection, so that [`classify`] does not
-/// mistake it for the loss of the control connection (suppaftp reports both the same way).
-#[derive(Debug)]
-pub struct DataConnectFailed(pub String);
-
-impl std::fmt::Display for DataConnectFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DataConnectFailed {}
 
 /// `YYYYMMDDHHMMSS` in UTC, as MFMT wants.
 pub fn mfmt_stamp(t: SystemTime) -> String {
