@@ -6,8 +6,13 @@
 //! - A metadata operation that fails because a *reused* idle connection turned out dead is
 //!   retried once on a fresh connection when it is safe to repeat (listings, RETR/STOR starts,
 //!   MFMT, SITE CHMOD); the user never sees a stale connection.
-//! - A download stream that is closed before the end is aborted (ABOR); if the server's answer
-//!   to that is not the expected one, the connection is dropped rather than reused.
+//! - Every data command asks the shared [`datamode::DataModes`] for the methods to try and
+//!   reports what failed; an operation fails only after every planned method failed, with a
+//!   message that says what to open.
+//! - A download stream that is closed before the end is aborted (ABOR + NOOP); if the server's
+//!   answers are not the expected ones, the connection is dropped rather than reused.
+//! - A connection whose transfer ended is recycled: while idle it opens its next passive data
+//!   connection (not when other threads are waiting for connections).
 
 pub mod datamode;
 pub mod listing;

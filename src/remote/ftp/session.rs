@@ -1,6 +1,8 @@
 //! One FTP control connection: connect with a deadline, log in, `TYPE I`, `FEAT` (and
-//! `OPTS UTF8 ON` where advertised), then the commands the remote needs. Passive data
-//! connections go to the control connection's peer address with the port from the reply.
+//! `OPTS UTF8 ON` where advertised), `PWD` once per mount to resolve the root, then the
+//! commands the remote needs. Data commands go through [`super::transfer`] (by hand, on a
+//! clone of this control socket); the others through suppaftp. A session may hold a passive
+//! data connection opened ahead of its next transfer.
 //!
 //! Invariants:
 //! - Every socket wait has a deadline: the control socket and every data socket carry read and
