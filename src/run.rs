@@ -31,6 +31,11 @@ pub fn init_logging(level: log::LevelFilter) {
     b.filter_level(level);
     b.parse_env(env_logger::Env::default());
     b.filter_module("suppaftp", level.min(log::LevelFilter::Debug));
+    if level < log::LevelFilter::Debug {
+        // fuser warns "Failed to umount filesystem: Invalid argument" at every unmount done by
+        // fusermount3 -u (the kernel has already unmounted when its guard tries again).
+        b.filter_module("fuser::session", log::LevelFilter::Error);
+    }
     b.format_timestamp_millis();
     let _ = b.try_init();
 }
@@ -113,6 +118,9 @@ fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
             umask: cfg.umask,
             dir_cache_ttl: cfg.dir_cache_ttl,
             dir_cache_size: cfg.dir_cache_size,
+            cache_dir: cfg.cache_dir.clone().unwrap_or_else(default_cache_dir),
+            cache_max_size: cfg.cache_max_size,
+            atomic_replace: cfg.atomic_replace,
         },
         Box::new(SystemClock),
     ));
@@ -127,6 +135,18 @@ fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
         fs,
         remote,
     })
+}
+
+/// `$XDG_CACHE_HOME/ftpfs`, else `~/.cache/ftpfs`, else a directory under the temp dir.
+fn default_cache_dir() -> std::path::PathBuf {
+    let from = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty());
+    if let Some(x) = from("XDG_CACHE_HOME") {
+        return std::path::PathBuf::from(x).join("ftpfs");
+    }
+    if let Some(h) = from("HOME") {
+        return std::path::PathBuf::from(h).join(".cache").join("ftpfs");
+    }
+    std::env::temp_dir().join(format!("ftpfs-{}", unsafe { libc::getuid() }))
 }
 
 fn block_signals() -> libc::sigset_t {
