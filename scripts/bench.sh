@@ -3,12 +3,12 @@
 # curl and `rclone mount`, on one machine (as root, Debian 12, after scripts/setup.sh,
 # which this script runs first).
 #
-#   scripts/bench.sh            run everything, print the tables (≈ 6–9 min)
+#   scripts/bench.sh            run everything, print the tables (≈ 4–5 min)
 #   scripts/bench.sh --write    also (re)write BENCHMARKS.md with the tables, the date
 #                               and machine facts (the "Notes" section between the
 #                               <!-- BEGIN NOTES --> / <!-- END NOTES --> markers of an
 #                               existing BENCHMARKS.md is kept)
-#   BENCH_QUICK=1 scripts/bench.sh   1 repetition and smaller sizes (≈ 1.5 min)
+#   BENCH_QUICK=1 scripts/bench.sh   1 repetition and smaller sizes (≈ 1–1.5 min)
 #   --no-setup                  skip scripts/setup.sh (it is idempotent, but takes a few s)
 #   --no-build                  use target/release/ftpfs as it is
 #
@@ -33,11 +33,14 @@
 #         mount) and warm (right after, within dir_cache_ttl=10 s). curl's row is one curl
 #         process listing the 101 directories on one connection (a protocol lower bound;
 #         curl does not walk trees)
-#      5  lab `wan` scenario (tests/lab/netlab.sh --id 77, 20 ms each way, pyftpdlib, whose
+#      5  lab `wan` scenario (tests/lab/netlab.sh --id 47, 20 ms each way, pyftpdlib, whose
 #         DEBUG log gives the command counts): 100 files of 4 KiB read one after another
-#         (`cat` each; curl: one process with 100 URLs on one connection), then with 8
-#         readers (xargs -P8; curl: 8 processes), ftpfs with the default connections=4
-#         and with connections=8; a 64 MiB file read
+#         (`cat` each, timed from a fresh mount, so the first listing is included; curl:
+#         one process with 100 URLs on one connection), then with 8 readers (xargs -P8;
+#         curl: 8 processes), ftpfs with its default -o connections and with another value
+#         (4 if the default is 8, else 8); a 64 MiB file read. The lab id must not be one
+#         the tests use (tests/netlab/scenarios.rs: 59 and up), or a test run tears the
+#         bench's lab down (the script notices and stops)
 #      6  peak RSS (VmHWM from /proc/PID/status) of the ftpfs process while a 1 GiB read
 #         and a 256 MiB write run at the same time (rclone measured the same way)
 #     Every ftpfs mount's VmHWM is recorded; the table shows the largest per workload.
@@ -47,12 +50,15 @@
 #     sequential need it; cp's are sequential, so `off` streams them). Everything else is
 #     rclone's default (buffer 16 MiB, dir cache 5 min, attr timeout 1 s).
 #   * ftpfs runs with -f (foreground) in the background, so the PID whose VmHWM is read
-#     is the mount process itself; otherwise default options (connections=4,
-#     dir_cache_ttl=10) unless a row says otherwise.
+#     is the mount process itself; otherwise default options (dir_cache_ttl=10, the
+#     default -o connections, read from `ftpfs --help`) unless a row says otherwise.
+#   * A measured command that fails or hangs (BENCH_RUN_LIMIT s, default 300) is recorded
+#     as FAIL, left out of the median and listed under the tables; the run goes on.
 #
 # Environment: BENCH_QUICK=1; BENCH_REPS; sizes BENCH_READ_MB (1024), BENCH_WRITE_MB
 # (256), BENCH_TREE_DIRS (100), BENCH_TREE_FILES (100), BENCH_WAN_FILES (100),
-# BENCH_WAN_BIG_MB (64), BENCH_WAN_DELAY (20, ms each way); BENCH_LAB_ID (77).
+# BENCH_WAN_BIG_MB (64), BENCH_WAN_DELAY (20, ms each way); BENCH_LAB_ID (47);
+# BENCH_ALT_CONNECTIONS (row 5p′); BENCH_RUN_LIMIT (300 s per measured command).
 # Raw material of the last run (proxy log, ftpfs/rclone/server logs, results.tsv) is
 # copied to target/bench/last/.
 #
@@ -98,7 +104,7 @@ TREE_FILES=${BENCH_TREE_FILES:-$d_files}
 WAN_FILES=${BENCH_WAN_FILES:-$d_wanfiles}
 WAN_BIG_MB=${BENCH_WAN_BIG_MB:-$d_wanbig}
 WAN_DELAY=${BENCH_WAN_DELAY:-20}
-LAB_ID=${BENCH_LAB_ID:-77}
+LAB_ID=${BENCH_LAB_ID:-47}
 READ_BYTES=$((READ_MB * 1048576))
 WRITE_BYTES=$((WRITE_MB * 1048576))
 WAN_BIG_BYTES=$((WAN_BIG_MB * 1048576))
@@ -220,6 +226,38 @@ put() { # KEY VALUE
     printf '%s\t%s\n' "$1" "$2" >>"$RESULTS_TSV"
 }
 get() { echo "${R[$1]:-–}"; }
+# put_runs KEY BYTES RUN...: KEY.all = the runs, KEY.s = their median (failed runs left
+# out), KEY.mbps when BYTES > 0
+put_runs() {
+    local key=$1 bytes=$2
+    shift 2
+    put "$key.all" "$*"
+    put "$key.s" "$(median "$@")"
+    [ "$bytes" = 0 ] || put "$key.mbps" "$(mbps "$bytes" "$(get "$key.s")")"
+}
+
+# --- measured commands: never abort the run; a failure or a hang (RUN_LIMIT s) is
+# recorded as FAIL and listed under the table.
+RUN_LIMIT=${BENCH_RUN_LIMIT:-300}
+FAILS=()
+ELAPSED=""
+fail() {
+    FAILS+=("$1")
+    say "  FAILED: $1"
+}
+timed() { # LABEL CMD...: ELAPSED = seconds, or FAIL
+    local label=$1 t0 t1 rc=0
+    shift
+    t0=$(now)
+    timeout --foreground -k 5 "$RUN_LIMIT" "$@" || rc=$?
+    t1=$(now)
+    if [ "$rc" = 0 ]; then
+        ELAPSED=$(sub "$t1" "$t0")
+    else
+        ELAPSED=FAIL
+        if [ "$rc" = 124 ]; then fail "$label: still running after ${RUN_LIMIT} s, killed"; else fail "$label: exit status $rc"; fi
+    fi
+}
 
 # --- FTP command counts. Two sources: the loopback proxy log ("ts conn C VERB") and
 # the lab's pyftpdlib DEBUG log ("[time] ip:port-[user] <- VERB args").
@@ -237,6 +275,22 @@ verbs_since() { # SRC FROM -> one verb per line
     fi
 }
 ncmds() { verbs_since "$1" "$2" | wc -l; }
+# cmd_record KEY SRC FROM: KEY.cmds = summary of this run, KEY.ncmds = its total,
+# KEY.nall = the totals of all runs ("a / b / c")
+cmd_record() {
+    local n
+    n=$(ncmds "$2" "$3")
+    put "$1.cmds" "$(cmd_summary "$2" "$3")"
+    put "$1.ncmds" "$n"
+    put "$1.nall" "${R[$1.nall]:+${R[$1.nall]} / }$n"
+}
+cmds_cell() { # KEY: the last run's summary, plus every run's total when they differ
+    local s=${R[$1.cmds]:-–} all=${R[$1.nall]:-}
+    if [ -n "$all" ] && [ "$(tr '/' '\n' <<<"$all" | tr -d ' ' | sort -u | wc -l)" -gt 1 ]; then
+        s="$s — totals per run: $all"
+    fi
+    echo "$s"
+}
 cmd_summary() { # SRC FROM -> "N (VERB n, …) [L logins]", the 6 most frequent verbs
     verbs_since "$1" "$2" | sort | uniq -c | sort -k1,1nr -k2 |
         awk '{ t += $1; if ($2 == "USER") u = $1; if (NR <= 6) s = s (s ? ", " : "") $2 " " $1; else more = 1 }
@@ -354,6 +408,11 @@ if [ "$BUILD" = 1 ]; then
     }
 fi
 [ -x "$BIN" ] || die "$BIN missing"
+# ftpfs's default -o connections (from --help), and the other value tried in row 5p
+DEF_CONN=$("$BIN" --help | sed -n 's/.*connections=N.*(default \([0-9]*\)).*/\1/p' | head -n 1)
+DEF_CONN=${DEF_CONN:-?}
+if [ "$DEF_CONN" = 8 ]; then ALT_CONN=4; else ALT_CONN=8; fi
+ALT_CONN=${BENCH_ALT_CONNECTIONS:-$ALT_CONN}
 if ip netns list 2>/dev/null | grep -q "^ftplab$LAB_ID-"; then
     die "lab $LAB_ID is already up (someone else's?): set BENCH_LAB_ID to a free id 0-99"
 fi
@@ -439,12 +498,9 @@ for client in ftpfs rclone curl; do
         if [ "$client" = curl ]; then
             drop_caches
             m0=$(cmark loop)
-            t0=$(now)
-            got=$("${CURL[@]}" -o /dev/null -w '%{size_download}' "$CURL_URL/big.bin")
-            t1=$(now)
-            [ "$got" = "$READ_BYTES" ] || die "curl read $got bytes, expected $READ_BYTES"
-            cold+=("$(sub "$t1" "$t0")")
-            put "w1.curl.cmds" "$(cmd_summary loop "$m0")"
+            timed "1 cold read, curl, run $rep" "${CURL[@]}" -o /dev/null "$CURL_URL/big.bin"
+            cold+=("$ELAPSED")
+            cmd_record w1.curl loop "$m0"
             continue
         fi
         new_mnt
@@ -452,28 +508,19 @@ for client in ftpfs rclone curl; do
         [ "$(stat -c %s "$mnt/big.bin")" = "$READ_BYTES" ] || die "$client: wrong size of big.bin"
         drop_caches
         m0=$(cmark loop)
-        t0=$(now)
-        cat "$mnt/big.bin" >/dev/null
-        t1=$(now)
-        cold+=("$(sub "$t1" "$t0")")
-        put "w1.$client.cmds" "$(cmd_summary loop "$m0")"
+        timed "1 cold read, $client, run $rep" cat "$mnt/big.bin" >/dev/null
+        cold+=("$ELAPSED")
+        cmd_record "w1.$client" loop "$m0"
         m0=$(cmark loop)
-        t0=$(now)
-        cat "$mnt/big.bin" >/dev/null
-        t1=$(now)
-        warm+=("$(sub "$t1" "$t0")")
-        put "w3.$client.cmds" "$(cmd_summary loop "$m0")"
-        put "w3.$client.ncmds" "$(ncmds loop "$m0")"
+        timed "3 second read, $client, run $rep" cat "$mnt/big.bin" >/dev/null
+        warm+=("$ELAPSED")
+        cmd_record "w3.$client" loop "$m0"
         umount_mnt "$mnt"
         hwm+=("$UM_HWM")
     done
-    put "w1.$client.s" "$(median "${cold[@]}")"
-    put "w1.$client.all" "${cold[*]}"
-    put "w1.$client.mbps" "$(mbps "$READ_BYTES" "$(get "w1.$client.s")")"
+    put_runs "w1.$client" "$READ_BYTES" "${cold[@]}"
     if [ "$client" != curl ]; then
-        put "w3.$client.s" "$(median "${warm[@]}")"
-        put "w3.$client.all" "${warm[*]}"
-        put "w3.$client.mbps" "$(mbps "$READ_BYTES" "$(get "w3.$client.s")")"
+        put_runs "w3.$client" "$READ_BYTES" "${warm[@]}"
         put "w13.$client.hwm" "$(max_of "${hwm[@]}")"
     fi
     say "  $client: cold $(get "w1.$client.mbps") MB/s [${cold[*]} s]${warm:+, again $(get "w3.$client.mbps") MB/s [${warm[*]} s]}"
@@ -484,89 +531,85 @@ say "2: sequential write of $WRITE_MB MiB (cp / curl -T); $REPS runs each"
 for client in ftpfs rclone-off rclone-writes curl; do
     tclose=() t226=() hwm=()
     mnt=""
-    if [ "$client" = ftpfs ]; then
-        new_mnt
-        mount_ftpfs "$mnt" loop
-    elif [ "$client" = rclone-off ]; then
-        new_mnt
-        mount_rclone "$mnt" loop off
-    elif [ "$client" = rclone-writes ]; then
-        new_mnt
-        mount_rclone "$mnt" loop writes --vfs-write-back 0s
-    fi
+    case "$client" in
+        ftpfs) new_mnt && mount_ftpfs "$mnt" loop ;;
+        rclone-off) new_mnt && mount_rclone "$mnt" loop off ;;
+        rclone-writes) new_mnt && mount_rclone "$mnt" loop writes --vfs-write-back 0s ;;
+    esac
     for ((rep = 1; rep <= REPS; rep++)); do
         name=up/w-$client-$rep.bin
         drop_caches
         m0=$(cmark loop)
         t0=$(now)
         if [ "$client" = curl ]; then
-            "${CURL[@]}" -T "$WORK/src/upload.bin" "$CURL_URL/$name"
+            timed "2 write, curl, run $rep" "${CURL[@]}" -T "$WORK/src/upload.bin" "$CURL_URL/$name"
         else
-            cp "$WORK/src/upload.bin" "$mnt/$name"
+            timed "2 write, $client, run $rep" cp "$WORK/src/upload.bin" "$mnt/$name"
         fi
-        t1=$(now)
-        tclose+=("$(sub "$t1" "$t0")")
-        tdone=$(wait_upload_done "$m0" "$ROOT/$name" "$WRITE_BYTES" 300)
-        [ "$tdone" != n/a ] || die "$client: upload of $name did not complete (size $(stat -c %s "$ROOT/$name" 2>/dev/null))"
-        t226+=("$(sub "$tdone" "$t0")")
-        put "w2.$client.cmds" "$(cmd_summary loop "$m0")"
-        if [ "$rep" = 1 ]; then
-            cmp -s "$WORK/src/upload.bin" "$ROOT/$name" || die "$client: uploaded file differs from the source"
+        tclose+=("$ELAPSED")
+        if [ "$ELAPSED" != FAIL ]; then
+            tdone=$(wait_upload_done "$m0" "$ROOT/$name" "$WRITE_BYTES" 120)
+            if [ "$tdone" = n/a ]; then
+                fail "2 write, $client, run $rep: the upload did not complete (server file: $(stat -c %s "$ROOT/$name" 2>/dev/null || echo missing) bytes)"
+                t226+=(FAIL)
+            else
+                t226+=("$(sub "$tdone" "$t0")")
+                if [ "$rep" = 1 ] && ! cmp -s "$WORK/src/upload.bin" "$ROOT/$name"; then
+                    fail "2 write, $client: the uploaded file differs from the source"
+                fi
+            fi
         fi
+        cmd_record "w2.$client" loop "$m0"
         rm -f "$ROOT/$name"
     done
     if [ -n "$mnt" ]; then
         umount_mnt "$mnt"
-        hwm+=("$UM_HWM")
+        put "w2.$client.hwm" "$UM_HWM"
     fi
-    put "w2.$client.s" "$(median "${tclose[@]}")"
-    put "w2.$client.all" "${tclose[*]}"
-    put "w2.$client.mbps" "$(mbps "$WRITE_BYTES" "$(get "w2.$client.s")")"
-    put "w2.$client.s226" "$(median "${t226[@]}")"
-    put "w2.$client.mbps226" "$(mbps "$WRITE_BYTES" "$(get "w2.$client.s226")")"
-    [ -z "$mnt" ] || put "w2.$client.hwm" "${hwm[0]}"
-    say "  $client: $(get "w2.$client.mbps") MB/s until close [${tclose[*]} s], $(get "w2.$client.mbps226") MB/s until the 226 [${t226[*]} s]"
+    put_runs "w2.$client" "$WRITE_BYTES" "${tclose[@]}"
+    put_runs "w2.$client.to226" "$WRITE_BYTES" "${t226[@]}"
+    say "  $client: $(get "w2.$client.mbps") MB/s until close [${tclose[*]} s], $(get "w2.$client.to226.mbps") MB/s until the 226 [${t226[*]} s]"
 done
 
 # ================================================================== 4: tree walk
 say "4: tree walk of $TREE_DIRS dirs x $TREE_FILES files (find -ls), cold and warm; $REPS runs each"
 tree_urls=("$CURL_URL/tree/")
 for ((d = 0; d < TREE_DIRS; d++)); do tree_urls+=("$(printf '%s/tree/d%03d/' "$CURL_URL" "$d")"); done
+walk() { # LABEL MNT: timed find, checked entry count
+    timed "$1" find "$2/tree" -ls >"$WORK/find.out"
+    local n
+    n=$(wc -l <"$WORK/find.out")
+    if [ "$ELAPSED" != FAIL ] && [ "$n" != "$((TREE_ENTRIES + 1))" ]; then
+        fail "$1: find listed $n entries, expected $((TREE_ENTRIES + 1))"
+        ELAPSED=FAIL
+    fi
+}
 for client in ftpfs rclone curl; do
     cold=() warm=() hwm=()
     for ((rep = 1; rep <= REPS; rep++)); do
         if [ "$client" = curl ]; then
             m0=$(cmark loop)
-            t0=$(now)
-            "${CURL[@]}" "${tree_urls[@]}" >/dev/null
-            t1=$(now)
-            cold+=("$(sub "$t1" "$t0")")
-            put "w4c.curl.cmds" "$(cmd_summary loop "$m0")"
+            timed "4 listings, curl, run $rep" "${CURL[@]}" "${tree_urls[@]}" >/dev/null
+            cold+=("$ELAPSED")
+            cmd_record w4c.curl loop "$m0"
             continue
         fi
         new_mnt
         if [ "$client" = ftpfs ]; then mount_ftpfs "$mnt" loop; else mount_rclone "$mnt" loop off; fi
         m0=$(cmark loop)
-        t0=$(now)
-        n=$(find "$mnt/tree" -ls | wc -l)
-        t1=$(now)
-        [ "$n" = "$((TREE_ENTRIES + 1))" ] || die "$client: find listed $n entries, expected $((TREE_ENTRIES + 1))"
-        cold+=("$(sub "$t1" "$t0")")
-        put "w4c.$client.cmds" "$(cmd_summary loop "$m0")"
+        walk "4 cold walk, $client, run $rep" "$mnt"
+        cold+=("$ELAPSED")
+        cmd_record "w4c.$client" loop "$m0"
         m0=$(cmark loop)
-        t0=$(now)
-        find "$mnt/tree" -ls >/dev/null
-        t1=$(now)
-        warm+=("$(sub "$t1" "$t0")")
-        put "w4w.$client.cmds" "$(cmd_summary loop "$m0")"
+        walk "4 warm walk, $client, run $rep" "$mnt"
+        warm+=("$ELAPSED")
+        cmd_record "w4w.$client" loop "$m0"
         umount_mnt "$mnt"
         hwm+=("$UM_HWM")
     done
-    put "w4c.$client.s" "$(median "${cold[@]}")"
-    put "w4c.$client.all" "${cold[*]}"
+    put_runs "w4c.$client" 0 "${cold[@]}"
     if [ "$client" != curl ]; then
-        put "w4w.$client.s" "$(median "${warm[@]}")"
-        put "w4w.$client.all" "${warm[*]}"
+        put_runs "w4w.$client" 0 "${warm[@]}"
         put "w4.$client.hwm" "$(max_of "${hwm[@]}")"
     fi
     say "  $client: cold [${cold[*]} s]${warm:+, warm [${warm[*]} s]}"
@@ -581,18 +624,19 @@ for client in ftpfs rclone; do
     drop_caches
     m0=$(cmark loop)
     t0=$(now)
-    cat "$mnt/big.bin" >/dev/null &
+    timeout --foreground -k 5 "$RUN_LIMIT" cat "$mnt/big.bin" >/dev/null &
     rpid=$!
-    cp "$WORK/src/upload.bin" "$mnt/up/rss-$client.bin" &
+    timeout --foreground -k 5 "$RUN_LIMIT" cp "$WORK/src/upload.bin" "$mnt/up/rss-$client.bin" &
     wpid=$!
-    wait "$rpid" || die "$client: concurrent read failed"
+    rc=0
+    wait "$rpid" || rc=$?
     tr_=$(now)
-    wait "$wpid" || die "$client: concurrent write failed"
+    if [ "$rc" = 0 ]; then put "w6.$client.read_s" "$(sub "$tr_" "$t0")"; else fail "6 concurrent read, $client: exit status $rc"; fi
+    rc=0
+    wait "$wpid" || rc=$?
     tw_=$(now)
-    put "w6.$client.read_s" "$(sub "$tr_" "$t0")"
-    put "w6.$client.write_s" "$(sub "$tw_" "$t0")"
-    put "w6.$client.cmds" "$(cmd_summary loop "$m0")"
-    [ "$(stat -c %s "$ROOT/up/rss-$client.bin")" = "$WRITE_BYTES" ] || say "  WARNING: $client: concurrent write left $(stat -c %s "$ROOT/up/rss-$client.bin") bytes"
+    if [ "$rc" = 0 ]; then put "w6.$client.write_s" "$(sub "$tw_" "$t0")"; else fail "6 concurrent write, $client: exit status $rc"; fi
+    cmd_record "w6.$client" loop "$m0"
     umount_mnt "$mnt"
     put "w6.$client.hwm" "$UM_HWM"
     rm -f "$ROOT/up/rss-$client.bin"
@@ -613,10 +657,16 @@ LAB_UP=1
     }
 eval "$("$NETLAB" --id "$LAB_ID" env)"
 LAB_HOST=$FTPLAB_HOST
-LABLOG=${NETLAB_RUN:-/tmp/netlab}/lab$LAB_ID/pyftpdlib.log
+LAB_RUN=${NETLAB_RUN:-/tmp/netlab}/lab$LAB_ID
+LABLOG=$LAB_RUN/pyftpdlib.log
 LAB_MNT=$FTPLAB_MNT_DIR # netlab down unmounts anything left there
-lexec() { "$NETLAB" --id "$LAB_ID" exec -- "$@"; }
-RTT_MS=$(lexec ping -c 5 -i 0.2 -q "$LAB_HOST" | awk -F/ '/^rtt|^round-trip/ { printf "%.1f", $5 }')
+LEXEC=("$NETLAB" --id "$LAB_ID" exec --)
+lab_check() { # the lab can be torn down under us by anyone using the same id
+    [ -f "$LAB_RUN/state.env" ] && [ -e "/run/netns/ftplab$LAB_ID-srv" ] &&
+        grep -q "root=$LABROOT" "$LABLOG" 2>/dev/null ||
+        die "lab $LAB_ID disappeared or was rebuilt by someone else during the run (a test using the same id?): rerun with BENCH_LAB_ID=<free id>"
+}
+RTT_MS=$("${LEXEC[@]}" ping -c 5 -i 0.2 -q "$LAB_HOST" | awk -F/ '/^rtt|^round-trip/ { printf "%.1f", $5 }')
 put "w5.rtt_ms" "$RTT_MS"
 say "  measured RTT ${RTT_MS} ms"
 export RCLONE_CONFIG_L_TYPE=ftp RCLONE_CONFIG_L_HOST=$LAB_HOST RCLONE_CONFIG_L_PORT=21 RCLONE_CONFIG_L_USER=lab
@@ -629,50 +679,58 @@ small_urls=()
 for nm in "${small_names[@]}"; do small_urls+=("ftp://$LAB_HOST:21/small/$nm"); done
 per_proc=$(((WAN_FILES + 7) / 8))
 
-# one run of a small-file workload; prints seconds. MODE seq|par
-small_run() { # CLIENT MODE MNT
-    local client=$1 mode=$2 mnt=$3 t0 t1 nm
+# one run of a small-file workload: ELAPSED = seconds or FAIL. MODE seq|par
+small_run() { # CLIENT MODE MNT LABEL
+    local client=$1 mode=$2 mnt=$3 label=$4 t0 t1 nm rc=0
+    local to=(timeout --foreground -k 5 "$RUN_LIMIT")
     t0=$(now)
     if [ "$client" = curl ]; then
         if [ "$mode" = seq ]; then
-            lexec "${LCURL[@]}" "${small_urls[@]}" >/dev/null
+            "${to[@]}" "${LEXEC[@]}" "${LCURL[@]}" "${small_urls[@]}" >/dev/null || rc=$?
         else
-            printf '%s\n' "${small_urls[@]}" | lexec xargs -P8 -n "$per_proc" "${LCURL[@]}" >/dev/null
+            printf '%s\n' "${small_urls[@]}" | "${to[@]}" "${LEXEC[@]}" xargs -P8 -n "$per_proc" "${LCURL[@]}" >/dev/null || rc=$?
         fi
     elif [ "$mode" = seq ]; then
-        for nm in "${small_names[@]}"; do cat "$mnt/small/$nm" >/dev/null; done
+        for nm in "${small_names[@]}"; do
+            timeout --foreground -k 5 60 cat "$mnt/small/$nm" >/dev/null || rc=$?
+        done
     else
-        printf '%s\n' "${small_names[@]}" | (cd "$mnt/small" && xargs -P8 -n 1 cat) >/dev/null
+        printf '%s\n' "${small_names[@]}" | (cd "$mnt/small" && "${to[@]}" xargs -P8 -n 1 cat) >/dev/null || rc=$?
     fi
     t1=$(now)
-    sub "$t1" "$t0"
+    if [ "$rc" = 0 ]; then
+        ELAPSED=$(sub "$t1" "$t0")
+    else
+        ELAPSED=FAIL
+        fail "$label: exit status $rc"
+    fi
 }
-# configurations: name, client, mount options
-for cfg in ftpfs ftpfs-c8 rclone curl; do
+# configurations: ftpfs (defaults), ftpfs-alt (-o connections=$ALT_CONN, parallel only), rclone, curl
+for cfg in ftpfs ftpfs-alt rclone curl; do
     for mode in seq par; do
         runs=() hwm=()
         nreps=$REPS
         # the slow sequential runs of the other clients once only (medians where cheap)
         if [ "$mode" = seq ] && [ "$cfg" != ftpfs ]; then nreps=1; fi
-        if [ "$cfg" = ftpfs-c8 ] && [ "$mode" = seq ]; then continue; fi
+        if [ "$cfg" = ftpfs-alt ] && [ "$mode" = seq ]; then continue; fi
         for ((rep = 1; rep <= nreps; rep++)); do
+            lab_check
             mnt=""
             case "$cfg" in
                 ftpfs) new_mnt "$LAB_MNT" && mount_ftpfs "$mnt" lab ;;
-                ftpfs-c8) new_mnt "$LAB_MNT" && mount_ftpfs "$mnt" lab -o connections=8 ;;
+                ftpfs-alt) new_mnt "$LAB_MNT" && mount_ftpfs "$mnt" lab -o "connections=$ALT_CONN" ;;
                 rclone) new_mnt "$LAB_MNT" && mount_rclone "$mnt" lab off ;;
             esac
             m0=$(cmark lab)
-            runs+=("$(small_run "${cfg%-c8}" "$mode" "$mnt")")
-            put "w5$mode.$cfg.cmds" "$(cmd_summary lab "$m0")"
-            put "w5$mode.$cfg.ncmds" "$(ncmds lab "$m0")"
+            small_run "${cfg%-alt}" "$mode" "$mnt" "5 $WAN_FILES small files $mode, $cfg, run $rep"
+            runs+=("$ELAPSED")
+            cmd_record "w5$mode.$cfg" lab "$m0"
             if [ -n "$mnt" ]; then
                 umount_mnt "$mnt"
                 hwm+=("$UM_HWM")
             fi
         done
-        put "w5$mode.$cfg.s" "$(median "${runs[@]}")"
-        put "w5$mode.$cfg.all" "${runs[*]}"
+        put_runs "w5$mode.$cfg" 0 "${runs[@]}"
         [ ${#hwm[@]} = 0 ] || put "w5$mode.$cfg.hwm" "$(max_of "${hwm[@]}")"
         say "  $cfg $mode x$WAN_FILES: [${runs[*]} s]"
     done
@@ -681,97 +739,108 @@ done
 for client in ftpfs rclone curl; do
     runs=() hwm=()
     for ((rep = 1; rep <= REPS; rep++)); do
-        m0=$(cmark lab)
+        lab_check
         if [ "$client" = curl ]; then
-            t0=$(now)
-            got=$(lexec "${LCURL[@]}" -o /dev/null -w '%{size_download}' "ftp://$LAB_HOST:21/big.bin")
-            t1=$(now)
-            [ "$got" = "$WAN_BIG_BYTES" ] || die "curl (lab) read $got bytes"
+            m0=$(cmark lab)
+            timed "5 WAN big read, curl, run $rep" "${LEXEC[@]}" "${LCURL[@]}" -o /dev/null "ftp://$LAB_HOST:21/big.bin"
         else
             new_mnt "$LAB_MNT"
             if [ "$client" = ftpfs ]; then mount_ftpfs "$mnt" lab; else mount_rclone "$mnt" lab off; fi
             m0=$(cmark lab)
-            t0=$(now)
-            cat "$mnt/big.bin" >/dev/null
-            t1=$(now)
+            timed "5 WAN big read, $client, run $rep" cat "$mnt/big.bin" >/dev/null
             umount_mnt "$mnt"
             hwm+=("$UM_HWM")
         fi
-        runs+=("$(sub "$t1" "$t0")")
-        put "w5big.$client.cmds" "$(cmd_summary lab "$m0")"
+        runs+=("$ELAPSED")
+        cmd_record "w5big.$client" lab "$m0"
     done
-    put "w5big.$client.s" "$(median "${runs[@]}")"
-    put "w5big.$client.all" "${runs[*]}"
-    put "w5big.$client.mbps" "$(mbps "$WAN_BIG_BYTES" "$(get "w5big.$client.s")")"
+    put_runs "w5big.$client" "$WAN_BIG_BYTES" "${runs[@]}"
     [ ${#hwm[@]} = 0 ] || put "w5big.$client.hwm" "$(max_of "${hwm[@]}")"
     say "  $client ${WAN_BIG_MB} MiB: $(get "w5big.$client.mbps") MB/s [${runs[*]} s]"
 done
+lab_check
+cp "$LABLOG" "$WORK/logs/lab-pyftpdlib.log" 2>/dev/null || true
 "$NETLAB" --id "$LAB_ID" down >/dev/null 2>&1 || true
 LAB_UP=0
-cp "$LABLOG" "$WORK/logs/lab-pyftpdlib.log" 2>/dev/null || true
-
 # ================================================================== report
 per_file() { awk -v s="$1" -v n="$WAN_FILES" 'BEGIN { if (s+0 > 0) printf "%.1f", s / n * 1000; else print "–" }'; }
 rtts() { awk -v s="$1" -v n="$WAN_FILES" -v r="$RTT_MS" 'BEGIN { if (s+0 > 0 && r+0 > 0) printf "%.1f", s / n * 1000 / r; else print "–" }'; }
 cpf() { awk -v c="$1" -v n="$WAN_FILES" 'BEGIN { if (c ~ /^[0-9]+$/) printf "%.1f", c / n; else print "–" }'; }
 mib() { kb_mib "$(get "$1")"; }
+# speed factors of ftpfs against CLIENT for KEY (KEY.mbps when it exists, else KEY.s)
+vs() { # FTPFS_KEY OTHER_KEY
+    if [ -n "${R[$1.mbps]:-}" ]; then ratio_hi "$(get "$1.mbps")" "$(get "$2.mbps")"; else ratio_lo "$(get "$1.s")" "$(get "$2.s")"; fi
+}
+WANS() { echo "$(per_file "$(get "w5seq.$1.s")") ($(rtts "$(get "w5seq.$1.s")"))"; }
+WANP() { echo "$(f2 "$(get "w5par.$1.s")") ($(ratio_lo "$(get "w5par.$1.s")" "$(get "w5seq.${2:-$1}.s")")×)"; }
 
 GiB_label=$(awk -v m="$READ_MB" 'BEGIN { if (m % 1024 == 0) printf "%d GiB", m / 1024; else printf "%d MiB", m }')
 T="$WORK/table.md"
 {
     echo "Speed factors: ftpfs ÷ the other for MB/s, the other ÷ ftpfs for seconds, so **> 1 means ftpfs is faster**."
-    echo "MB/s = 10⁶ bytes/s. Medians of $REPS run(s) unless noted; every ftpfs/rclone run is a fresh mount."
+    echo "MB/s = 10⁶ bytes/s. Medians of $REPS run(s) unless noted; every ftpfs/rclone run is a fresh mount; ftpfs with its defaults (connections=$DEF_CONN, dir_cache_ttl=10) unless noted."
     echo
     echo "| # | workload | unit | ftpfs | curl | rclone (cache off) | ftpfs ÷ curl | ftpfs ÷ rclone | ftpfs peak RSS |"
     echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
-    echo "| 1 | sequential read $GiB_label, cold (loopback, pure-ftpd) | MB/s | $(get w1.ftpfs.mbps) | $(get w1.curl.mbps) | $(get w1.rclone.mbps) | $(ratio_hi "$(get w1.ftpfs.mbps)" "$(get w1.curl.mbps)") | $(ratio_hi "$(get w1.ftpfs.mbps)" "$(get w1.rclone.mbps)") | $(mib w13.ftpfs.hwm) MiB |"
-    echo "| 2 | sequential write $WRITE_MB MiB (cp, until it returns) | MB/s | $(get w2.ftpfs.mbps) | $(get w2.curl.mbps) | $(get w2.rclone-off.mbps) | $(ratio_hi "$(get w2.ftpfs.mbps)" "$(get w2.curl.mbps)") | $(ratio_hi "$(get w2.ftpfs.mbps)" "$(get w2.rclone-off.mbps)") | $(mib w2.ftpfs.hwm) MiB |"
-    echo "| 2w | same, rclone --vfs-cache-mode writes: until cp returns / until the server's 226 | MB/s | | | $(get w2.rclone-writes.mbps) / $(get w2.rclone-writes.mbps226) | | $(ratio_hi "$(get w2.ftpfs.mbps)" "$(get w2.rclone-writes.mbps226)") (to 226) | |"
-    echo "| 3 | second read of the same $GiB_label (page cache) | MB/s | $(get w3.ftpfs.mbps) | $(get w1.curl.mbps) ¹ | $(get w3.rclone.mbps) | $(ratio_hi "$(get w3.ftpfs.mbps)" "$(get w1.curl.mbps)") | $(ratio_hi "$(get w3.ftpfs.mbps)" "$(get w3.rclone.mbps)") | (row 1) |"
-    echo "| 4c | tree walk $TREE_DIRS×$TREE_FILES, cold (find -ls) | s | $(f3 "$(get w4c.ftpfs.s)") | $(f3 "$(get w4c.curl.s)") ² | $(f3 "$(get w4c.rclone.s)") | $(ratio_lo "$(get w4c.ftpfs.s)" "$(get w4c.curl.s)") | $(ratio_lo "$(get w4c.ftpfs.s)" "$(get w4c.rclone.s)") | $(mib w4.ftpfs.hwm) MiB |"
-    echo "| 4w | tree walk, warm (same mount, within the TTL) | s | $(f3 "$(get w4w.ftpfs.s)") | $(f3 "$(get w4c.curl.s)") ² | $(f3 "$(get w4w.rclone.s)") | $(ratio_lo "$(get w4w.ftpfs.s)" "$(get w4c.curl.s)") | $(ratio_lo "$(get w4w.ftpfs.s)" "$(get w4w.rclone.s)") | (row 4c) |"
-    echo "| 5s | WAN: $WAN_FILES × 4 KiB, one after another | ms/file (RTTs/file) | $(per_file "$(get w5seq.ftpfs.s)") ($(rtts "$(get w5seq.ftpfs.s)")) | $(per_file "$(get w5seq.curl.s)") ($(rtts "$(get w5seq.curl.s)")) ³ | $(per_file "$(get w5seq.rclone.s)") ($(rtts "$(get w5seq.rclone.s)")) | $(ratio_lo "$(get w5seq.ftpfs.s)" "$(get w5seq.curl.s)") | $(ratio_lo "$(get w5seq.ftpfs.s)" "$(get w5seq.rclone.s)") | $(mib w5seq.ftpfs.hwm) MiB |"
-    echo "| 5p | WAN: same files, 8 parallel readers (xargs -P8) | s total (speed-up vs 5s) | $(f2 "$(get w5par.ftpfs.s)") ($(ratio_lo "$(get w5par.ftpfs.s)" "$(get w5seq.ftpfs.s)")×) | $(f2 "$(get w5par.curl.s)") ($(ratio_lo "$(get w5par.curl.s)" "$(get w5seq.curl.s)")×) ⁴ | $(f2 "$(get w5par.rclone.s)") ($(ratio_lo "$(get w5par.rclone.s)" "$(get w5seq.rclone.s)")×) | $(ratio_lo "$(get w5par.ftpfs.s)" "$(get w5par.curl.s)") | $(ratio_lo "$(get w5par.ftpfs.s)" "$(get w5par.rclone.s)") | $(mib w5par.ftpfs.hwm) MiB |"
-    echo "| 5p8 | same, ftpfs -o connections=8 | s total (speed-up vs 5s) | $(f2 "$(get w5par.ftpfs-c8.s)") ($(ratio_lo "$(get w5par.ftpfs-c8.s)" "$(get w5seq.ftpfs.s)")×) | | | $(ratio_lo "$(get w5par.ftpfs-c8.s)" "$(get w5par.curl.s)") | $(ratio_lo "$(get w5par.ftpfs-c8.s)" "$(get w5par.rclone.s)") | $(mib w5par.ftpfs-c8.hwm) MiB |"
-    echo "| 5b | WAN: sequential read $WAN_BIG_MB MiB | MB/s | $(get w5big.ftpfs.mbps) | $(get w5big.curl.mbps) | $(get w5big.rclone.mbps) | $(ratio_hi "$(get w5big.ftpfs.mbps)" "$(get w5big.curl.mbps)") | $(ratio_hi "$(get w5big.ftpfs.mbps)" "$(get w5big.rclone.mbps)") | $(mib w5big.ftpfs.hwm) MiB |"
-    echo "| 6 | read $GiB_label + write $WRITE_MB MiB at once: peak RSS (idle mount) | MiB | $(mib w6.ftpfs.hwm) ($(mib w6.ftpfs.idle)) | | $(mib w6.rclone.hwm) ($(mib w6.rclone.idle)) | | $(awk -v a="$(get w6.ftpfs.hwm)" -v b="$(get w6.rclone.hwm)" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", b / a; else print "–" }') | |"
+    echo "| 1 | sequential read $GiB_label, cold (loopback, pure-ftpd) | MB/s | $(get w1.ftpfs.mbps) | $(get w1.curl.mbps) | $(get w1.rclone.mbps) | $(vs w1.ftpfs w1.curl) | $(vs w1.ftpfs w1.rclone) | $(mib w13.ftpfs.hwm) MiB |"
+    echo "| 2 | sequential write $WRITE_MB MiB (cp, until it returns) | MB/s | $(get w2.ftpfs.mbps) | $(get w2.curl.mbps) | $(get w2.rclone-off.mbps) | $(vs w2.ftpfs w2.curl) | $(vs w2.ftpfs w2.rclone-off) | $(mib w2.ftpfs.hwm) MiB |"
+    echo "| 2w | same, rclone --vfs-cache-mode writes: until cp returns / until the server's 226 | MB/s | | | $(get w2.rclone-writes.mbps) / $(get w2.rclone-writes.to226.mbps) | | $(vs w2.ftpfs w2.rclone-writes.to226) (to the 226) | |"
+    echo "| 3 | second read of the same $GiB_label (page cache) | MB/s | $(get w3.ftpfs.mbps) | $(get w1.curl.mbps) ¹ | $(get w3.rclone.mbps) | $(vs w3.ftpfs w1.curl) | $(vs w3.ftpfs w3.rclone) | (row 1) |"
+    echo "| 4c | tree walk $TREE_DIRS×$TREE_FILES, cold (find -ls) | s | $(f3 "$(get w4c.ftpfs.s)") | $(f3 "$(get w4c.curl.s)") ² | $(f3 "$(get w4c.rclone.s)") | $(vs w4c.ftpfs w4c.curl) | $(vs w4c.ftpfs w4c.rclone) | $(mib w4.ftpfs.hwm) MiB |"
+    echo "| 4w | tree walk, warm (same mount, within the TTL) | s | $(f3 "$(get w4w.ftpfs.s)") | $(f3 "$(get w4c.curl.s)") ² | $(f3 "$(get w4w.rclone.s)") | $(vs w4w.ftpfs w4c.curl) | $(vs w4w.ftpfs w4w.rclone) | (row 4c) |"
+    echo "| 5s | WAN: $WAN_FILES × 4 KiB, one after another | ms/file (RTTs/file) | $(WANS ftpfs) | $(WANS curl) ³ | $(WANS rclone) | $(vs w5seq.ftpfs w5seq.curl) | $(vs w5seq.ftpfs w5seq.rclone) | $(mib w5seq.ftpfs.hwm) MiB |"
+    echo "| 5p | WAN: same files, 8 parallel readers (xargs -P8) | s total (speed-up vs 5s) | $(WANP ftpfs) | $(WANP curl) ⁴ | $(WANP rclone) | $(vs w5par.ftpfs w5par.curl) | $(vs w5par.ftpfs w5par.rclone) | $(mib w5par.ftpfs.hwm) MiB |"
+    echo "| 5p′ | same, ftpfs -o connections=$ALT_CONN | s total (speed-up vs 5s) | $(WANP ftpfs-alt ftpfs) | | | $(vs w5par.ftpfs-alt w5par.curl) | $(vs w5par.ftpfs-alt w5par.rclone) | $(mib w5par.ftpfs-alt.hwm) MiB |"
+    echo "| 5b | WAN: sequential read $WAN_BIG_MB MiB | MB/s | $(get w5big.ftpfs.mbps) | $(get w5big.curl.mbps) | $(get w5big.rclone.mbps) | $(vs w5big.ftpfs w5big.curl) | $(vs w5big.ftpfs w5big.rclone) | $(mib w5big.ftpfs.hwm) MiB |"
+    echo "| 6 | read $GiB_label + write $WRITE_MB MiB at once: peak RSS (idle mount) | MiB | $(mib w6.ftpfs.hwm) ($(mib w6.ftpfs.idle)) | | $(mib w6.rclone.hwm) ($(mib w6.rclone.idle)) | | $(awk -v a="$(get w6.ftpfs.hwm)" -v b="$(get w6.rclone.hwm)" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", b / a; else print "–" }') ⁵ | |"
     echo "| 6t | same: seconds until the read / the write finished | s | $(f2 "$(get w6.ftpfs.read_s)") / $(f2 "$(get w6.ftpfs.write_s)") | | $(f2 "$(get w6.rclone.read_s)") / $(f2 "$(get w6.rclone.write_s)") | | | |"
     echo
     echo "¹ curl has no cache: its row-1 download. ² one curl process listing the $((TREE_DIRS + 1)) directories (LIST) on one connection — the protocol's floor, not a tree walk."
-    echo "³ one curl process, $WAN_FILES URLs on one connection. ⁴ 8 curl processes with ≤ $per_proc URLs each (8 logins)."
-    echo "WAN RTT measured with ping: $RTT_MS ms (configured $((2 * WAN_DELAY)) ms). 5s: ftpfs median of $REPS, curl/rclone 1 run; 5p: medians of $REPS."
-    echo "Row 6, ftpfs ÷ rclone: rclone's peak RSS ÷ ftpfs's (> 1 = ftpfs uses less)."
+    echo "³ one curl process, $WAN_FILES URLs on one connection. ⁴ 8 curl processes with ≤ $per_proc URLs each (8 logins). ⁵ rclone's peak RSS ÷ ftpfs's (> 1 = ftpfs uses less)."
+    echo "WAN RTT measured with ping: $RTT_MS ms (configured $((2 * WAN_DELAY)) ms). 5s: ftpfs median of $REPS, curl and rclone 1 run; 5p: medians of $REPS."
     echo
-    echo "FTP commands per workload (control connection; total (most frequent verbs)); the mount's own login and first listing are not included:"
+    echo "FTP commands per workload (control connection; total (most frequent verbs) [new logins]); the mount's own login and first listing are not included:"
     echo
     echo "| # | ftpfs | curl | rclone |"
     echo "|---|---|---|---|"
-    echo "| 1 cold read (per run) | $(get w1.ftpfs.cmds) | $(get w1.curl.cmds) | $(get w1.rclone.cmds) |"
-    echo "| 2 write (per file) | $(get w2.ftpfs.cmds) | $(get w2.curl.cmds) | off: $(get w2.rclone-off.cmds); writes: $(get w2.rclone-writes.cmds) |"
-    echo "| 3 second read | $(get w3.ftpfs.cmds) | – | $(get w3.rclone.cmds) |"
-    echo "| 4c walk, cold | $(get w4c.ftpfs.cmds) | $(get w4c.curl.cmds) | $(get w4c.rclone.cmds) |"
-    echo "| 4w walk, warm | $(get w4w.ftpfs.cmds) | – | $(get w4w.rclone.cmds) |"
-    echo "| 5s WAN $WAN_FILES small, sequential (per file: ftpfs $(cpf "$(get w5seq.ftpfs.ncmds)"), curl $(cpf "$(get w5seq.curl.ncmds)"), rclone $(cpf "$(get w5seq.rclone.ncmds)")) | $(get w5seq.ftpfs.cmds) | $(get w5seq.curl.cmds) | $(get w5seq.rclone.cmds) |"
-    echo "| 5p WAN $WAN_FILES small, 8 parallel | $(get w5par.ftpfs.cmds); connections=8: $(get w5par.ftpfs-c8.cmds) | $(get w5par.curl.cmds) | $(get w5par.rclone.cmds) |"
-    echo "| 5b WAN $WAN_BIG_MB MiB read | $(get w5big.ftpfs.cmds) | $(get w5big.curl.cmds) | $(get w5big.rclone.cmds) |"
-    echo "| 6 read + write at once | $(get w6.ftpfs.cmds) | – | $(get w6.rclone.cmds) |"
+    echo "| 1 cold read (per run) | $(cmds_cell w1.ftpfs) | $(cmds_cell w1.curl) | $(cmds_cell w1.rclone) |"
+    echo "| 2 write (per file) | $(cmds_cell w2.ftpfs) | $(cmds_cell w2.curl) | off: $(cmds_cell w2.rclone-off); writes: $(cmds_cell w2.rclone-writes) |"
+    echo "| 3 second read | $(cmds_cell w3.ftpfs) | – | $(cmds_cell w3.rclone) |"
+    echo "| 4c walk, cold | $(cmds_cell w4c.ftpfs) | $(cmds_cell w4c.curl) | $(cmds_cell w4c.rclone) |"
+    echo "| 4w walk, warm | $(cmds_cell w4w.ftpfs) | – | $(cmds_cell w4w.rclone) |"
+    echo "| 5s WAN $WAN_FILES small, sequential (per file: ftpfs $(cpf "$(get w5seq.ftpfs.ncmds)"), curl $(cpf "$(get w5seq.curl.ncmds)"), rclone $(cpf "$(get w5seq.rclone.ncmds)")) | $(cmds_cell w5seq.ftpfs) | $(cmds_cell w5seq.curl) | $(cmds_cell w5seq.rclone) |"
+    echo "| 5p WAN $WAN_FILES small, 8 parallel | $(cmds_cell w5par.ftpfs); connections=$ALT_CONN: $(cmds_cell w5par.ftpfs-alt) | $(cmds_cell w5par.curl) | $(cmds_cell w5par.rclone) |"
+    echo "| 5b WAN $WAN_BIG_MB MiB read | $(cmds_cell w5big.ftpfs) | $(cmds_cell w5big.curl) | $(cmds_cell w5big.rclone) |"
+    echo "| 6 read + write at once | $(cmds_cell w6.ftpfs) | – | $(cmds_cell w6.rclone) |"
     echo
     echo "Individual runs (s): cold read ftpfs [$(get w1.ftpfs.all)] curl [$(get w1.curl.all)] rclone [$(get w1.rclone.all)];"
     echo "second read ftpfs [$(get w3.ftpfs.all)] rclone [$(get w3.rclone.all)];"
-    echo "write ftpfs [$(get w2.ftpfs.all)] curl [$(get w2.curl.all)] rclone-off [$(get w2.rclone-off.all)] rclone-writes [$(get w2.rclone-writes.all)], ftpfs until the 226 $(f3 "$(get w2.ftpfs.s226)") s (median);"
+    echo "write ftpfs [$(get w2.ftpfs.all)] curl [$(get w2.curl.all)] rclone-off [$(get w2.rclone-off.all)] rclone-writes [$(get w2.rclone-writes.all)];"
+    echo "write until the 226 ftpfs [$(get w2.ftpfs.to226.all)] curl [$(get w2.curl.to226.all)] rclone-off [$(get w2.rclone-off.to226.all)] rclone-writes [$(get w2.rclone-writes.to226.all)];"
     echo "walk cold ftpfs [$(get w4c.ftpfs.all)] rclone [$(get w4c.rclone.all)] curl [$(get w4c.curl.all)], warm ftpfs [$(get w4w.ftpfs.all)] rclone [$(get w4w.rclone.all)];"
-    echo "WAN small seq ftpfs [$(get w5seq.ftpfs.all)] curl [$(get w5seq.curl.all)] rclone [$(get w5seq.rclone.all)]; par ftpfs [$(get w5par.ftpfs.all)] c8 [$(get w5par.ftpfs-c8.all)] curl [$(get w5par.curl.all)] rclone [$(get w5par.rclone.all)];"
+    echo "WAN small seq ftpfs [$(get w5seq.ftpfs.all)] curl [$(get w5seq.curl.all)] rclone [$(get w5seq.rclone.all)]; par ftpfs [$(get w5par.ftpfs.all)] connections=$ALT_CONN [$(get w5par.ftpfs-alt.all)] curl [$(get w5par.curl.all)] rclone [$(get w5par.rclone.all)];"
     echo "WAN big ftpfs [$(get w5big.ftpfs.all)] curl [$(get w5big.curl.all)] rclone [$(get w5big.rclone.all)]."
 } >"$T"
 
 # automatic observations
 OBS="$WORK/observations.md"
 {
-    n=$(get w3.ftpfs.ncmds)
-    [ "$n" = 0 ] || echo "- Second read (row 3) sent $n FTP command(s) instead of 0: the page cache was not reused."
-    awk -v c="$(get w2.ftpfs.s)" -v d="$(get w2.ftpfs.s226)" 'BEGIN { if (c + 0.05 < d) printf "- ftpfs: cp returned %.3f s before the server'"'"'s 226 (close() should wait for it).\n", d - c }'
+    for f in "${FAILS[@]}"; do echo "- FAILED: $f"; done
+    all3=$(get w3.ftpfs.nall)
+    if [ "$(tr '/' '\n' <<<"$all3" | tr -d ' ' | grep -vc '^0$')" != 0 ]; then
+        echo "- The second read (row 3) sent FTP commands in some runs (totals per run: $all3) instead of none: the page cache was not fully reused."
+    fi
+    awk -v c="$(get w2.ftpfs.s)" -v d="$(get w2.ftpfs.to226.s)" 'BEGIN { if (c + 0.05 < d) printf "- ftpfs: cp returned %.3f s before the server'"'"'s 226 (median; close() should wait for it).\n", d - c }'
     awk -v c="$(get w4c.ftpfs.s)" 'BEGIN { if (c > 10) printf "- The cold tree walk took %.1f s, longer than dir_cache_ttl=10 s: the warm walk is not fully warm.\n", c }'
-    awk -v a="$(get w5par.ftpfs.s)" -v b="$(get w5seq.ftpfs.s)" 'BEGIN { if (a > 0 && b / a < 2) printf "- 8 parallel readers over the WAN are only %.2f× faster than one (connections=4 caps it at ~4×).\n", b / a }'
+    awk -v a="$(get w5par.ftpfs.s)" -v b="$(get w5seq.ftpfs.s)" -v n="$DEF_CONN" 'BEGIN { if (a > 0 && b / a < 2) printf "- 8 parallel readers over the WAN are only %.2f× faster than one (connections=%s).\n", b / a, n }'
+    # runs far from their median
+    for k in "${!R[@]}"; do
+        case "$k" in *.all) ;; *) continue ;; esac
+        awk -v k="${k%.all}" -v runs="${R[$k]}" -v m="${R[${k%.all}.s]:-}" 'BEGIN {
+            n = split(runs, r, " "); out = ""
+            for (i = 1; i <= n; i++) if (r[i] ~ /^[0-9.]+$/ && m > 0 && (r[i] > 3 * m && r[i] - m > 0.5)) out = out sprintf(" run %d took %.2f s (median %.3f s);", i, r[i], m)
+            if (out != "") printf "- Outlier in %s:%s\n", k, out }'
+    done | sort
 } >"$OBS"
 
 FTPFS_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -816,7 +885,7 @@ if [ "$WRITE" = 1 ]; then
         echo
         echo '```bash'
         echo "scripts/bench.sh              # as root on Debian 12; runs scripts/setup.sh and cargo build --release,"
-        echo "                              # prints the tables (~6-9 min; BENCH_QUICK=1: ~1.5 min, smaller sizes)"
+        echo "                              # prints the tables (~4-5 min; BENCH_QUICK=1: ~1.5 min, smaller sizes)"
         echo "scripts/bench.sh --write      # same, and rewrites this file (the Notes section is kept)"
         echo '```'
         echo
@@ -845,3 +914,4 @@ if [ "$WRITE" = 1 ]; then
     } >"$OUT"
     say "wrote $OUT"
 fi
+

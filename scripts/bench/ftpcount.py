@@ -12,10 +12,13 @@ LOGFILE gets one line per event, flushed at once, so a reader can count events
 between two moments by line numbers:
     <unix time> <conn> O                    new control connection
     <unix time> <conn> C <VERB>             a command (arguments are not logged)
-    <unix time> <conn> R <code> <VERB>      the final reply to VERB
+    <unix time> <conn> R <code> <VERB>      the final reply to VERB (replies are matched
+                                            to commands in order, so pipelined REST+RETR
+                                            and ABOR's two replies are attributed right)
     <unix time> <conn> X                    connection closed
 Prints "ready" on stdout once listening.
 """
+import collections
 import socket
 import sys
 import threading
@@ -32,7 +35,7 @@ def emit(text):
         log.write("%.6f %s\n" % (time.time(), text))
 
 
-def pump_commands(cid, src, dst, last):
+def pump_commands(cid, src, dst, pending):
     buf = b""
     try:
         while True:
@@ -43,7 +46,8 @@ def pump_commands(cid, src, dst, last):
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
                 verb = line.strip().split(b" ", 1)[0].decode("latin-1").upper() or "-"
-                last[0] = verb
+                with lock:
+                    pending.append(verb)
                 emit("%d C %s" % (cid, verb))
             dst.sendall(data)
     except OSError:
@@ -56,7 +60,7 @@ def pump_commands(cid, src, dst, last):
                 pass
 
 
-def pump_replies(cid, src, dst, last):
+def pump_replies(cid, src, dst, pending):
     buf = b""
     try:
         while True:
@@ -68,7 +72,9 @@ def pump_replies(cid, src, dst, last):
                 line, buf = buf.split(b"\n", 1)
                 # final line of a reply: 3 digits and a space; 1xx is preliminary
                 if len(line) >= 4 and line[:3].isdigit() and line[3:4] == b" " and line[:1] != b"1":
-                    emit("%d R %s %s" % (cid, line[:3].decode(), last[0]))
+                    with lock:
+                        verb = pending.popleft() if pending else "-"
+                    emit("%d R %s %s" % (cid, line[:3].decode(), verb))
             dst.sendall(data)
     except OSError:
         pass
@@ -89,10 +95,10 @@ def handle(cid, client):
     for s in (client, upstream):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     emit("%d O" % cid)
-    last = ["-"]
-    t = threading.Thread(target=pump_replies, args=(cid, upstream, client, last), daemon=True)
+    pending = collections.deque()  # commands still waiting for their final reply
+    t = threading.Thread(target=pump_replies, args=(cid, upstream, client, pending), daemon=True)
     t.start()
-    pump_commands(cid, client, upstream, last)
+    pump_commands(cid, client, upstream, pending)
     t.join()
     client.close()
     upstream.close()
