@@ -98,6 +98,9 @@ impl std::fmt::Debug for FtpConfig {
     }
 }
 
+/// Connections logged in right after the mount, beyond the first.
+const PREWARM: usize = 3;
+
 /// The FTP remote of one mount.
 pub struct FtpRemote {
     pool: Arc<Pool>,
@@ -150,6 +153,9 @@ impl FtpRemote {
             }
         );
         drop(conn);
+        // A few connections ready for the first parallel transfers (the pool grows further on
+        // demand, up to `connections`).
+        pool.prewarm(PREWARM.min(pool.stats().1.saturating_sub(1)));
         Ok(FtpRemote {
             pool,
             shared,

@@ -206,12 +206,28 @@ impl Pool {
         }
     }
 
+    /// Logs in up to `n` more connections in the background (at mount: the first parallel
+    /// readers then find connections ready instead of each paying a login).
+    pub fn prewarm(self: &Arc<Self>, n: usize) {
+        for _ in 0..n {
+            self.spare();
+        }
+    }
+
     /// Keeps one spare connection logged in while the limit allows, so the next stream does
     /// not pay the login round trips (connect, banner, USER, PASS, TYPE, FEAT).
     fn warm(self: &Arc<Self>) {
+        if !self.lock().idle.is_empty() {
+            return;
+        }
+        self.spare();
+    }
+
+    /// Starts logging in one more connection in the background, if the limit allows.
+    fn spare(self: &Arc<Self>) {
         {
             let mut st = self.lock();
-            if !st.idle.is_empty() || st.total >= st.limit {
+            if st.total >= st.limit {
                 return;
             }
             st.total += 1;
@@ -220,7 +236,12 @@ impl Pool {
         let spawned = std::thread::Builder::new()
             .name("ftpfs-warm".into())
             .spawn(move || {
-                let r = Session::connect(Arc::clone(&pool.cfg), Arc::clone(&pool.shared));
+                let r = Session::connect(Arc::clone(&pool.cfg), Arc::clone(&pool.shared)).map(
+                    |mut s| {
+                        s.preopen();
+                        s
+                    },
+                );
                 let mut st = pool.lock();
                 match r {
                     Ok(s) => st.idle.push((s, Instant::now())),
