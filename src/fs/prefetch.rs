@@ -1,18 +1,23 @@
 //! Read-ahead for one download stream: a thread owns the [`ReadStream`] and fills chunks into
-//! a bounded channel while the FUSE thread hands earlier chunks to the kernel, so socket reads
+//! a bounded queue while the FUSE thread hands earlier chunks to the kernel, so socket reads
 //! and kernel copies overlap. Chunks grow from 64 KiB to 1 MiB while the reader keeps up
 //! sequentially (the mountpoint-s3 pattern).
 //!
 //! Invariants:
-//! - Memory per stream is bounded: at most [`DEPTH`] chunks in the channel, one being
-//!   consumed, and [`BACK`] bytes of already-delivered chunks kept for slightly out-of-order
-//!   reads (the kernel's parallel read-ahead requests can arrive out of order).
-//! - Dropping a `Prefetcher` stops its thread: the thread notices at its next send, closes the
-//!   stream (ABOR when not at the end) and exits; it never outlives the stream's deadline.
+//! - Memory per stream is bounded: at most [`DEPTH`] chunks queued, one being consumed, and
+//!   [`BACK`] bytes of already-delivered chunks kept for slightly out-of-order reads (the
+//!   kernel's parallel read-ahead requests can arrive out of order).
+//! - An open file that is not being read does not hold a connection: when the queue has been
+//!   full for [`IDLE_RELEASE`], the thread ends the transfer (ABOR) and gives the connection
+//!   back; the next read past the queued data resumes with `REST` at that offset (when the
+//!   prefetcher was given a way to reopen).
+//! - Dropping a `Prefetcher` stops its thread: the thread notices at once when it waits, or
+//!   after its current socket read, then closes the stream (ABOR when not at the end).
 //! - Errors are delivered in order, after the data that preceded them.
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::remote::{ReadStream, RemoteError};
 
@@ -23,12 +28,42 @@ const FIRST_CHUNK: usize = 64 << 10;
 const MAX_CHUNK: usize = 1 << 20;
 /// Delivered bytes kept behind the read position.
 const BACK: usize = 2 << 20;
+/// A full queue left untouched this long gives its connection back.
+#[cfg(not(test))]
+const IDLE_RELEASE: Duration = Duration::from_secs(10);
+#[cfg(test)]
+const IDLE_RELEASE: Duration = Duration::from_millis(200);
 
 type Chunk = Result<Vec<u8>, RemoteError>;
 
+/// Opens the file again at an offset (to resume after an idle release).
+pub type Reopen = Arc<dyn Fn(u64) -> Result<Box<dyn ReadStream>, RemoteError> + Send + Sync>;
+
+#[derive(Default)]
+struct Queue {
+    chunks: VecDeque<Chunk>,
+    /// The consumer is gone: stop.
+    gone: bool,
+    /// The producer stopped without reaching the end (idle release).
+    paused: bool,
+}
+
+#[derive(Default)]
+struct Pipe {
+    q: Mutex<Queue>,
+    cv: Condvar,
+}
+
+impl Pipe {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.q.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The consumer side.
 pub struct Prefetcher {
-    rx: Option<Receiver<Chunk>>,
+    pipe: Option<Arc<Pipe>>,
+    reopen: Option<Reopen>,
     /// Offset of `cur[0]`.
     cur_start: u64,
     cur: Vec<u8>,
@@ -52,18 +87,47 @@ fn fill(stream: &mut dyn ReadStream, buf: &mut [u8]) -> (usize, Option<RemoteErr
     (got, None)
 }
 
-fn pump(mut stream: Box<dyn ReadStream>, tx: SyncSender<Chunk>) {
+/// Queues `chunk` when there is room; false when the consumer is gone or the queue stayed full
+/// for [`IDLE_RELEASE`] (then `paused` is set).
+fn push(pipe: &Pipe, chunk: Chunk) -> bool {
+    let mut q = pipe.lock();
+    let since = Instant::now();
+    while q.chunks.len() >= DEPTH && !q.gone {
+        let left = IDLE_RELEASE.saturating_sub(since.elapsed());
+        if left.is_zero() {
+            q.paused = true;
+            pipe.cv.notify_all();
+            return false;
+        }
+        q = pipe
+            .cv
+            .wait_timeout(q, left)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|p| p.into_inner().0);
+    }
+    if q.gone {
+        return false;
+    }
+    q.chunks.push_back(chunk);
+    pipe.cv.notify_all();
+    true
+}
+
+fn pump(mut stream: Box<dyn ReadStream>, pipe: Arc<Pipe>) {
     let mut size = FIRST_CHUNK;
     loop {
         let mut buf = vec![0u8; size];
         let (n, err) = fill(stream.as_mut(), &mut buf);
         buf.truncate(n);
-        let end = n == 0;
-        if (n > 0 || err.is_none()) && (tx.send(Ok(buf)).is_err() || (end && err.is_none())) {
+        let end = n == 0 && err.is_none();
+        if (n > 0 || end) && !push(&pipe, Ok(buf)) {
+            break;
+        }
+        if end {
             break;
         }
         if let Some(e) = err {
-            let _ = tx.send(Err(e));
+            push(&pipe, Err(e));
             break;
         }
         size = (size * 2).min(MAX_CHUNK);
@@ -71,21 +135,38 @@ fn pump(mut stream: Box<dyn ReadStream>, tx: SyncSender<Chunk>) {
     stream.close();
 }
 
+fn spawn(stream: Box<dyn ReadStream>) -> std::io::Result<Arc<Pipe>> {
+    let pipe = Arc::new(Pipe::default());
+    let theirs = Arc::clone(&pipe);
+    std::thread::Builder::new()
+        .name("ftpfs-prefetch".into())
+        .spawn(move || pump(stream, theirs))?;
+    Ok(pipe)
+}
+
 impl Prefetcher {
     /// Starts reading `stream`, which begins at `offset`.
     pub fn start(stream: Box<dyn ReadStream>, offset: u64) -> std::io::Result<Self> {
-        let (tx, rx) = sync_channel(DEPTH);
-        std::thread::Builder::new()
-            .name("ftpfs-prefetch".into())
-            .spawn(move || pump(stream, tx))?;
         Ok(Prefetcher {
-            rx: Some(rx),
+            pipe: Some(spawn(stream)?),
+            reopen: None,
             cur_start: offset,
             cur: Vec::new(),
             back: VecDeque::new(),
             back_bytes: 0,
             eof: None,
         })
+    }
+
+    /// Like [`Prefetcher::start`], able to resume after an idle release with `reopen`.
+    pub fn start_with(
+        stream: Box<dyn ReadStream>,
+        offset: u64,
+        reopen: Reopen,
+    ) -> std::io::Result<Self> {
+        let mut p = Prefetcher::start(stream, offset)?;
+        p.reopen = Some(reopen);
+        Ok(p)
     }
 
     /// The offset of the next byte from the stream.
@@ -104,27 +185,53 @@ impl Prefetcher {
         offset >= self.low() && offset <= self.pos() + skip
     }
 
-    /// Takes the next chunk from the thread into `cur`; false at end of file.
+    /// Waits for the next chunk from the thread; resumes a released stream.
+    fn recv(&mut self) -> Chunk {
+        loop {
+            let Some(pipe) = self.pipe.as_ref() else {
+                return Err(RemoteError::Other("the download has ended".into()));
+            };
+            let paused = {
+                let mut q = pipe.lock();
+                loop {
+                    if let Some(c) = q.chunks.pop_front() {
+                        pipe.cv.notify_all();
+                        return c;
+                    }
+                    if q.paused {
+                        break true;
+                    }
+                    q = pipe.cv.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            if paused {
+                let Some(reopen) = self.reopen.clone() else {
+                    return Err(RemoteError::Other(
+                        "the download was released while idle".into(),
+                    ));
+                };
+                log::debug!("resuming an idle download at {}", self.pos());
+                let stream = reopen(self.pos())?;
+                self.pipe = Some(spawn(stream).map_err(|e| RemoteError::Other(e.to_string()))?);
+            }
+        }
+    }
+
+    /// Takes the next chunk into `cur`; false at end of file.
     fn next(&mut self) -> Result<bool, RemoteError> {
         if self.eof.is_some() {
             return Ok(false);
         }
-        let Some(rx) = self.rx.as_ref() else {
-            return Ok(false);
-        };
-        let chunk = rx
-            .recv()
-            .unwrap_or_else(|_| Err(RemoteError::Other("the download thread stopped".into())));
-        let data = match chunk {
+        let data = match self.recv() {
             Ok(d) => d,
             Err(e) => {
-                self.rx = None;
+                self.stop();
                 return Err(e);
             }
         };
         if data.is_empty() {
             self.eof = Some(self.pos());
-            self.rx = None;
+            self.stop();
             return Ok(false);
         }
         let old = std::mem::replace(&mut self.cur, data);
@@ -141,6 +248,14 @@ impl Prefetcher {
             }
         }
         Ok(true)
+    }
+
+    /// Tells the thread to stop.
+    fn stop(&mut self) {
+        if let Some(pipe) = self.pipe.take() {
+            pipe.lock().gone = true;
+            pipe.cv.notify_all();
+        }
     }
 
     /// Copies what is held of `[offset, offset + want)` into `out`, in order.
@@ -181,6 +296,12 @@ impl Prefetcher {
     /// End of file, once seen.
     pub fn eof(&self) -> Option<u64> {
         self.eof
+    }
+}
+
+impl Drop for Prefetcher {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -237,6 +358,36 @@ mod tests {
         }
         assert_eq!(p.read(d.len() as u64, 10).expect("eof").len(), 0);
         assert_eq!(p.eof(), Some(d.len() as u64));
+    }
+
+    #[test]
+    fn an_idle_stream_is_released_and_resumed_at_its_offset() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let d = Arc::new(data(20 << 20));
+        let opens = Arc::new(AtomicUsize::new(0));
+        let reopen: Reopen = {
+            let (d, opens) = (Arc::clone(&d), Arc::clone(&opens));
+            Arc::new(move |off| {
+                opens.fetch_add(1, Ordering::SeqCst);
+                Ok(Box::new(Bytes {
+                    data: d[off as usize..].to_vec(),
+                    pos: 0,
+                    fail_at: None,
+                }) as Box<dyn ReadStream>)
+            })
+        };
+        let first = reopen(0).expect("open");
+        let mut p = Prefetcher::start_with(first, 0, reopen).expect("start");
+        assert_eq!(p.read(0, 1000).expect("read"), &d[..1000]);
+        // Leave it idle past the release time: the producer stops with a full queue.
+        std::thread::sleep(IDLE_RELEASE * 3);
+        let mut off = 1000u64;
+        while off < d.len() as u64 {
+            let got = p.read(off, 1 << 20).expect("read after release");
+            assert_eq!(got, &d[off as usize..(off as usize + got.len())]);
+            off += got.len() as u64;
+        }
+        assert_eq!(opens.load(Ordering::SeqCst), 2, "resumed exactly once");
     }
 
     #[test]
