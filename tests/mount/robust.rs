@@ -87,3 +87,65 @@ fn a_server_that_never_answers_fails_within_the_timeout() {
     assert!(secs < 4.0, "took {secs:.1}s with timeout=2");
     hold.join().expect("join");
 }
+
+/// Reads at scattered offsets: every jump ends the running transfer (ABOR) and starts another
+/// (REST + RETR). Each server answers ABOR its own way; none may stall the reader or leak
+/// a connection.
+fn scattered_reads(kind: ServerKind) {
+    use std::os::unix::fs::FileExt;
+    let srv = FtpServer::start(kind);
+    let data = pattern(48 << 20, 11);
+    srv.write_file("big.bin", &data);
+    let m = Mount::of(&srv, &["connections=3", "timeout=10"]);
+    let f = std::fs::File::open(m.p("big.bin")).expect("open");
+    let start = Instant::now();
+    let mut x: u64 = 12345;
+    for _ in 0..30 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let off = (x >> 20) % (data.len() as u64 - (1 << 20));
+        let mut buf = vec![0u8; 256 << 10];
+        f.read_exact_at(&mut buf, off).expect("pread");
+        assert_eq!(
+            &buf[..],
+            &data[off as usize..off as usize + buf.len()],
+            "at {off}"
+        );
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "30 scattered reads took {:?} on {kind:?}; log:\n{}",
+        start.elapsed(),
+        super::harness::tail(&m.log(), 60)
+    );
+    // The pool still has its connections: a listing right after works at once.
+    let t = Instant::now();
+    m.sh("ls >/dev/null");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "ls took {:?}; log:\n{}",
+        t.elapsed(),
+        super::harness::tail(&m.log(), 60)
+    );
+}
+
+#[test]
+fn scattered_reads_pure_ftpd() {
+    scattered_reads(ServerKind::PureFtpd);
+}
+
+#[test]
+fn scattered_reads_vsftpd() {
+    scattered_reads(ServerKind::Vsftpd);
+}
+
+#[test]
+fn scattered_reads_proftpd() {
+    scattered_reads(ServerKind::Proftpd);
+}
+
+#[test]
+fn scattered_reads_pyftpdlib() {
+    scattered_reads(ServerKind::Pyftpdlib);
+}

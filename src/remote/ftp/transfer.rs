@@ -607,24 +607,38 @@ impl DataConn {
         }
     }
 
-    /// Ends a transfer early: ABOR, close the data connection, then NOOP, and read replies up
-    /// to the NOOP's 200. The server may have finished the transfer already (its 226 then
-    /// comes before the answer to ABOR, and there is one more reply than otherwise), so the
-    /// NOOP is what tells where the replies end. Anything unexpected is an error: the caller
-    /// drops the session.
+    /// Ends a transfer early: ABOR, close the data connection, read the replies. A transfer
+    /// the server cancelled answers 426 (or 451) and then 226. A transfer that had already
+    /// ended answers 226 (its end) and then 225/226 (for the ABOR) — or a single 225/226 when
+    /// the server folds the two. So after a first 225/226 a NOOP, sent only now (servers
+    /// discard what arrives with ABOR), tells where the replies end. Anything unexpected is an
+    /// error: the caller drops the session.
     pub fn abort(mut self) -> Result<(), RemoteError> {
         self.ctl.send("ABOR")?;
         drop(self.data.take());
-        self.ctl.send("NOOP")?;
-        for _ in 0..4 {
-            let r = self.ctl.reply()?;
-            match r.code {
-                200 => return Ok(()),
-                225 | 226 | 250 | 426 | 450 | 451 | 552 => {}
-                _ => return Err(RemoteError::Other(format!("ABOR: {}", r.last_line()))),
+        let r = self.ctl.reply()?;
+        match r.code {
+            426 | 450 | 451 | 552 => {
+                let r2 = self.ctl.reply()?;
+                match r2.code {
+                    225 | 226 => Ok(()),
+                    _ => Err(RemoteError::Other(format!("ABOR: {}", r2.last_line()))),
+                }
             }
+            225 | 226 | 250 => {
+                self.ctl.send("NOOP")?;
+                for _ in 0..3 {
+                    let r = self.ctl.reply()?;
+                    match r.code {
+                        200 => return Ok(()),
+                        225 | 226 | 250 => {}
+                        _ => return Err(RemoteError::Other(format!("ABOR: {}", r.last_line()))),
+                    }
+                }
+                Err(RemoteError::Other("ABOR: no end to the replies".into()))
+            }
+            _ => Err(RemoteError::Other(format!("ABOR: {}", r.last_line()))),
         }
-        Err(RemoteError::Other("ABOR: no end to the replies".into()))
     }
 }
 
