@@ -56,6 +56,8 @@ say "rust: $(cargo --version)"
 PKGS=(
     fuse3 vsftpd python3-pyftpdlib nftables iproute2 iputils-ping procps util-linux
     curl lftp rclone pkg-config passwd ca-certificates
+    # programs the write tests drive through the mount (tests/mount/writes.rs)
+    vim rsync git
     # pure-ftpd's library dependencies
     libc6 libcap2 libcrypt1 libpam0g libsodium23 libssl3
     # proftpd-core's library dependencies

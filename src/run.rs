@@ -146,7 +146,9 @@ fn default_cache_dir() -> std::path::PathBuf {
     if let Some(h) = from("HOME") {
         return std::path::PathBuf::from(h).join(".cache").join("ftpfs");
     }
-    std::env::temp_dir().join(format!("ftpfs-{}", unsafe { libc::getuid() }))
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    std::env::temp_dir().join(format!("ftpfs-{uid}"))
 }
 
 fn block_signals() -> libc::sigset_t {

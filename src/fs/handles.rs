@@ -1,23 +1,28 @@
-//! Open files: the read path (one RETR stream per handle, resumed with REST at other offsets)
-//! and the streaming write path (one STOR per handle, finished at flush/close).
+//! Open files: the read path (one RETR stream per handle, resumed with REST at other offsets),
+//! the streaming write path (one STOR, or APPE, per handle, finished at flush/close), and the
+//! dispatch of every handle operation to the staged path (`modify.rs`) when a handle is staged.
 //!
 //! Invariants:
-//! - A handle's mutex is held while its stream moves data; no other lock is held then.
+//! - A handle's mutex is held while its stream moves data; no other lock is held then
+//!   (a staged handle also takes its copy's mutex, always after the handle's).
 //! - A read stream is opened lazily at the first read and closed at end of file, so an open
 //!   but unread (or fully read) file holds no connection.
 //! - A write handle reports an upload failure at flush/fsync (so close(2) sees it) and at every
 //!   later write; a successful flush means the server answered 226 for all bytes written.
 //! - Writes arrive in order for a streaming upload; a write beyond the current end waits in a
-//!   bounded reorder buffer (FUSE threads may deliver adjacent writes out of order); a write
-//!   before the current end is a random write, which this path refuses with ENOTSUP.
+//!   bounded reorder buffer (FUSE threads may deliver adjacent writes out of order). A write
+//!   before the current end, a hole the buffer cannot hold, or an append the server refuses
+//!   turns the handle into a staged one: its upload is finished first, so the server holds
+//!   `[0, pos)`, which the staged copy fetches on demand.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use super::prefetch::Prefetcher;
+use super::prefetch::{Prefetcher, Reopen};
+use super::staged::Staged;
 use super::{Fs, FsError, FsResult, Live, lock};
-use crate::remote::{FileKind, RemoteEntry, RemoteError, WriteStream, join, split};
+use crate::remote::{FileKind, RemoteError, WriteStream, join, split};
 
 /// Forward gaps up to this size are skipped by reading, not by a new RETR.
 const SKIP_LIMIT: u64 = 1 << 20;
@@ -27,6 +32,14 @@ const REORDER_LIMIT: usize = 16 << 20;
 pub(super) enum Handle {
     Read(ReadState),
     Write(WriteState),
+    Staged(StagedHandle),
+}
+
+/// A handle on a staged copy (shared with every other handle of the same file).
+pub(super) struct StagedHandle {
+    pub path: String,
+    pub copy: Arc<Mutex<Staged>>,
+    pub writable: bool,
 }
 
 pub(super) struct ReadState {
@@ -38,18 +51,26 @@ pub(super) struct ReadState {
 }
 
 pub(super) struct WriteState {
-    path: String,
+    pub path: String,
     stream: Option<Box<dyn WriteStream>>,
     /// Bytes the server has been sent (or holds, after a finished upload).
-    pos: u64,
+    pub pos: u64,
     pending: BTreeMap<u64, Vec<u8>>,
     pending_bytes: usize,
     error: Option<FsError>,
+    /// With `atomic_replace`: the temporary name the upload goes to, renamed over `path`
+    /// once the server confirmed it.
+    pub tmp: Option<String>,
 }
 
-fn upload_errno(e: &RemoteError) -> i32 {
+/// The errno for a failed upload: ENOSPC for 552/452, EDQUOT for a 532 that speaks of a
+/// quota, EACCES for 550/553 and other refusals, ETIMEDOUT, else EIO.
+pub(super) fn upload_errno(e: &RemoteError) -> i32 {
     match e {
         RemoteError::NoSpace(_) => libc::ENOSPC,
+        RemoteError::PermissionDenied(m) if m.starts_with("532") || m.contains(" 532 ") => {
+            libc::EDQUOT
+        }
         RemoteError::Unavailable(_)
         | RemoteError::PermissionDenied(_)
         | RemoteError::BadName(_) => libc::EACCES,
@@ -59,22 +80,21 @@ fn upload_errno(e: &RemoteError) -> i32 {
 }
 
 impl Fs {
-    fn insert_handle(&self, h: Handle) -> u64 {
+    pub(super) fn insert_handle(&self, h: Handle) -> u64 {
         let fh = self
             .next_fh
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        lock(&self.handles).insert(fh, Arc::new(std::sync::Mutex::new(h)));
+        lock(&self.handles).insert(fh, Arc::new(Mutex::new(h)));
         fh
     }
 
-    fn handle(&self, fh: u64) -> FsResult<Arc<std::sync::Mutex<Handle>>> {
+    pub(super) fn handle(&self, fh: u64) -> FsResult<Arc<Mutex<Handle>>> {
         lock(&self.handles)
             .get(&fh)
             .cloned()
             .ok_or_else(|| FsError::new(libc::EBADF, format!("file handle {fh} is not open")))
     }
 
-    /// open(2) of an existing file. `flags` are the open flags.
     /// open(2) of an existing file; returns the handle and whether the kernel may keep the
     /// file's cached pages.
     pub fn open(&self, ino: u64, flags: i32) -> FsResult<(u64, bool)> {
@@ -86,8 +106,12 @@ impl Fs {
                 format!("{path}: is a directory"),
             ));
         }
+        let staged = lock(&self.staged).contains_key(&path);
+        let trunc = flags & libc::O_TRUNC != 0;
+        let append = flags & libc::O_APPEND != 0;
+        let mode = e.mode.unwrap_or(0o644);
         match flags & libc::O_ACCMODE {
-            libc::O_RDONLY => {
+            libc::O_RDONLY if !staged => {
                 // The kernel may keep its cached pages when the file is unchanged since the
                 // last open (size and mtime as listed), so a re-read costs no transfer.
                 let seen = (e.size, e.mtime);
@@ -99,24 +123,23 @@ impl Fs {
                 }));
                 Ok((fh, keep))
             }
-            libc::O_WRONLY if flags & libc::O_APPEND == 0 => {
-                if flags & libc::O_TRUNC == 0 && e.size != 0 {
-                    return Err(FsError::new(
-                        libc::ENOTSUP,
-                        format!(
-                            "{path}: writing into an existing file without O_TRUNC needs random \
-                             writes, which this version does not do"
-                        ),
-                    ));
-                }
+            libc::O_WRONLY if !staged && !append && (trunc || e.size == 0) => {
                 lock(&self.opened).remove(&ino);
-                self.start_write(&path, e.mode.unwrap_or(0o644))
+                self.start_write(&path, mode, e.size != 0)
                     .map(|fh| (fh, false))
             }
-            _ => Err(FsError::new(
-                libc::ENOTSUP,
-                format!("{path}: read-write and append opens are not supported yet"),
-            )),
+            libc::O_WRONLY if !staged && !trunc => {
+                // Appends (O_APPEND, or writes that start at the end) go out with APPE; any
+                // other write turns this handle into a staged one.
+                lock(&self.opened).remove(&ino);
+                Ok((self.lazy_write(&path, e.size, mode), false))
+            }
+            acc => {
+                lock(&self.opened).remove(&ino);
+                let writable = acc != libc::O_RDONLY;
+                self.open_staged(&path, e.size, writable, trunc && writable, mode)
+                    .map(|fh| (fh, false))
+            }
         }
     }
 
@@ -131,7 +154,8 @@ impl Fs {
         super::check_name(name)?;
         let dir = self.path_of(parent)?;
         let path = join(&dir, name);
-        if let Ok(existing) = self.entry(&path) {
+        let existing = self.entry(&path).ok();
+        if let Some(existing) = &existing {
             if flags & libc::O_EXCL != 0 {
                 return Err(FsError::new(libc::EEXIST, format!("{path}: exists")));
             }
@@ -141,22 +165,62 @@ impl Fs {
                     format!("{path}: is a directory"),
                 ));
             }
+            if flags & libc::O_TRUNC == 0 {
+                // The kernel thought the name was free; it is not: a plain open.
+                let attr = self.attr_of_path(&path, true)?;
+                let (fh, _) = self.open(attr.ino, flags)?;
+                return Ok((attr, fh));
+            }
         }
-        if flags & libc::O_ACCMODE == libc::O_RDWR || flags & libc::O_APPEND != 0 {
-            return Err(FsError::new(
-                libc::ENOTSUP,
-                format!("{path}: read-write and append opens are not supported yet"),
-            ));
-        }
-        let fh = self.start_write(&path, mode & 0o7777)?;
+        let staged = lock(&self.staged).contains_key(&path);
+        let fh = if flags & libc::O_ACCMODE == libc::O_RDWR || staged {
+            let keep_original = existing.is_some() && self.cfg.atomic_replace;
+            if !staged && !keep_original {
+                // The name exists on the server at once (and a refusal shows now); with
+                // atomic_replace an existing file stays as it is until the upload is done.
+                self.empty_upload(&path)?;
+            }
+            self.open_staged(&path, 0, true, true, mode & 0o7777)?
+        } else {
+            self.start_write(&path, mode & 0o7777, existing.is_some())?
+        };
         let attr = self.attr_of_path(&path, true)?;
         Ok((attr, fh))
     }
 
+    /// Registers one more writer of `path` (size and mtime shown from it from now on).
+    pub(super) fn add_writer(&self, path: &str, size: u64, mode: u32) {
+        let now = SystemTime::now();
+        let mut live = lock(&self.live);
+        let l = live.entry(path.to_string()).or_insert(Live {
+            size,
+            mtime: now,
+            mode,
+            writers: 0,
+            pending_mtime: None,
+        });
+        l.writers += 1;
+        l.size = size;
+    }
+
+    /// One writer of `path` is gone.
+    pub(super) fn drop_writer(&self, path: &str) {
+        let mut live = lock(&self.live);
+        if let Some(l) = live.get_mut(path) {
+            l.writers = l.writers.saturating_sub(1);
+            if l.writers == 0 {
+                live.remove(path);
+            }
+        }
+    }
+
     /// Starts the STOR for a write handle (truncating the file on the server at once, as
-    /// O_TRUNC/O_CREAT promise) and registers the file as live.
-    fn start_write(&self, path: &str, mode: u32) -> FsResult<u64> {
-        let stream = self.remote.open_write(path).map_err(|e| {
+    /// O_TRUNC/O_CREAT promise, or, with `atomic_replace` and an existing file, uploading to
+    /// a temporary name) and registers the file as live.
+    fn start_write(&self, path: &str, mode: u32, exists: bool) -> FsResult<u64> {
+        let tmp = (self.cfg.atomic_replace && exists).then(|| self.tmp_name(path));
+        let target = tmp.as_deref().unwrap_or(path);
+        let stream = self.remote.open_write(target).map_err(|e| {
             let errno = match &e {
                 RemoteError::Unavailable(_) => match split(path) {
                     Some((dir, _)) if self.entry(dir).is_err() => libc::ENOENT,
@@ -164,23 +228,12 @@ impl Fs {
                 },
                 other => upload_errno(other),
             };
-            FsError::remote_as(errno, "upload", path, &e)
+            FsError::remote_as(errno, "upload", target, &e)
         })?;
-        let now = SystemTime::now();
-        {
-            let mut live = lock(&self.live);
-            let l = live.entry(path.to_string()).or_insert(Live {
-                size: 0,
-                mtime: now,
-                mode,
-                writers: 0,
-                pending_mtime: None,
-            });
-            l.writers += 1;
-            l.size = 0;
-            l.mtime = now;
+        self.add_writer(path, 0, mode);
+        if tmp.is_none() {
+            self.note_written(path, Some(0), Some(SystemTime::now()));
         }
-        self.note_written(path, Some(0), Some(now));
         Ok(self.insert_handle(Handle::Write(WriteState {
             path: path.to_string(),
             stream: Some(stream),
@@ -188,34 +241,75 @@ impl Fs {
             pending: BTreeMap::new(),
             pending_bytes: 0,
             error: None,
+            tmp,
         })))
+    }
+
+    /// A write handle on an existing file that has sent nothing yet: the server holds
+    /// `[0, size)`; a write at `size` starts an APPE, any other write stages the file.
+    fn lazy_write(&self, path: &str, size: u64, mode: u32) -> u64 {
+        self.add_writer(path, size, mode);
+        self.insert_handle(Handle::Write(WriteState {
+            path: path.to_string(),
+            stream: None,
+            pos: size,
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
+            error: None,
+            tmp: None,
+        }))
     }
 
     /// read(2).
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
         let h = self.handle(fh)?;
         let mut h = lock(&h);
-        let Handle::Read(r) = &mut *h else {
-            return Err(FsError::new(libc::EBADF, "file is not open for reading"));
-        };
-        r.read(self, offset, size as usize)
+        match &mut *h {
+            Handle::Read(r) => r.read(self, offset, size as usize),
+            Handle::Staged(s) => lock(&s.copy).read(&*self.remote, offset, size as usize),
+            Handle::Write(_) => Err(FsError::new(libc::EBADF, "file is not open for reading")),
+        }
     }
 
     /// write(2); returns the number of bytes taken.
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<usize> {
         let h = self.handle(fh)?;
         let mut h = lock(&h);
-        let Handle::Write(w) = &mut *h else {
-            return Err(FsError::new(libc::EBADF, "file is not open for writing"));
+        if let Handle::Write(w) = &mut *h
+            && w.error.is_none()
+        {
+            if w.needs_staging(offset, data.len()) {
+                self.to_staged(&mut h)?;
+            } else if offset == w.pos && w.stream.is_none() {
+                // Nothing running (a lazy handle, or after a flush): continue with APPE, or
+                // stage the file when the server refuses appends.
+                match self.remote.open_append(&w.path) {
+                    Ok(s) => w.stream = Some(s),
+                    Err(e) => {
+                        log::info!("{}: append refused ({e}); staging the file", w.path);
+                        self.to_staged(&mut h)?;
+                    }
+                }
+            }
+        }
+        let (path, end) = match &mut *h {
+            Handle::Write(w) => {
+                w.write(self, offset, data)?;
+                (w.path.clone(), w.pos)
+            }
+            Handle::Staged(s) if s.writable => {
+                let mut c = lock(&s.copy);
+                c.write(offset, data)?;
+                (s.path.clone(), c.size())
+            }
+            _ => return Err(FsError::new(libc::EBADF, "file is not open for writing")),
         };
-        let n = w.write(self, offset, data)?;
-        let (path, end) = (w.path.clone(), w.pos);
         drop(h);
         if let Some(l) = lock(&self.live).get_mut(&path) {
             l.size = l.size.max(end);
             l.mtime = SystemTime::now();
         }
-        Ok(n)
+        Ok(data.len())
     }
 
     /// flush (every close(2) of a descriptor) and fsync(2): for a write handle, finishes the
@@ -223,8 +317,16 @@ impl Fs {
     pub fn flush(&self, fh: u64) -> FsResult<()> {
         let h = self.handle(fh)?;
         let mut h = lock(&h);
+        if let Handle::Write(w) = &*h
+            && w.error.is_none()
+            && !w.pending.is_empty()
+        {
+            // A hole is still open: only the staged path can upload this.
+            self.to_staged(&mut h)?;
+        }
         match &mut *h {
             Handle::Read(_) => Ok(()),
+            Handle::Staged(s) => self.flush_staged(s),
             Handle::Write(w) if w.pos == 0 && w.stream.is_some() && w.error.is_none() => {
                 // Nothing written yet: this is the close of a duplicate descriptor (a shell's
                 // `> file` opens, dup2()s and closes before writing). Ending the upload now
@@ -232,41 +334,22 @@ impl Fs {
                 // finished at release instead.
                 Ok(())
             }
-            Handle::Write(w) => {
-                let r = w.finish_upload();
-                let (path, size) = (w.path.clone(), w.pos);
-                drop(h);
-                if r? {
-                    self.after_upload(&path, size)?;
-                }
-                Ok(())
-            }
+            Handle::Write(w) => self.finish_stream(w),
         }
     }
 
-    /// After a finished upload: record size and mtime, apply a requested mtime. A file that
-    /// was unlinked (or renamed away) meanwhile is no longer live and is not recorded.
-    fn after_upload(&self, path: &str, size: u64) -> FsResult<()> {
-        let pending = match lock(&self.live).get_mut(path) {
-            Some(l) => l.pending_mtime.take(),
-            None => return Ok(()),
-        };
-        let now = SystemTime::now();
-        self.note_written(path, Some(size), Some(now));
-        if let Some(t) = pending {
-            self.remote.set_mtime(path, t).map_err(|e| {
-                let errno = match e {
-                    RemoteError::Unsupported(_) => libc::ENOTSUP,
-                    _ => libc::EPERM,
-                };
-                FsError::remote_as(errno, "set mtime (after upload) of", path, &e)
-            })?;
-            self.note_written(path, None, Some(t));
-            if let Some(l) = lock(&self.live).get_mut(path) {
-                l.mtime = t;
+    /// Ends a streaming upload (renaming a temporary name over the target) and records it.
+    fn finish_stream(&self, w: &mut WriteState) -> FsResult<()> {
+        if w.finish_upload()? {
+            if let Some(tmp) = w.tmp.take() {
+                self.commit_tmp(&tmp, &w.path).map_err(|e| w.fail(e))?;
             }
+            self.after_upload(&w.path, Some(w.pos))
+        } else {
+            // Nothing ended now, but a time may have been set since the last upload ended
+            // (utimensat by path can arrive between close's FLUSH and RELEASE).
+            self.after_upload(&w.path, None)
         }
-        Ok(())
     }
 
     /// release: the last descriptor of the handle is closed.
@@ -275,29 +358,36 @@ impl Fs {
             return Ok(());
         };
         let mut h = lock(&h);
+        if let Handle::Write(w) = &*h
+            && w.error.is_none()
+            && !w.pending.is_empty()
+            && let Err(e) = self.to_staged(&mut h)
+        {
+            if let Handle::Write(w) = &*h {
+                self.drop_writer(&w.path);
+            }
+            return Err(e);
+        }
         match &mut *h {
             Handle::Read(r) => {
                 r.pf = None;
                 Ok(())
             }
-            Handle::Write(w) => {
-                let r = w.finish_upload();
-                let (path, size) = (w.path.clone(), w.pos);
-                drop(h);
-                let r = r.and_then(|ended| {
-                    if ended {
-                        self.after_upload(&path, size)
-                    } else {
-                        Ok(())
-                    }
-                });
-                let mut live = lock(&self.live);
-                if let Some(l) = live.get_mut(&path) {
-                    l.writers = l.writers.saturating_sub(1);
-                    if l.writers == 0 {
-                        live.remove(&path);
-                    }
+            Handle::Staged(s) => {
+                let r = if s.writable {
+                    self.flush_staged(s)
+                } else {
+                    Ok(())
+                };
+                self.unstage(&s.path, &s.copy);
+                if s.writable {
+                    self.drop_writer(&s.path);
                 }
+                r
+            }
+            Handle::Write(w) => {
+                let r = self.finish_stream(w);
+                self.drop_writer(&w.path);
                 r
             }
         }
@@ -315,55 +405,6 @@ impl Fs {
             }
         }
         clean
-    }
-
-    /// Truncate (setattr size). Only what the streaming path can do honestly: to 0 (an empty
-    /// STOR, or nothing when an upload on this handle has not sent a byte), or to the current
-    /// size (nothing to do).
-    pub(super) fn truncate(
-        &self,
-        path: &str,
-        e: &RemoteEntry,
-        fh: Option<u64>,
-        size: u64,
-    ) -> FsResult<()> {
-        if e.kind == FileKind::Dir {
-            return Err(FsError::new(
-                libc::EISDIR,
-                format!("{path}: is a directory"),
-            ));
-        }
-        if size == e.size {
-            return Ok(());
-        }
-        if size != 0 {
-            return Err(FsError::new(
-                libc::ENOTSUP,
-                format!("{path}: truncating to a non-zero size is not supported yet"),
-            ));
-        }
-        if let Some(fh) = fh
-            && let Ok(h) = self.handle(fh)
-            && let Handle::Write(w) = &*lock(&h)
-            && w.pos == 0
-            && w.stream.is_some()
-        {
-            return Ok(());
-        }
-        if lock(&self.live).contains_key(path) {
-            return Err(FsError::new(
-                libc::EBUSY,
-                format!("{path}: is being uploaded; truncate it after close"),
-            ));
-        }
-        let s = self
-            .remote
-            .open_write(path)
-            .map_err(|e| FsError::remote_as(upload_errno(&e), "truncate", path, &e))?;
-        s.finish()
-            .map_err(|e| FsError::remote_as(upload_errno(&e), "truncate", path, &e))?;
-        self.note_written(path, Some(0), Some(SystemTime::now()));
-        Ok(())
     }
 }
 
@@ -383,7 +424,10 @@ impl ReadState {
                 .remote
                 .open_read(&self.path, offset)
                 .map_err(|e| FsError::remote("download", &self.path, &e))?;
-            let p = Prefetcher::start(s, offset)
+            // An idle download gives its connection back; reading on resumes with REST.
+            let (remote, path) = (Arc::clone(&fs.remote), self.path.clone());
+            let reopen: Reopen = Arc::new(move |at| remote.open_read(&path, at));
+            let p = Prefetcher::start_with(s, offset, reopen)
                 .map_err(|e| FsError::new(libc::EIO, format!("{}: {e}", self.path)))?;
             self.pf = Some(p);
         }
@@ -412,31 +456,29 @@ impl WriteState {
         err
     }
 
+    /// Whether a write at `offset` cannot be streamed: it goes back before the position, or
+    /// leaves a hole larger than the reorder buffer.
+    fn needs_staging(&self, offset: u64, len: usize) -> bool {
+        offset < self.pos
+            || (offset > self.pos
+                && (self.pending_bytes + len > REORDER_LIMIT || self.pending.contains_key(&offset)))
+    }
+
+    /// Takes the out-of-order writes still waiting (to move them into a staged copy).
+    pub(super) fn take_pending(&mut self) -> BTreeMap<u64, Vec<u8>> {
+        self.pending_bytes = 0;
+        std::mem::take(&mut self.pending)
+    }
+
+    pub(super) fn error(&self) -> Option<&FsError> {
+        self.error.as_ref()
+    }
+
     fn write(&mut self, fs: &Fs, offset: u64, data: &[u8]) -> FsResult<usize> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        if offset < self.pos {
-            return Err(FsError::new(
-                libc::ENOTSUP,
-                format!(
-                    "{}: write at {offset} behind the upload position {} (random writes are not \
-                     supported yet)",
-                    self.path, self.pos
-                ),
-            ));
-        }
         if offset > self.pos {
-            if self.pending_bytes + data.len() > REORDER_LIMIT {
-                return Err(FsError::new(
-                    libc::ENOTSUP,
-                    format!(
-                        "{}: write at {offset} leaves a hole after {} (sparse/random writes are \
-                         not supported yet)",
-                        self.path, self.pos
-                    ),
-                ));
-            }
             self.pending_bytes += data.len();
             self.pending.insert(offset, data.to_vec());
             return Ok(data.len());
@@ -487,22 +529,10 @@ impl WriteState {
     }
 
     /// Ends the running upload; returns whether one ended now (false: nothing was running).
-    fn finish_upload(&mut self) -> FsResult<bool> {
+    /// Out-of-order writes still waiting are left for the caller.
+    pub(super) fn finish_upload(&mut self) -> FsResult<bool> {
         if let Some(e) = &self.error {
             return Err(e.clone());
-        }
-        if !self.pending.is_empty() {
-            let err = FsError::new(
-                libc::EIO,
-                format!(
-                    "{}: closed with a hole after byte {} (sparse writes are not supported yet)",
-                    self.path, self.pos
-                ),
-            );
-            if let Some(s) = self.stream.take() {
-                let _ = s.finish();
-            }
-            return Err(self.fail(err));
         }
         match self.stream.take() {
             Some(s) => s.finish().map(|()| true).map_err(|e| {

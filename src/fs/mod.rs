@@ -10,12 +10,19 @@
 //! - Our own changes update the cached listing in place (or invalidate it), so they are seen at
 //!   once; see `cache::DirCache` for how a racing fetch is kept from hiding them.
 //! - No inode, handle or cache lock is held across network I/O: each open file has its own
-//!   mutex, held while its stream moves data, and nothing else waits on it.
+//!   mutex, held while its stream moves data, and nothing else waits on it; a staged copy
+//!   (`staged.rs`, `modify.rs`) has its own mutex too, held during its fetches and upload.
+//! - Writes stream (STOR/APPE) while they are sequential; anything else (O_RDWR, writes
+//!   behind the position, truncate to a non-zero size, refused APPE) goes to the file's one
+//!   staged copy, uploaded whole when dirty at flush/fsync/close.
 
 pub mod error;
 mod handles;
 pub mod inodes;
+mod modify;
 mod prefetch;
+mod ranges;
+mod staged;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +47,12 @@ pub struct FsConfig {
     pub umask: Option<u32>,
     pub dir_cache_ttl: Duration,
     pub dir_cache_size: usize,
+    /// Where staged copies live (created 0700 when first needed).
+    pub cache_dir: std::path::PathBuf,
+    /// Disk space all staged copies together may use.
+    pub cache_max_size: u64,
+    /// Upload replacements under a temporary name, then rename over the target.
+    pub atomic_replace: bool,
 }
 
 /// Attributes of one file, as the core reports them.
@@ -115,6 +128,9 @@ pub struct Fs {
     live: Mutex<HashMap<String, Live>>,
     /// (size, mtime) of each file when it was last opened for reading (for KEEP_CACHE).
     opened: Mutex<HashMap<u64, (u64, Option<SystemTime>)>>,
+    /// Staged copies by path (see `modify.rs`).
+    staged: Mutex<HashMap<String, modify::Registered>>,
+    store: Arc<staged::Store>,
     next_fh: AtomicU64,
     cfg: FsConfig,
     mounted_at: SystemTime,
@@ -145,6 +161,11 @@ impl Fs {
             dirs: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
             opened: Mutex::new(HashMap::new()),
+            staged: Mutex::new(HashMap::new()),
+            store: Arc::new(staged::Store::new(
+                cfg.cache_dir.clone(),
+                cfg.cache_max_size,
+            )),
             next_fh: AtomicU64::new(1),
             cfg,
             mounted_at: SystemTime::now(),
@@ -365,6 +386,40 @@ impl Fs {
         Ok(self.attr(ino, &entry))
     }
 
+    /// symlink(2): `SITE SYMLINK` where the server has it; EPERM where it does not (FTP
+    /// itself has no symlinks).
+    pub fn symlink(&self, parent: u64, name: &str, target: &str) -> FsResult<Attr> {
+        check_name(name)?;
+        let dir = self.path_of(parent)?;
+        let path = join(&dir, name);
+        if self.entry(&path).is_ok() {
+            return Err(FsError::new(libc::EEXIST, format!("{path}: exists")));
+        }
+        if let Err(e) = self.remote.symlink(target, &path) {
+            self.cache.invalidate(&dir);
+            let errno = match &e {
+                RemoteError::Unsupported(_) => libc::EPERM,
+                RemoteError::Unavailable(_) if self.entry(&path).is_ok() => libc::EEXIST,
+                RemoteError::Unavailable(_) => libc::EACCES,
+                other => other.errno(),
+            };
+            return Err(FsError::remote_as(errno, "symlink", &path, &e));
+        }
+        let entry = RemoteEntry {
+            name: name.to_string(),
+            kind: FileKind::Symlink,
+            size: target.len() as u64,
+            mtime: Some(SystemTime::now()),
+            mode: Some(0o777),
+            link_target: Some(target.to_string()),
+        };
+        self.cache.update(&dir, |l| {
+            l.insert(name.to_string(), entry.clone());
+        });
+        let ino = lock(&self.inodes).get_or_insert(&path, true);
+        Ok(self.attr(ino, &entry))
+    }
+
     /// unlink(2).
     pub fn unlink(&self, parent: u64, name: &str) -> FsResult<()> {
         check_name(name)?;
@@ -392,6 +447,7 @@ impl Fs {
         // An upload still running into it no longer names a file (POSIX: the open file lives
         // on without a name; on FTP the server decides what the late STOR leaves behind).
         lock(&self.live).remove(&path);
+        self.forget_staged(&path);
         lock(&self.inodes).remove_path(&path);
         Ok(())
     }
@@ -457,7 +513,14 @@ impl Fs {
                 format!("{from}: cannot move a directory into itself"),
             ));
         }
-        if lock(&self.live).contains_key(&from) {
+        // close(2) returns after FLUSH (the upload is done); the kernel sends RELEASE on its
+        // own, so a rename right after a close may arrive first: give it a moment.
+        let settled = || !lock(&self.live).contains_key(&from) && !self.is_staged(&from);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !settled() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if !settled() {
             return Err(FsError::new(
                 libc::EBUSY,
                 format!("{from}: is being uploaded; rename it after close"),
@@ -649,4 +712,8 @@ impl Fs {
 }
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_tests;

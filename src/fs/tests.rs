@@ -1,57 +1,67 @@
 //! Core tests against the fake remote: cache costs as operation counts, our own changes seen at
 //! once, the read/write stream paths, setattr, errno mapping, and a model-based proptest.
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use proptest::prelude::*;
-
+use super::model_tests::{Model, fs_tree};
 use super::*;
 use crate::cache::ManualClock;
 use crate::remote::fake::FakeRemote;
 
-const TTL: Duration = Duration::from_secs(10);
-const UID: u32 = 1000;
-const GID: u32 = 1000;
-const WRONLY_CREAT: i32 = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC;
-const R: u64 = ROOT_INO;
+pub(super) const TTL: Duration = Duration::from_secs(10);
+pub(super) const UID: u32 = 1000;
+pub(super) const GID: u32 = 1000;
+pub(super) const WRONLY_CREAT: i32 = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC;
+pub(super) const R: u64 = ROOT_INO;
 
-fn setup() -> (Fs, FakeRemote, ManualClock) {
-    let fake = FakeRemote::new();
-    let clock = ManualClock::default();
-    let cfg = FsConfig {
+/// A core config with staged copies in a fresh directory (leaked for the test's life).
+pub(super) fn test_config() -> FsConfig {
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    FsConfig {
         uid: UID,
         gid: GID,
         umask: None,
         dir_cache_ttl: TTL,
         dir_cache_size: 64,
-    };
+        cache_dir: dir.join("cache"),
+        cache_max_size: 1 << 30,
+        atomic_replace: false,
+    }
+}
+
+pub(super) fn setup_with(cfg: FsConfig) -> (Fs, FakeRemote, ManualClock) {
+    let fake = FakeRemote::new();
+    let clock = ManualClock::default();
     let fs = Fs::new(Arc::new(fake.clone()), cfg, Box::new(clock.clone()));
     (fs, fake, clock)
 }
 
+pub(super) fn setup() -> (Fs, FakeRemote, ManualClock) {
+    setup_with(test_config())
+}
+
 /// A fresh core over a server holding only `/f`, looked up: (fs, fake, inode of /f).
-fn with_file(data: &[u8]) -> (Fs, FakeRemote, u64) {
+pub(super) fn with_file(data: &[u8]) -> (Fs, FakeRemote, u64) {
     let (fs, fake, _) = setup();
     fake.add_file("/f", data);
     let ino = fs.lookup(R, "f").unwrap().ino;
     (fs, fake, ino)
 }
 
-fn errno<T: Debug>(r: FsResult<T>) -> i32 {
+pub(super) fn errno<T: Debug>(r: FsResult<T>) -> i32 {
     r.expect_err("operation should have failed").errno
 }
 
-fn set(edit: impl FnOnce(&mut SetAttr)) -> SetAttr {
+pub(super) fn set(edit: impl FnOnce(&mut SetAttr)) -> SetAttr {
     let mut s = SetAttr::default();
     edit(&mut s);
     s
 }
 
 /// Deterministic pseudo-random bytes (xorshift).
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
+pub(super) fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
@@ -64,7 +74,7 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Writes `data` in `chunk`-sized pieces, then flush + release (both must succeed).
-fn write_and_close(fs: &Fs, fh: u64, data: &[u8], chunk: usize) -> FsResult<()> {
+pub(super) fn write_and_close(fs: &Fs, fh: u64, data: &[u8], chunk: usize) -> FsResult<()> {
     for (i, piece) in data.chunks(chunk.max(1)).enumerate() {
         assert_eq!(fs.write(fh, (i * chunk) as u64, piece)?, piece.len());
     }
@@ -74,7 +84,7 @@ fn write_and_close(fs: &Fs, fh: u64, data: &[u8], chunk: usize) -> FsResult<()> 
 }
 
 /// open O_RDONLY + sequential reads of `chunk` until an empty read + release.
-fn read_all(fs: &Fs, ino: u64, chunk: u32) -> FsResult<Vec<u8>> {
+pub(super) fn read_all(fs: &Fs, ino: u64, chunk: u32) -> FsResult<Vec<u8>> {
     let fh = fs.open(ino, libc::O_RDONLY)?.0;
     let mut out = vec![];
     loop {
@@ -89,12 +99,12 @@ fn read_all(fs: &Fs, ino: u64, chunk: u32) -> FsResult<Vec<u8>> {
 }
 
 /// Reads `len` at `off` and checks the bytes against `data`.
-fn check_read(fs: &Fs, fh: u64, data: &[u8], off: usize, len: usize) {
+pub(super) fn check_read(fs: &Fs, fh: u64, data: &[u8], off: usize, len: usize) {
     let got = fs.read(fh, off as u64, len as u32).unwrap();
     assert!(got == data[off..][..len], "read at {off}");
 }
 
-fn readdir_names(fs: &Fs, ino: u64) -> Vec<(String, FileKind)> {
+pub(super) fn readdir_names(fs: &Fs, ino: u64) -> Vec<(String, FileKind)> {
     let fh = fs.opendir(ino).unwrap();
     let items = fs.readdir(fh).unwrap();
     fs.releasedir(fh);
@@ -398,12 +408,20 @@ fn out_of_order_adjacent_writes_produce_right_file() {
 }
 
 #[test]
-fn write_behind_position_is_enotsup() {
-    let (fs, _, _) = setup();
+fn write_behind_position_switches_to_staged_and_keeps_both() {
+    let (fs, fake, _) = setup();
     let (_, fh) = fs.create(R, "f", 0o644, WRONLY_CREAT).unwrap();
     fs.write(fh, 0, &[1; 100]).unwrap();
-    assert_eq!(errno(fs.write(fh, 50, &[2; 10])), libc::ENOTSUP);
+    fs.write(fh, 50, &[2; 10]).unwrap();
     fs.release(fh).unwrap();
+    let mut want = vec![1u8; 100];
+    want[50..60].fill(2);
+    assert_eq!(fake.file("/f").unwrap(), want);
+    assert_eq!(
+        fake.count("open_write"),
+        2,
+        "the stream, then the staged upload"
+    );
 }
 
 #[test]
@@ -443,11 +461,12 @@ fn create_excl_on_existing_is_eexist() {
 }
 
 #[test]
-fn open_rdwr_is_enotsup() {
+fn open_rdwr_without_writes_uploads_nothing() {
     let (fs, fake, ino) = with_file(b"keep");
-    assert_eq!(errno(fs.open(ino, libc::O_RDWR)), libc::ENOTSUP);
-    let flags = libc::O_RDWR | libc::O_CREAT;
-    assert_eq!(errno(fs.create(R, "g", 0o644, flags)), libc::ENOTSUP);
+    let fh = fs.open(ino, libc::O_RDWR).unwrap().0;
+    assert_eq!(fs.read(fh, 0, 100).unwrap(), b"keep");
+    fs.flush(fh).unwrap();
+    fs.release(fh).unwrap();
     assert_eq!(fake.file("/f").unwrap(), b"keep");
     assert_eq!(fake.count("open_write"), 0);
 }
@@ -512,13 +531,14 @@ fn truncate_to_zero_empties_file() {
 }
 
 #[test]
-fn truncate_to_other_sizes_is_enotsup() {
+fn truncate_to_other_sizes_is_uploaded_at_once() {
     let (fs, fake, ino) = with_file(b"some content");
-    for size in [1, 5, 100] {
+    for (size, want) in [(4, &b"some"[..]), (6, b"some\0\0"), (1, b"s")] {
         let trunc = set(|s| s.size = Some(size));
-        assert_eq!(errno(fs.setattr(ino, None, trunc)), libc::ENOTSUP, "{size}");
+        assert_eq!(fs.setattr(ino, None, trunc).unwrap().size, size);
+        assert_eq!(fake.file("/f").unwrap(), want, "{size}");
+        assert_eq!(fs.getattr(ino).unwrap().size, size);
     }
-    assert_eq!(fake.file("/f").unwrap(), b"some content");
 }
 
 #[test]
@@ -607,305 +627,4 @@ fn names_with_slash_or_newline_are_einval() {
         assert_eq!(errs, [libc::EINVAL; 7], "{bad:?}");
     }
     assert_eq!(fake.total_calls(), 0);
-}
-
-// ---------------------------------------------------------------- 7. model-based proptest
-
-/// path → content; `None` is a directory. The root is implicit.
-type Model = BTreeMap<String, Option<Vec<u8>>>;
-
-const PATHS: [&str; 12] = [
-    "/a", "/b", "/c", "/d", "/a/a", "/a/b", "/a/c", "/a/d", "/b/a", "/b/b", "/b/c", "/b/d",
-];
-
-#[derive(Clone, Debug)]
-enum Op {
-    /// create O_EXCL, write in chunks of the given size, close.
-    Create(&'static str, Vec<u8>, usize),
-    /// open an existing file O_WRONLY|O_TRUNC (after a lookup, as the kernel does), write, close.
-    Rewrite(&'static str, Vec<u8>, usize),
-    Unlink(&'static str),
-    Mkdir(&'static str),
-    Rmdir(&'static str),
-    /// from, to, noreplace.
-    Rename(&'static str, &'static str, bool),
-    Read(&'static str),
-}
-
-/// `Some(true)` for a directory, `Some(false)` for a file.
-fn m_is_dir(m: &Model, p: &str) -> Option<bool> {
-    (p == "/").then_some(true).or(m.get(p).map(Option::is_none))
-}
-
-/// What the kernel's walk to the parent answers, then what is at `p`.
-fn m_at(m: &Model, p: &str) -> Result<Option<bool>, i32> {
-    let (parent, _) = split(p).unwrap();
-    let mut cur = String::new();
-    for comp in parent.split('/').filter(|c| !c.is_empty()) {
-        cur = format!("{cur}/{comp}");
-        match m_is_dir(m, &cur) {
-            None => return Err(libc::ENOENT),
-            Some(false) => return Err(libc::ENOTDIR),
-            Some(true) => {}
-        }
-    }
-    Ok(m_is_dir(m, p))
-}
-
-/// An existing file is needed.
-fn m_file(m: &Model, p: &str) -> Result<(), i32> {
-    match m_at(m, p)? {
-        None => Err(libc::ENOENT),
-        Some(true) => Err(libc::EISDIR),
-        Some(false) => Ok(()),
-    }
-}
-
-fn m_has_children(m: &Model, p: &str) -> bool {
-    m.keys().any(|k| k.starts_with(&format!("{p}/")))
-}
-
-fn m_apply(m: &mut Model, op: &Op) -> Result<Option<Vec<u8>>, i32> {
-    let absent = |m: &Model, p| m_at(m, p)?.map_or(Ok(()), |_| Err(libc::EEXIST));
-    match op {
-        Op::Create(p, data, _) => {
-            absent(m, p)?;
-            m.insert(p.to_string(), Some(data.clone()));
-        }
-        Op::Rewrite(p, data, _) => {
-            m_file(m, p)?;
-            m.insert(p.to_string(), Some(data.clone()));
-        }
-        Op::Unlink(p) => {
-            m_file(m, p)?;
-            m.remove(*p);
-        }
-        Op::Mkdir(p) => {
-            absent(m, p)?;
-            m.insert(p.to_string(), None);
-        }
-        Op::Rmdir(p) => match m_at(m, p)? {
-            None => return Err(libc::ENOENT),
-            Some(false) => return Err(libc::ENOTDIR),
-            Some(true) if m_has_children(m, p) => return Err(libc::ENOTEMPTY),
-            Some(true) => {
-                m.remove(*p);
-            }
-        },
-        Op::Rename(from, to, noreplace) => {
-            let src = m_at(m, from)?;
-            let dst = m_at(m, to)?;
-            let src_dir = src.ok_or(libc::ENOENT)?;
-            if from == to {
-                return Ok(None);
-            }
-            if src_dir && to.starts_with(&format!("{from}/")) {
-                return Err(libc::EINVAL);
-            }
-            match (src_dir, dst) {
-                (_, Some(_)) if *noreplace => return Err(libc::EEXIST),
-                (true, Some(false)) => return Err(libc::ENOTDIR),
-                (false, Some(true)) => return Err(libc::EISDIR),
-                (true, Some(true)) if m_has_children(m, to) => return Err(libc::ENOTEMPTY),
-                _ => {}
-            }
-            m.remove(*to);
-            let moved: Vec<String> = m
-                .keys()
-                .filter(|k| k.as_str() == *from || k.starts_with(&format!("{from}/")))
-                .cloned()
-                .collect();
-            for old in moved {
-                let v = m.remove(&old).unwrap();
-                m.insert(format!("{to}{}", &old[from.len()..]), v);
-            }
-        }
-        Op::Read(p) => {
-            m_file(m, p)?;
-            return Ok(m[*p].clone());
-        }
-    }
-    Ok(None)
-}
-
-/// The kernel's walk to the parent of `p` (lookup each component, refusing non-directories).
-fn fs_parent(fs: &Fs, p: &'static str) -> FsResult<(u64, &'static str)> {
-    let (dir, name) = split(p).unwrap();
-    let mut ino = R;
-    for comp in dir.split('/').filter(|c| !c.is_empty()) {
-        let a = fs.lookup(ino, comp)?;
-        if a.kind != FileKind::Dir {
-            return Err(FsError::new(libc::ENOTDIR, format!("{comp}: not a dir")));
-        }
-        ino = a.ino;
-    }
-    Ok((ino, name))
-}
-
-fn fs_apply(fs: &Fs, op: &Op) -> FsResult<Option<Vec<u8>>> {
-    let excl = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
-    match op {
-        Op::Create(p, data, chunk) => {
-            let (parent, name) = fs_parent(fs, p)?;
-            let (_, fh) = fs.create(parent, name, 0o644, excl)?;
-            write_and_close(fs, fh, data, *chunk)?;
-        }
-        Op::Rewrite(p, data, chunk) => {
-            let (parent, name) = fs_parent(fs, p)?;
-            let a = fs.lookup(parent, name)?;
-            let fh = fs.open(a.ino, libc::O_WRONLY | libc::O_TRUNC)?.0;
-            write_and_close(fs, fh, data, *chunk)?;
-        }
-        Op::Unlink(p) => fs_parent(fs, p).and_then(|(d, n)| fs.unlink(d, n))?,
-        Op::Mkdir(p) => {
-            let (parent, name) = fs_parent(fs, p)?;
-            fs.mkdir(parent, name)?;
-        }
-        Op::Rmdir(p) => fs_parent(fs, p).and_then(|(d, n)| fs.rmdir(d, n))?,
-        Op::Rename(from, to, noreplace) => {
-            let (fp, fname) = fs_parent(fs, from)?;
-            let (tp, tname) = fs_parent(fs, to)?;
-            fs.rename(fp, fname, tp, tname, *noreplace)?;
-        }
-        Op::Read(p) => {
-            let (parent, name) = fs_parent(fs, p)?;
-            let a = fs.lookup(parent, name)?;
-            return read_all(fs, a.ino, 37).map(Some);
-        }
-    }
-    Ok(None)
-}
-
-/// The whole tree as the core shows it, like `find` (readdir + lookup, and with `read` the
-/// content), checking that readdir, lookup and the bytes read agree on kind, inode and size.
-fn fs_tree(fs: &Fs, ino: u64, path: &str, read: bool, out: &mut Model) -> Result<(), String> {
-    let ctx = |what: &str, e: FsError| format!("{what} in {path}: {e}");
-    let fh = fs.opendir(ino).map_err(|e| ctx("opendir", e))?;
-    let items = fs.readdir(fh).map_err(|e| ctx("readdir", e))?;
-    fs.releasedir(fh);
-    for it in items.iter().filter(|i| i.name != "." && i.name != "..") {
-        let child = join(path, &it.name);
-        let a = fs.lookup(ino, &it.name).map_err(|e| ctx(&it.name, e))?;
-        if (a.kind, a.ino) != (it.kind, it.ino) {
-            return Err(format!("{child}: readdir says {it:?}, lookup says {a:?}"));
-        }
-        if a.kind == FileKind::Dir {
-            out.insert(child.clone(), None);
-            fs_tree(fs, a.ino, &child, read, out)?;
-        } else {
-            let data = if read {
-                read_all(fs, a.ino, 64).map_err(|e| ctx(&it.name, e))?
-            } else {
-                vec![]
-            };
-            if read && a.size != data.len() as u64 {
-                return Err(format!("{child}: size {} but {} bytes", a.size, data.len()));
-            }
-            out.insert(child, Some(data));
-        }
-    }
-    Ok(())
-}
-
-/// The fake's tree, straight from the fake.
-fn fake_tree(fake: &FakeRemote, dir: &str, out: &mut Model) {
-    for e in crate::remote::Remote::list(fake, dir).unwrap() {
-        let p = join(dir, &e.name);
-        if e.kind == FileKind::Dir {
-            out.insert(p.clone(), None);
-            fake_tree(fake, &p, out);
-        } else {
-            out.insert(p.clone(), fake.file(&p));
-        }
-    }
-}
-
-/// Applies (clock advance in seconds, op) steps to the core and the model, comparing each op's
-/// outcome, then the server's tree and the tree the core shows. With `seeded`, the server
-/// starts with dirs /a, /b and a few files (else empty).
-fn run_steps(seeded: bool, steps: &[(u64, Op)]) -> Result<(), String> {
-    let (fs, fake, clock) = setup();
-    let mut model = Model::new();
-    if seeded {
-        ["/a", "/b"].iter().for_each(|d| fake.add_dir(d));
-        let files = [
-            ("/c", pattern(10, 1)),
-            ("/a/a", pattern(100, 2)),
-            ("/b/b", vec![]),
-        ];
-        files.iter().for_each(|(p, d)| fake.add_file(p, d));
-        fake_tree(&fake, "/", &mut model);
-    }
-    for (i, (tick, op)) in steps.iter().enumerate() {
-        clock.advance(Duration::from_secs(*tick));
-        let want = m_apply(&mut model, op);
-        let got = fs_apply(&fs, op);
-        if got.as_ref().map_err(|e| e.errno) != want.as_ref().map_err(|e| *e) {
-            return Err(format!("step {i} {op:?}: core {got:?}, model {want:?}"));
-        }
-        let (mut server, mut seen) = (Model::new(), Model::new());
-        fake_tree(&fake, "/", &mut server);
-        fs_tree(&fs, R, "/", true, &mut seen).map_err(|e| format!("after step {i}: {e}"))?;
-        for (what, tree) in [("server holds", server), ("core shows", seen)] {
-            if tree != model {
-                return Err(format!("step {i} {op:?}: {what} {tree:?}, model {model:?}"));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn op_strategy() -> impl Strategy<Value = Op> {
-    let path = || prop::sample::select(PATHS.to_vec());
-    let data = || (prop::collection::vec(any::<u8>(), 0..200), 1usize..64);
-    prop_oneof![
-        3 => (path(), data()).prop_map(|(p, (d, c))| Op::Create(p, d, c)),
-        2 => (path(), data()).prop_map(|(p, (d, c))| Op::Rewrite(p, d, c)),
-        2 => path().prop_map(Op::Unlink),
-        3 => path().prop_map(Op::Mkdir),
-        1 => path().prop_map(Op::Rmdir),
-        3 => (path(), path(), any::<bool>()).prop_map(|(f, t, n)| Op::Rename(f, t, n)),
-        2 => path().prop_map(Op::Read),
-    ]
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
-
-    /// Ticks of 0 s, 1 s and TTL + 1 s between ops: ops run on fresh and on expired listings.
-    #[test]
-    fn core_matches_reference_model(
-        seeded in any::<bool>(),
-        steps in prop::collection::vec(
-            (prop_oneof![Just(0u64), Just(1), Just(TTL.as_secs() + 1)], op_strategy()),
-            1..=30,
-        )
-    ) {
-        run_steps(seeded, &steps).map_err(TestCaseError::fail)?;
-    }
-}
-
-/// A fixed sequence through the same harness: a directory moved over an empty directory, a file
-/// replacing one in another directory, both with the listings expired in between.
-#[test]
-fn model_scenario_moves_and_replacements_across_expiry() {
-    let late = TTL.as_secs() + 1;
-    let steps = [
-        (0, Op::Mkdir("/a")),
-        (0, Op::Create("/a/b", pattern(150, 1), 7)),
-        (0, Op::Mkdir("/b")),
-        (late, Op::Rename("/a", "/b", false)),
-        (0, Op::Read("/b/b")),
-        (0, Op::Create("/c", pattern(20, 2), 64)),
-        (late, Op::Rename("/c", "/b/b", false)),
-        (0, Op::Rmdir("/b")),
-        (1, Op::Unlink("/b/b")),
-        (late, Op::Rmdir("/b")),
-        (0, Op::Read("/a/b")),
-    ];
-    run_steps(false, &steps).unwrap();
 }

@@ -192,16 +192,21 @@ impl Filesystem for FuseAdapter {
     fn symlink(
         &self,
         _req: &Request,
-        _parent: INodeNo,
+        parent: INodeNo,
         link_name: &OsStr,
-        _target: &Path,
+        target: &Path,
         reply: ReplyEntry,
     ) {
-        let e = FsError::new(
-            libc::EPERM,
-            format!("{link_name:?}: creating symlinks over FTP is not supported"),
-        );
-        reply.error(fail("symlink", e));
+        let r = name(link_name).and_then(|n| {
+            let t = target.to_str().ok_or(Errno::EINVAL)?;
+            self.fs
+                .symlink(parent.0, n, t)
+                .map_err(|e| fail("symlink", e))
+        });
+        match r {
+            Ok(a) => reply.entry(&self.ttl(), &attr(&a), Generation(0)),
+            Err(e) => reply.error(e),
+        }
     }
 
     fn link(
@@ -212,7 +217,7 @@ impl Filesystem for FuseAdapter {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let e = FsError::new(libc::EPERM, format!("{newname:?}: FTP has no hard links"));
+        let e = FsError::new(libc::ENOTSUP, format!("{newname:?}: FTP has no hard links"));
         reply.error(fail("link", e));
     }
 

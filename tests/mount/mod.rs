@@ -3,5 +3,7 @@
 mod cli;
 mod commands;
 mod coreutils;
+mod faults;
 pub mod harness;
 mod robust;
+mod writes;

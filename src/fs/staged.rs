@@ -1,0 +1,325 @@
+//! Staged copies: a file being modified in place (random writes, O_RDWR, truncate to a
+//! non-zero size, appends the server refuses) lives in a local sparse temp file under
+//! `cache_dir`, filled from the server only where it is read or must be kept, and uploaded
+//! whole (one STOR) when dirty at flush/fsync/close.
+//!
+//! Invariants:
+//! - Bytes `[0, base)` of the server's copy still belong to the file; `have` says which
+//!   parts of the local file hold real data (fetched or written). A byte in `[0, base)` not
+//!   in `have` is fetched (in [`BLOCK`]-aligned pieces) before it is read or uploaded; a byte
+//!   at or beyond `base` not in `have` is a hole and reads as zero (sparse extension).
+//! - Memory stays bounded: data moves through one buffer of at most [`BLOCK`] bytes.
+//! - Disk use of all staged copies together (`have` totals) stays under the store's limit;
+//!   a write or fetch that would pass it fails with ENOSPC before touching the file.
+//! - The local file is deleted when the copy is dropped, unless an upload failed: then it
+//!   is kept and its path logged, so no data is lost.
+//! - The caller holds the copy's own mutex during fetches and uploads; nothing else.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::ranges::Ranges;
+use super::{FsError, FsResult};
+use crate::remote::{Remote, RemoteError};
+
+/// Fetch granularity: missing data is downloaded in aligned pieces of this size.
+pub(super) const BLOCK: u64 = 1 << 20;
+
+/// Where staged copies live and how much disk they may use together.
+pub(super) struct Store {
+    dir: PathBuf,
+    max: u64,
+    used: AtomicU64,
+    seq: AtomicU64,
+}
+
+impl Store {
+    pub fn new(dir: PathBuf, max: u64) -> Self {
+        Store {
+            dir,
+            max,
+            used: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Creates the directory (0700) when missing and a fresh, empty local file in it.
+    fn create(&self, name: &str) -> FsResult<(File, PathBuf)> {
+        let io = |what: &str, e: std::io::Error| {
+            log::error!(
+                "staged copies: cannot {what} in {}: {e}",
+                self.dir.display()
+            );
+            FsError::new(
+                libc::EIO,
+                format!("cache_dir {}: cannot {what}: {e}", self.dir.display()),
+            )
+        };
+        if !self.dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)
+                .map_err(|e| io("create the directory", e))?;
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| io("set permissions", e))?;
+        }
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.join(format!("{}-{n}-{safe}", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io("create a file", e))?;
+        Ok((file, path))
+    }
+
+    /// Reserves `n` more bytes of disk, or fails with ENOSPC.
+    fn reserve(&self, n: u64, what: &str) -> FsResult<()> {
+        let mut cur = self.used.load(Ordering::Relaxed);
+        loop {
+            if cur.saturating_add(n) > self.max {
+                log::error!(
+                    "{what}: staged copies would use more than cache_max_size={} bytes in {}",
+                    self.max,
+                    self.dir.display()
+                );
+                return Err(FsError::new(
+                    libc::ENOSPC,
+                    format!("{what}: cache_max_size ({} bytes) reached", self.max),
+                ));
+            }
+            match self
+                .used
+                .compare_exchange(cur, cur + n, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    fn release(&self, n: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+
+    /// Bytes reserved now (for tests).
+    #[cfg(test)]
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// One staged copy (one per file; shared by every handle on it).
+pub(super) struct Staged {
+    /// The file's path on the server.
+    pub path: String,
+    store: Arc<Store>,
+    file: File,
+    local: PathBuf,
+    size: u64,
+    base: u64,
+    have: Ranges,
+    /// Changed since the last successful upload.
+    pub dirty: bool,
+    /// Set once an upload failed: the local file is kept.
+    pub error: Option<FsError>,
+}
+
+fn io_err(path: &str, what: &str, e: std::io::Error) -> FsError {
+    FsError::new(libc::EIO, format!("{path}: staged copy: {what}: {e}"))
+}
+
+impl Staged {
+    /// A copy of `path`, whose server copy holds `base` bytes that still belong to it.
+    pub fn new(store: &Arc<Store>, path: &str, base: u64) -> FsResult<Staged> {
+        let name = path.rsplit('/').next().unwrap_or("file");
+        let (file, local) = store.create(name)?;
+        file.set_len(base)
+            .map_err(|e| io_err(path, "set length", e))?;
+        Ok(Staged {
+            path: path.to_string(),
+            store: Arc::clone(store),
+            file,
+            local,
+            size: base,
+            base,
+            have: Ranges::default(),
+            dirty: false,
+            error: None,
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn local(&self) -> &Path {
+        &self.local
+    }
+
+    /// Makes `[start, end) ∩ [0, base)` present locally, fetching whole blocks.
+    fn fill(&mut self, remote: &dyn Remote, start: u64, end: u64) -> FsResult<()> {
+        let end = end.min(self.base);
+        if start >= end {
+            return Ok(());
+        }
+        let (a, b) = (start / BLOCK * BLOCK, end.div_ceil(BLOCK) * BLOCK);
+        let b = b.min(self.base);
+        for (s, e) in self.have.missing(a, b) {
+            self.store.reserve(e - s, &self.path)?;
+            if let Err(err) = self.fetch(remote, s, e) {
+                self.store.release(e - s);
+                return Err(err);
+            }
+            self.have.insert(s, e);
+        }
+        Ok(())
+    }
+
+    /// Downloads `[s, e)` into the local file. A server copy that ends early leaves zeros.
+    fn fetch(&mut self, remote: &dyn Remote, s: u64, e: u64) -> FsResult<()> {
+        let fail = |err: &RemoteError| FsError::remote("download (staging)", &self.path, err);
+        let mut stream = remote.open_read(&self.path, s).map_err(|e| fail(&e))?;
+        let mut buf = vec![0u8; (e - s).min(256 << 10) as usize];
+        let mut pos = s;
+        while pos < e {
+            let want = ((e - pos) as usize).min(buf.len());
+            let n = match stream.read(&mut buf[..want]) {
+                Ok(n) => n,
+                Err(err) => {
+                    stream.close();
+                    return Err(fail(&err));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            if let Err(err) = self.file.write_all_at(&buf[..n], pos) {
+                stream.close();
+                return Err(io_err(&self.path, "write", err));
+            }
+            pos += n as u64;
+        }
+        stream.close();
+        Ok(())
+    }
+
+    /// Up to `len` bytes at `off` (short at the end of the file).
+    pub fn read(&mut self, remote: &dyn Remote, off: u64, len: usize) -> FsResult<Vec<u8>> {
+        if off >= self.size {
+            return Ok(Vec::new());
+        }
+        let end = (off + len as u64).min(self.size);
+        self.fill(remote, off, end)?;
+        let mut buf = vec![0u8; (end - off) as usize];
+        self.file
+            .read_exact_at(&mut buf, off)
+            .map_err(|e| io_err(&self.path, "read", e))?;
+        Ok(buf)
+    }
+
+    /// Writes `data` at `off`.
+    pub fn write(&mut self, off: u64, data: &[u8]) -> FsResult<()> {
+        let end = off + data.len() as u64;
+        self.store
+            .reserve(self.have.missing_len(off, end), &self.path)?;
+        if let Err(e) = self.file.write_all_at(data, off) {
+            // Nothing recorded: give the reservation back.
+            self.store.release(self.have.missing_len(off, end));
+            return Err(io_err(&self.path, "write", e));
+        }
+        self.have.insert(off, end);
+        self.size = self.size.max(end);
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Sets the length; bytes beyond the old end read as zeros and are never fetched.
+    pub fn set_len(&mut self, len: u64) -> FsResult<()> {
+        if len == self.size {
+            return Ok(());
+        }
+        self.file
+            .set_len(len)
+            .map_err(|e| io_err(&self.path, "set length", e))?;
+        let before = self.have.total();
+        self.have.truncate(len);
+        self.store.release(before - self.have.total());
+        self.base = self.base.min(len);
+        self.size = len;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Uploads the whole file to `to` (one STOR): fetches every missing range first.
+    /// Returns the size uploaded.
+    pub fn upload(&mut self, remote: &dyn Remote, to: &str) -> Result<u64, UploadError> {
+        self.fill(remote, 0, self.base)
+            .map_err(UploadError::Local)?;
+        let mut s = remote.open_write(to).map_err(UploadError::Remote)?;
+        let mut buf = vec![0u8; self.size.min(BLOCK) as usize];
+        let mut pos = 0;
+        while pos < self.size {
+            let n = ((self.size - pos) as usize).min(buf.len());
+            if let Err(e) = self.file.read_exact_at(&mut buf[..n], pos) {
+                // End the STOR; the server keeps what it got, the caller reports the error.
+                let _ = s.finish();
+                return Err(UploadError::Local(io_err(&self.path, "read", e)));
+            }
+            if let Err(e) = s.write_all(&buf[..n]) {
+                // The server may have said why (552 quota...): finishing reads its reply.
+                return Err(UploadError::Remote(s.finish().err().unwrap_or(e)));
+            }
+            pos += n as u64;
+        }
+        s.finish().map_err(UploadError::Remote)?;
+        // The server now holds exactly this file; `base` stays: the holes beyond it are
+        // zeros on both sides.
+        self.dirty = false;
+        Ok(self.size)
+    }
+}
+
+/// Why an upload of a staged copy failed.
+pub(super) enum UploadError {
+    /// Before anything was sent (a fetch, the local disk).
+    Local(FsError),
+    /// The server refused or the connection failed.
+    Remote(RemoteError),
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        self.store.release(self.have.total());
+        if self.error.is_some() {
+            log::error!(
+                "{}: the upload failed; the data written is kept in {}",
+                self.path,
+                self.local.display()
+            );
+        } else if let Err(e) = std::fs::remove_file(&self.local) {
+            log::warn!("cannot remove {}: {e}", self.local.display());
+        }
+    }
+}
