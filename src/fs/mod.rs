@@ -74,6 +74,8 @@ pub struct DirItem {
     pub ino: u64,
     pub kind: FileKind,
     pub name: String,
+    /// Attributes as of the listing (for readdirplus).
+    pub attr: Attr,
 }
 
 /// A time to set (from utimensat).
@@ -301,37 +303,43 @@ impl Fs {
             .filter(|p| split(p).is_some_and(|(parent, _)| parent == path))
             .cloned()
             .collect();
-        let mut names: Vec<(&String, FileKind)> = list.iter().map(|(n, e)| (n, e.kind)).collect();
-        let mut extra = vec![];
+        let mut children: Vec<RemoteEntry> = list.values().cloned().collect();
         for p in &live {
             if let Some((_, name)) = split(p)
                 && !list.contains_key(name)
+                && let Ok(e) = self.entry(p)
             {
-                extra.push(name.to_string());
+                children.push(e);
             }
         }
-        names.extend(extra.iter().map(|n| (n, FileKind::File)));
-        names.sort_by(|a, b| a.0.cmp(b.0));
+        children.sort_by(|a, b| a.name.cmp(&b.name));
         let mut inodes = lock(&self.inodes);
         let parent_ino = split(&path).map_or(ROOT_INO, |(pp, _)| inodes.get_or_insert(pp, false));
+        let dir_attr = self.attr(ino, &e);
         let mut items = vec![
             DirItem {
                 ino,
                 kind: FileKind::Dir,
                 name: ".".into(),
+                attr: dir_attr,
             },
             DirItem {
                 ino: parent_ino,
                 kind: FileKind::Dir,
                 name: "..".into(),
+                attr: Attr {
+                    ino: parent_ino,
+                    ..dir_attr
+                },
             },
         ];
-        for (name, kind) in names {
-            let child = inodes.get_or_insert(&join(&path, name), false);
+        for child in children {
+            let child_ino = inodes.get_or_insert(&join(&path, &child.name), false);
             items.push(DirItem {
-                ino: child,
-                kind,
-                name: name.clone(),
+                ino: child_ino,
+                kind: child.kind,
+                attr: self.attr(child_ino, &child),
+                name: child.name,
             });
         }
         drop(inodes);
@@ -346,6 +354,11 @@ impl Fs {
             .get(&fh)
             .cloned()
             .ok_or_else(|| FsError::new(libc::EBADF, "directory handle is not open"))
+    }
+
+    /// The kernel took a reference to `ino` through a readdirplus entry.
+    pub fn note_lookup(&self, ino: u64) {
+        lock(&self.inodes).add_lookup(ino);
     }
 
     pub fn releasedir(&self, fh: u64) {
