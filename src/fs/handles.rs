@@ -262,11 +262,25 @@ impl Fs {
 
     /// read(2).
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        self.read_with(fh, offset, size, <[u8]>::to_vec)
+    }
+
+    /// read(2), handing the bytes to `reply` (without a copy on the download path: the FUSE
+    /// reply is written from the read-ahead buffer while the handle is locked).
+    pub fn read_with<R>(
+        &self,
+        fh: u64,
+        offset: u64,
+        size: u32,
+        reply: impl FnOnce(&[u8]) -> R,
+    ) -> FsResult<R> {
         let h = self.handle(fh)?;
         let mut h = lock(&h);
         match &mut *h {
-            Handle::Read(r) => r.read(self, offset, size as usize),
-            Handle::Staged(s) => lock(&s.copy).read(&*self.remote, offset, size as usize),
+            Handle::Read(r) => r.read_with(self, offset, size as usize, reply),
+            Handle::Staged(s) => lock(&s.copy)
+                .read(&*self.remote, offset, size as usize)
+                .map(|d| reply(&d)),
             Handle::Write(_) => Err(FsError::new(libc::EBADF, "file is not open for reading")),
         }
     }
@@ -409,9 +423,15 @@ impl Fs {
 }
 
 impl ReadState {
-    fn read(&mut self, fs: &Fs, offset: u64, size: usize) -> FsResult<Vec<u8>> {
+    fn read_with<R>(
+        &mut self,
+        fs: &Fs,
+        offset: u64,
+        size: usize,
+        reply: impl FnOnce(&[u8]) -> R,
+    ) -> FsResult<R> {
         if self.eof.is_some_and(|eof| offset >= eof) {
-            return Ok(Vec::new());
+            return Ok(reply(&[]));
         }
         let reusable = self
             .pf
@@ -432,9 +452,9 @@ impl ReadState {
             self.pf = Some(p);
         }
         let Some(p) = self.pf.as_mut() else {
-            return Ok(Vec::new());
+            return Ok(reply(&[]));
         };
-        match p.read(offset, size) {
+        match p.read_with(offset, size, reply) {
             Ok(d) => {
                 if let Some(eof) = p.eof() {
                     self.eof = Some(eof);

@@ -42,6 +42,9 @@ pub type Reopen = Arc<dyn Fn(u64) -> Result<Box<dyn ReadStream>, RemoteError> + 
 #[derive(Default)]
 struct Queue {
     chunks: VecDeque<Chunk>,
+    /// Buffers the consumer is done with, for the producer to fill again (allocating and
+    /// freeing 1 MiB blocks on two threads makes glibc keep them resident).
+    free: Vec<Vec<u8>>,
     /// The consumer is gone: stop.
     gone: bool,
     /// The producer stopped without reaching the end (idle release).
@@ -116,7 +119,8 @@ fn push(pipe: &Pipe, chunk: Chunk) -> bool {
 fn pump(mut stream: Box<dyn ReadStream>, pipe: Arc<Pipe>) {
     let mut size = FIRST_CHUNK;
     loop {
-        let mut buf = vec![0u8; size];
+        let mut buf = pipe.lock().free.pop().unwrap_or_default();
+        buf.resize(size, 0);
         let (n, err) = fill(stream.as_mut(), &mut buf);
         buf.truncate(n);
         let end = n == 0 && err.is_none();
@@ -242,12 +246,25 @@ impl Prefetcher {
             self.back.push_back((old_start, old));
             while self.back_bytes > BACK {
                 match self.back.pop_front() {
-                    Some((_, c)) => self.back_bytes -= c.len(),
+                    Some((_, c)) => {
+                        self.back_bytes -= c.len();
+                        self.recycle(c);
+                    }
                     None => break,
                 }
             }
         }
         Ok(true)
+    }
+
+    /// Hands a used buffer back to the producer.
+    fn recycle(&self, buf: Vec<u8>) {
+        if let Some(pipe) = self.pipe.as_ref() {
+            let mut q = pipe.lock();
+            if q.free.len() < DEPTH {
+                q.free.push(buf);
+            }
+        }
     }
 
     /// Tells the thread to stop.
@@ -280,17 +297,37 @@ impl Prefetcher {
     }
 
     /// Reads `size` bytes at `offset` (short at end of file). `offset` must be covered.
+    #[cfg(test)]
     pub fn read(&mut self, offset: u64, size: usize) -> Result<Vec<u8>, RemoteError> {
-        let mut out = Vec::with_capacity(size);
-        loop {
-            self.copy_held(offset, size, &mut out);
-            if out.len() >= size {
-                return Ok(out);
-            }
-            if !self.next()? {
-                return Ok(out);
+        self.read_with(offset, size, <[u8]>::to_vec)
+    }
+
+    /// Like [`Prefetcher::read`], handing the bytes to `f`: without a copy when they lie in
+    /// one chunk (the usual case: the kernel's reads are smaller than the chunks).
+    pub fn read_with<R>(
+        &mut self,
+        offset: u64,
+        size: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, RemoteError> {
+        let want_end = offset + size as u64;
+        while self.pos() < want_end && self.next()? {}
+        let end = want_end.min(self.pos());
+        let chunks = self
+            .back
+            .iter()
+            .map(|(o, c)| (*o, c.as_slice()))
+            .chain(std::iter::once((self.cur_start, self.cur.as_slice())));
+        for (start, c) in chunks {
+            let stop = start + c.len() as u64;
+            if offset >= start && end <= stop && offset <= end {
+                let from = (offset - start) as usize;
+                return Ok(f(&c[from..from + (end - offset) as usize]));
             }
         }
+        let mut out = Vec::with_capacity(size);
+        self.copy_held(offset, size, &mut out);
+        Ok(f(&out))
     }
 
     /// End of file, once seen.

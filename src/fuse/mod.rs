@@ -282,9 +282,14 @@ impl Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.fs.read(fh.0, offset, size) {
-            Ok(d) => reply.data(&d),
-            Err(e) => reply.error(fail("read", e)),
+        let mut reply = Some(reply);
+        let r = self.fs.read_with(fh.0, offset, size, |d| {
+            if let Some(r) = reply.take() {
+                r.data(d);
+            }
+        });
+        if let (Err(e), Some(r)) = (r, reply) {
+            r.error(fail("read", e));
         }
     }
 

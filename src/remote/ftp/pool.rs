@@ -246,8 +246,19 @@ impl Pool {
                 match r {
                     Ok(s) => st.idle.push((s, Instant::now())),
                     Err(e) => {
-                        log::debug!("a spare connection failed: {e}");
                         st.total -= 1;
+                        let too_many =
+                            matches!(&e, RemoteError::Connection(m) if m.contains("421"));
+                        if too_many && st.total > 0 && st.total < st.limit {
+                            st.limit = st.total;
+                            log::warn!(
+                                "the server refuses more than {} connections; using {} (was: {e})",
+                                st.limit,
+                                st.limit
+                            );
+                        } else {
+                            log::debug!("a spare connection failed: {e}");
+                        }
                     }
                 }
                 drop(st);
