@@ -73,6 +73,8 @@ pub struct Prefetcher {
     /// Already-delivered chunks before `cur_start`, oldest first, with their offsets.
     back: VecDeque<(u64, Vec<u8>)>,
     back_bytes: usize,
+    /// Bytes at or after this offset are being served and must not be dropped from `back`.
+    pin: u64,
     /// End of file, once seen.
     eof: Option<u64>,
 }
@@ -158,6 +160,7 @@ impl Prefetcher {
             cur: Vec::new(),
             back: VecDeque::new(),
             back_bytes: 0,
+            pin: 0,
             eof: None,
         })
     }
@@ -244,13 +247,19 @@ impl Prefetcher {
         if !old.is_empty() {
             self.back_bytes += old.len();
             self.back.push_back((old_start, old));
+            // Drop the oldest chunks beyond the window, but never one holding bytes of the
+            // read being served (it may start in the oldest chunk and end in the new one).
             while self.back_bytes > BACK {
-                match self.back.pop_front() {
-                    Some((_, c)) => {
-                        self.back_bytes -= c.len();
-                        self.recycle(c);
-                    }
-                    None => break,
+                let evictable = self
+                    .back
+                    .front()
+                    .is_some_and(|(o, c)| o + c.len() as u64 <= self.pin);
+                if !evictable {
+                    break;
+                }
+                if let Some((_, c)) = self.back.pop_front() {
+                    self.back_bytes -= c.len();
+                    self.recycle(c);
                 }
             }
         }
@@ -311,6 +320,7 @@ impl Prefetcher {
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, RemoteError> {
         let want_end = offset + size as u64;
+        self.pin = offset;
         while self.pos() < want_end && self.next()? {}
         let end = want_end.min(self.pos());
         let chunks = self
@@ -395,6 +405,30 @@ mod tests {
         }
         assert_eq!(p.read(d.len() as u64, 10).expect("eof").len(), 0);
         assert_eq!(p.eof(), Some(d.len() as u64));
+    }
+
+    /// Reads that start in the oldest held bytes and run past what was pulled are served whole.
+    #[test]
+    fn a_read_spanning_the_oldest_chunk_and_the_next_keeps_its_start() {
+        let d = data(12 << 20);
+        let s = Bytes {
+            data: d.clone(),
+            pos: 0,
+            fail_at: None,
+        };
+        let mut p = Prefetcher::start(Box::new(s), 0).expect("start");
+        // Pull far enough that `back` is full, then read from its oldest bytes across into
+        // data not pulled yet, in several shapes.
+        let mut off = 0u64;
+        for step in [3u64 << 20, 3 << 20, 2 << 20] {
+            p.read(off + step, 4096).expect("pull");
+            let low = p.low();
+            let len = (p.pos() - low) as usize + 300_000;
+            let got = p.read(low, len.min(1 << 20).max(300_000)).expect("span");
+            assert_eq!(got, &d[low as usize..low as usize + got.len()]);
+            assert!(!got.is_empty());
+            off += step;
+        }
     }
 
     #[test]
