@@ -424,7 +424,7 @@ mod tests {
             p.read(off + step, 4096).expect("pull");
             let low = p.low();
             let len = (p.pos() - low) as usize + 300_000;
-            let got = p.read(low, len.min(1 << 20).max(300_000)).expect("span");
+            let got = p.read(low, len.clamp(300_000, 1 << 20)).expect("span");
             assert_eq!(got, &d[low as usize..low as usize + got.len()]);
             assert!(!got.is_empty());
             off += step;
