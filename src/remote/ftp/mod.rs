@@ -106,6 +106,8 @@ pub struct FtpRemote {
     pool: Arc<Pool>,
     shared: Arc<Shared>,
     caps: Capabilities,
+    /// The server lists with MLSD (from FEAT at the first login).
+    mlsd: bool,
 }
 
 /// What to say when no data connection could be made.
@@ -159,6 +161,7 @@ impl FtpRemote {
         Ok(FtpRemote {
             pool,
             shared,
+            mlsd: feats.mlsd,
             caps: Capabilities {
                 set_mtime: feats.mfmt,
                 chmod: None,
@@ -301,11 +304,7 @@ impl FtpRemote {
 impl Remote for FtpRemote {
     fn list(&self, dir: &str) -> RemoteResult<Vec<RemoteEntry>> {
         let abs = self.abs(dir);
-        let mlsd = {
-            let mut conn = self.pool.get(Use::Meta)?;
-            conn.session().feats.mlsd
-        };
-        if mlsd {
+        if self.mlsd {
             let (conn, dc) = self.open_transfer(Use::Meta, None, &format!("MLSD {abs}"), 0)?;
             let lines = Self::read_listing(conn, dc)?;
             return Ok(listing::parse_mlsd(&lines));
