@@ -37,7 +37,32 @@ pub fn init_logging(level: log::LevelFilter) {
         b.filter_module("fuser::session", log::LevelFilter::Error);
     }
     b.format_timestamp_millis();
-    let _ = b.try_init();
+    let logger = b.build();
+    let max = logger.filter();
+    if log::set_boxed_logger(Box::new(Redacting(logger))).is_ok() {
+        log::set_max_level(max);
+    }
+}
+
+/// Drops suppaftp's trace records whatever RUST_LOG says (a directive such as
+/// `suppaftp::sync_ftp=trace` is more specific than the cap above): they echo every command,
+/// PASS included.
+struct Redacting(env_logger::Logger);
+
+impl log::Log for Redacting {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        !(m.level() == log::Level::Trace && m.target().starts_with("suppaftp")) && self.0.enabled(m)
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            self.0.log(r);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
 }
 
 fn ftp_config(cfg: &MountConfig) -> FtpConfig {
@@ -165,20 +190,33 @@ fn block_signals() -> libc::sigset_t {
 }
 
 /// Serves until unmounted (by signal or fusermount3 -u), then shuts down cleanly.
-fn serve(m: Mounted, set: libc::sigset_t) -> ExitCode {
+fn serve(m: Mounted, set: libc::sigset_t, mountpoint: &std::path::Path) -> ExitCode {
     let Mounted {
         mut session,
         fs,
         remote,
     } = m;
     let mut unmounter = session.unmount_callable();
+    let mountpoint = mountpoint.to_path_buf();
     std::thread::spawn(move || {
-        let mut sig: libc::c_int = 0;
-        // SAFETY: `set` is a valid sigset; the signals in it are blocked in every thread.
-        unsafe { libc::sigwait(&set, &mut sig) };
-        log::info!("signal {sig}: unmounting");
-        if let Err(e) = unmounter.unmount() {
-            log::error!("unmount failed: {e}");
+        let mut first = true;
+        loop {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: `set` is a valid sigset; the signals in it are blocked in every thread.
+            unsafe { libc::sigwait(&set, &mut sig) };
+            if first {
+                log::info!("signal {sig}: unmounting");
+                if let Err(e) = unmounter.unmount() {
+                    // Busy (a process has its cwd or a file open inside): detach it now; the
+                    // session ends when the last user lets go.
+                    log::warn!("unmount failed ({e}); detaching the mount (lazy unmount)");
+                    lazy_unmount(&mountpoint);
+                }
+                first = false;
+            } else {
+                log::info!("signal {sig}: detaching again");
+                lazy_unmount(&mountpoint);
+            }
         }
     });
     let result = session.run();
@@ -197,13 +235,40 @@ fn serve(m: Mounted, set: libc::sigset_t) -> ExitCode {
     }
 }
 
+/// Detaches the mount even while it is busy (MNT_DETACH as root, `fusermount3 -u -z`
+/// otherwise).
+fn lazy_unmount(mountpoint: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let Ok(c) = std::ffi::CString::new(mountpoint.as_os_str().as_bytes()) else {
+            return;
+        };
+        // SAFETY: `c` is a valid NUL-terminated path.
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+            log::error!(
+                "lazy unmount of {} failed: {}",
+                mountpoint.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+    } else if let Err(e) = std::process::Command::new("fusermount3")
+        .arg("-u")
+        .arg("-z")
+        .arg(mountpoint)
+        .status()
+    {
+        log::error!("fusermount3 -u -z {}: {e}", mountpoint.display());
+    }
+}
+
 /// Runs the mount in the foreground.
 pub fn run_foreground(cfg: &MountConfig) -> ExitCode {
     let set = block_signals();
     match mount(cfg) {
         Ok(m) => {
             log::info!("mounted on {}", cfg.mountpoint.display());
-            serve(m, set)
+            serve(m, set, &cfg.mountpoint)
         }
         Err(e) => {
             eprintln!("ftpfs: {e}");
@@ -239,7 +304,7 @@ pub fn run_daemon(cfg: &MountConfig) -> ExitCode {
                     let _ = pipe.write_all(b"\0");
                     drop(pipe);
                     detach_stdio(cfg.log_file.as_deref());
-                    serve(m, set)
+                    serve(m, set, &cfg.mountpoint)
                 }
                 Err(e) => {
                     let _ = pipe.write_all(e.as_bytes());

@@ -76,6 +76,8 @@ type FlightResult = Option<Result<Arc<Entries>, RemoteError>>;
 
 #[derive(Default)]
 struct Flight {
+    /// The directory's generation when the fetch started.
+    generation: u64,
     result: Mutex<FlightResult>,
     done: Condvar,
 }
@@ -140,14 +142,23 @@ impl DirCache {
             {
                 return Ok(Arc::clone(&c.entries));
             }
-            if let Some(f) = inner.flights.get(dir) {
+            let generation = inner.generation.get(dir).copied().unwrap_or(0);
+            // Join a fetch only if nothing changed since it started: one that began before our
+            // own change would hand the stale listing to this caller.
+            if let Some(f) = inner
+                .flights
+                .get(dir)
+                .filter(|f| f.generation == generation)
+            {
                 let f = Arc::clone(f);
                 drop(inner);
                 return Self::wait(&f);
             }
-            let f = Arc::new(Flight::default());
+            let f = Arc::new(Flight {
+                generation,
+                ..Flight::default()
+            });
             inner.flights.insert(dir.to_string(), Arc::clone(&f));
-            let generation = inner.generation.get(dir).copied().unwrap_or(0);
             (f, generation)
         };
         let fetched_at = self.clock.now();
@@ -160,7 +171,14 @@ impl DirCache {
         });
         {
             let mut inner = self.lock();
-            inner.flights.remove(dir);
+            // Remove only our own flight (a newer one may have replaced it).
+            if inner
+                .flights
+                .get(dir)
+                .is_some_and(|f| Arc::ptr_eq(f, &flight))
+            {
+                inner.flights.remove(dir);
+            }
             if let Ok(entries) = &result {
                 let unchanged = inner.generation.get(dir).copied().unwrap_or(0) == generation;
                 if unchanged && !self.ttl.is_zero() {
@@ -281,6 +299,39 @@ mod tests {
         });
         assert!(r.is_ok());
         assert!(cache.peek("/d").is_none(), "stale fetch must not be stored");
+    }
+
+    #[test]
+    fn a_fetch_started_before_a_change_is_not_joined_after_it() {
+        let cache = Arc::new(DirCache::new(
+            Duration::from_secs(10),
+            16,
+            Box::new(SystemClock),
+        ));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let slow = {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || {
+                cache
+                    .get_or_fetch("/d", || {
+                        let _ = started_tx.send(());
+                        let _ = go_rx.recv();
+                        Ok(vec![entry("old")])
+                    })
+                    .map(|e| e.contains_key("new"))
+            })
+        };
+        started_rx.recv().expect("fetch started");
+        cache.invalidate("/d"); // our own change (e.g. we created /d/new)
+        let fresh = cache.get_or_fetch("/d", || Ok(vec![entry("old"), entry("new")]));
+        assert!(
+            fresh.is_ok_and(|e| e.contains_key("new")),
+            "joined the stale fetch"
+        );
+        let _ = go_tx.send(());
+        assert!(matches!(slow.join(), Ok(Ok(false))));
+        assert!(cache.peek("/d").is_some_and(|e| e.contains_key("new")));
     }
 
     #[test]

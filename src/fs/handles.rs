@@ -471,7 +471,7 @@ impl ReadState {
 }
 
 impl WriteState {
-    fn fail(&mut self, err: FsError) -> FsError {
+    pub(super) fn fail(&mut self, err: FsError) -> FsError {
         self.error = Some(err.clone());
         err
     }

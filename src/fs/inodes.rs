@@ -75,18 +75,6 @@ impl Inodes {
         ino
     }
 
-    /// The kernel took a reference to an inode it already knows by number (an entry of
-    /// readdirplus). Returns false when the inode is unknown.
-    pub fn add_lookup(&mut self, ino: u64) -> bool {
-        match self.by_ino.get_mut(&ino) {
-            Some(n) => {
-                n.lookups += 1;
-                true
-            }
-            None => false,
-        }
-    }
-
     /// The kernel dropped `n` references.
     pub fn forget(&mut self, ino: u64, n: u64) {
         if ino == ROOT_INO {

@@ -74,6 +74,8 @@ pub struct DirItem {
     pub ino: u64,
     pub kind: FileKind,
     pub name: String,
+    /// The entry's mount-relative path.
+    pub path: String,
     /// Attributes as of the listing (for readdirplus).
     pub attr: Attr,
 }
@@ -321,12 +323,14 @@ impl Fs {
                 ino,
                 kind: FileKind::Dir,
                 name: ".".into(),
+                path: path.clone(),
                 attr: dir_attr,
             },
             DirItem {
                 ino: parent_ino,
                 kind: FileKind::Dir,
                 name: "..".into(),
+                path: split(&path).map_or_else(|| "/".to_string(), |(pp, _)| pp.to_string()),
                 attr: Attr {
                     ino: parent_ino,
                     ..dir_attr
@@ -334,12 +338,14 @@ impl Fs {
             },
         ];
         for child in children {
-            let child_ino = inodes.get_or_insert(&join(&path, &child.name), false);
+            let child_path = join(&path, &child.name);
+            let child_ino = inodes.get_or_insert(&child_path, false);
             items.push(DirItem {
                 ino: child_ino,
                 kind: child.kind,
                 attr: self.attr(child_ino, &child),
                 name: child.name,
+                path: child_path,
             });
         }
         drop(inodes);
@@ -356,9 +362,13 @@ impl Fs {
             .ok_or_else(|| FsError::new(libc::EBADF, "directory handle is not open"))
     }
 
-    /// The kernel took a reference to `ino` through a readdirplus entry.
-    pub fn note_lookup(&self, ino: u64) {
-        lock(&self.inodes).add_lookup(ino);
+    /// For readdirplus: an entry's attributes as of now, taking the kernel reference that a
+    /// readdirplus entry carries. Resolved by path, so an inode the kernel forgot since opendir
+    /// is simply created again. `None` when the entry is gone.
+    pub fn readdirplus_lookup(&self, path: &str) -> Option<Attr> {
+        let e = self.entry(path).ok()?;
+        let ino = lock(&self.inodes).get_or_insert(path, true);
+        Some(self.attr(ino, &e))
     }
 
     pub fn releasedir(&self, fh: u64) {
@@ -528,7 +538,16 @@ impl Fs {
         }
         // close(2) returns after FLUSH (the upload is done); the kernel sends RELEASE on its
         // own, so a rename right after a close may arrive first: give it a moment.
-        let settled = || !lock(&self.live).contains_key(&from) && !self.is_staged(&from);
+        // A directory is busy while any file below it is being written (its handles still name
+        // the old paths).
+        let below = format!("{from}/");
+        let busy_below = || {
+            src.kind == FileKind::Dir
+                && (lock(&self.live).keys().any(|p| p.starts_with(&below))
+                    || lock(&self.staged).keys().any(|p| p.starts_with(&below)))
+        };
+        let settled =
+            || !lock(&self.live).contains_key(&from) && !self.is_staged(&from) && !busy_below();
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         while !settled() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -566,10 +585,17 @@ impl Fs {
             }
         }
         let mut result = self.remote.rename(&from, &to);
-        if result.is_err() && target.as_ref().is_some_and(|t| t.kind != FileKind::Dir) {
+        let refused = matches!(
+            result,
+            Err(RemoteError::Unavailable(_)) | Err(RemoteError::PermissionDenied(_))
+        );
+        if refused && target.as_ref().is_some_and(|t| t.kind != FileKind::Dir) {
             // Some servers refuse to rename onto an existing file; POSIX replaces it. The
-            // replacement is then delete + rename (not atomic: SEMANTICS.md says so).
-            if self.remote.delete(&to).is_ok() {
+            // replacement is then delete + rename (not atomic: SEMANTICS.md says so) — only
+            // after a refusal, and only while the source is still there: a lost connection or
+            // a missing source must never cost the target.
+            self.cache.invalidate(&from_dir);
+            if self.entry(&from).is_ok() && self.remote.delete(&to).is_ok() {
                 result = self.remote.rename(&from, &to);
             }
         }

@@ -139,7 +139,9 @@ impl Fs {
         let pending = w.take_pending();
         if w.finish_upload()? {
             if let Some(tmp) = w.tmp.take() {
-                self.commit_tmp(&tmp, &w.path)?;
+                // A failed commit is sticky on the handle: later writes must not go on as if
+                // the file were in place.
+                self.commit_tmp(&tmp, &w.path).map_err(|e| w.fail(e))?;
             }
             self.after_upload(&w.path, Some(w.pos))?;
         }
@@ -272,11 +274,22 @@ impl Fs {
     /// not rename over a file); removes the temporary file when that fails.
     pub(super) fn commit_tmp(&self, tmp: &str, path: &str) -> FsResult<()> {
         let mut r = self.remote.rename(tmp, path);
-        if r.is_err() && self.remote.delete(path).is_ok() {
+        // A server that refuses to rename onto an existing file: delete the target, then
+        // rename — only after such a refusal (never after a lost connection), and only when
+        // the new content is still there to take its place.
+        let refused = matches!(
+            r,
+            Err(RemoteError::Unavailable(_)) | Err(RemoteError::PermissionDenied(_))
+        );
+        if refused && self.remote.delete(path).is_ok() {
             r = self.remote.rename(tmp, path);
         }
         r.map_err(|e| {
-            let _ = self.remote.delete(tmp);
+            // The new content stays under its temporary name (not deleted): nothing is lost.
+            log::error!(
+                "{path}: the new content could not be renamed into place ({e}); it is kept on \
+                 the server as {tmp}"
+            );
             FsError::remote_as(upload_errno(&e), "rename (atomic_replace) onto", path, &e)
         })
     }

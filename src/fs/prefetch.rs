@@ -22,12 +22,12 @@ use std::time::{Duration, Instant};
 use crate::remote::{ReadStream, RemoteError};
 
 /// Chunks read ahead of the consumer.
-const DEPTH: usize = 8;
+const DEPTH: usize = 4;
 /// First and largest chunk size.
 const FIRST_CHUNK: usize = 64 << 10;
 const MAX_CHUNK: usize = 1 << 20;
 /// Delivered bytes kept behind the read position.
-const BACK: usize = 2 << 20;
+const BACK: usize = 1 << 20;
 /// A full queue left untouched this long gives its connection back.
 #[cfg(not(test))]
 const IDLE_RELEASE: Duration = Duration::from_secs(10);

@@ -402,18 +402,19 @@ impl Filesystem for FuseAdapter {
         let ttl = self.ttl();
         for (i, item) in items.iter().enumerate().skip(offset as usize) {
             let dot = item.name == "." || item.name == "..";
-            // Attributes as of now, not as of opendir: a setattr since then (rsync -t sets
-            // mtimes while it walks) must not be undone by a stale entry.
-            let now = if dot {
-                Ok(item.attr)
+            // Attributes as of now, not as of opendir (a setattr since then, e.g. rsync -t,
+            // must not be undone); the kernel counts a reference for every entry but `.` and
+            // `..`, taken here and given back when the entry does not fit.
+            let a = if dot {
+                item.attr
             } else {
-                self.fs.getattr(item.ino)
-            };
-            let Ok(a) = now else {
-                continue; // gone since opendir
+                match self.fs.readdirplus_lookup(&item.path) {
+                    Some(a) => a,
+                    None => continue, // gone since opendir
+                }
             };
             let full = reply.add(
-                INodeNo(item.ino),
+                INodeNo(a.ino),
                 (i + 1) as u64,
                 &item.name,
                 &ttl,
@@ -421,11 +422,10 @@ impl Filesystem for FuseAdapter {
                 Generation(0),
             );
             if full {
+                if !dot {
+                    self.fs.forget(a.ino, 1);
+                }
                 break;
-            }
-            // The kernel counts a reference for every entry but `.` and `..`.
-            if !dot {
-                self.fs.note_lookup(item.ino);
             }
         }
         reply.ok();

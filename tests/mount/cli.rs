@@ -218,10 +218,13 @@ fn mount_helper_takes_mount8_arguments() {
         std::fs::read_to_string(mnt.join("f.txt")).expect("read"),
         "via mount.ftpfs\n"
     );
-    let st = Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mnt)
-        .status()
-        .expect("fusermount3");
-    assert!(st.success());
+    // The kernel may still be finishing the last close: retry a busy unmount briefly.
+    let unmounted = wait_for(Duration::from_secs(5), || {
+        Command::new("fusermount3")
+            .arg("-u")
+            .arg(&mnt)
+            .status()
+            .is_ok_and(|st| st.success())
+    });
+    assert!(unmounted, "fusermount3 -u kept failing");
 }

@@ -216,6 +216,7 @@ impl FtpRemote {
                         Err(e) if conn.reused && conn.session().dead && !retried => {
                             log::debug!("retrying on a fresh connection after: {e}");
                             retried = true;
+                            drop(conn);
                             conn = self.pool.get_fresh(usage)?;
                             continue;
                         }
@@ -243,6 +244,7 @@ impl FtpRemote {
                     if conn.reused && conn.session().dead && !retried {
                         log::debug!("retrying on a fresh connection after: {e}");
                         retried = true;
+                        drop(conn);
                         conn = self.pool.get_fresh(usage)?;
                         prepared = false;
                         continue;
@@ -255,6 +257,9 @@ impl FtpRemote {
                     modes.failed(method, &f, &mut plan);
                     failures.push((method, f));
                     if conn.session().dead {
+                        // Give the dead one's slot back first: with a pool of one, waiting for
+                        // a slot while holding it would wait for ourselves.
+                        drop(conn);
                         conn = self.pool.get(usage)?;
                         prepared = false;
                     }

@@ -161,8 +161,7 @@ impl Pool {
                                 st.streams -= 1;
                             }
                             self.freed.notify_all();
-                            let too_many =
-                                matches!(&e, RemoteError::Connection(m) if m.contains("421"));
+                            let too_many = is_too_many(&e);
                             if too_many && st.total > 0 {
                                 st.limit = st.total;
                                 log::warn!(
@@ -247,8 +246,7 @@ impl Pool {
                     Ok(s) => st.idle.push((s, Instant::now())),
                     Err(e) => {
                         st.total -= 1;
-                        let too_many =
-                            matches!(&e, RemoteError::Connection(m) if m.contains("421"));
+                        let too_many = is_too_many(&e);
                         if too_many && st.total > 0 && st.total < st.limit {
                             st.limit = st.total;
                             log::warn!(
@@ -319,6 +317,12 @@ impl Pool {
         let st = self.lock();
         (st.total, st.limit)
     }
+}
+
+/// The server refused the login with 421 (too many connections). The reply code is matched
+/// where classify_reply puts it (": 421 "), not anywhere in the message (a port 4210 …).
+fn is_too_many(e: &RemoteError) -> bool {
+    matches!(e, RemoteError::Connection(m) if m.contains(": 421"))
 }
 
 fn backoff(attempt: u32) -> Duration {

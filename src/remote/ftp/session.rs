@@ -80,6 +80,42 @@ impl MtimeMethod {
     }
 }
 
+/// Reads a 211 FEAT reply: one feature per line between the first and the last line.
+pub fn parse_feat(text: &str) -> Feats {
+    let lines: Vec<&str> = text.lines().collect();
+    let body: &[&str] = if lines.len() > 2 {
+        &lines[1..lines.len() - 1]
+    } else {
+        &[]
+    };
+    let raw: Vec<String> = body
+        .iter()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let has = |k: &str| {
+        raw.iter().any(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case(k))
+        })
+    };
+    Feats {
+        mlsd: has("MLSD") || has("MLST"),
+        mfmt: has("MFMT"),
+        utf8: has("UTF8"),
+        rest_stream: raw.iter().any(|l| {
+            let mut w = l.split_whitespace();
+            w.next().is_some_and(|a| a.eq_ignore_ascii_case("REST"))
+                && w.next().is_some_and(|b| b.eq_ignore_ascii_case("STREAM"))
+        }),
+        epsv: has("EPSV"),
+        size: has("SIZE"),
+        mdtm: has("MDTM"),
+        raw,
+    }
+}
+
 /// State shared by every session of a mount.
 pub struct Shared {
     /// How data connections are made (learned once, used by every connection).
@@ -246,32 +282,21 @@ impl Session {
             })?;
         ftp.transfer_type(FileType::Binary)
             .map_err(|e| classify(e, "TYPE I"))?;
-        let feats = match ftp.feat() {
-            Ok(f) => {
-                let has = |k: &str| f.keys().any(|key| key.eq_ignore_ascii_case(k));
-                Feats {
-                    mlsd: has("MLSD") || has("MLST"),
-                    mfmt: has("MFMT"),
-                    utf8: has("UTF8"),
-                    rest_stream: has("REST"),
-                    epsv: has("EPSV"),
-                    size: has("SIZE"),
-                    mdtm: has("MDTM"),
-                    raw: f
-                        .iter()
-                        .map(|(k, v)| match v {
-                            Some(v) => format!("{k} {v}"),
-                            None => k.clone(),
-                        })
-                        .collect(),
+        // FEAT by hand: suppaftp's feat() waits for a closing "211 " line after the first
+        // one, so a legal one-line "211 No features" reply would stall the login.
+        let feats = {
+            let sock = ftp.get_ref().try_clone().map_err(io)?;
+            let mut raw = RawControl::new(sock);
+            match raw.command("FEAT") {
+                Ok(r) if r.code == 211 => parse_feat(&r.text),
+                Ok(r) => {
+                    log::debug!(
+                        "{target}: FEAT answered {}; assuming no features",
+                        r.last_line()
+                    );
+                    Feats::default()
                 }
-            }
-            Err(FtpError::ConnectionError(e)) => {
-                return Err(classify(FtpError::ConnectionError(e), "FEAT"));
-            }
-            Err(e) => {
-                log::debug!("{target}: FEAT failed ({e}); assuming no features");
-                Feats::default()
+                Err(e) => return Err(e),
             }
         };
         if feats.utf8
@@ -369,7 +394,14 @@ impl Session {
                 cmd.to_string(),
             )),
             Err(Attempt::Data(f)) => {
-                if !method.is_passive() && matches!(f, super::datamode::Failure::TimedOut(_)) {
+                // An active attempt that did not end with a complete reply (no connection in
+                // time, accept failed) leaves the command in flight: the session is done.
+                if !method.is_passive()
+                    && matches!(
+                        f,
+                        super::datamode::Failure::TimedOut(_) | super::datamode::Failure::Failed(_)
+                    )
+                {
                     self.dead = true;
                 }
                 Err(Attempt::Data(f))
@@ -599,6 +631,17 @@ pub fn mfmt_stamp(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feat_replies_multi_and_single_line() {
+        let f =
+            parse_feat("211-Features:\n MLST type*;size*;\n REST STREAM\n MFMT\n UTF8\n211 End");
+        assert!(f.mlsd && f.mfmt && f.utf8 && f.rest_stream && !f.epsv);
+        assert_eq!(f.raw.len(), 4);
+        let none = parse_feat("211 No features");
+        assert!(!none.mlsd && none.raw.is_empty());
+        assert!(!parse_feat("211-x\n REST\n211 End").rest_stream);
+    }
 
     #[test]
     fn root_is_taken_relative_to_the_login_directory() {

@@ -339,7 +339,7 @@ fn open_passive(
             }));
         }
     };
-    let data = data_socket(data, ctx.cfg.timeout)?;
+    let data = data_socket(data, ctx.cfg.timeout).inspect_err(|_| ctx.dead = true)?;
     read_opening_replies(ctx, data, cmd, sent_rest)
 }
 
