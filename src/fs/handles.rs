@@ -180,7 +180,13 @@ impl Fs {
                 // atomic_replace an existing file stays as it is until the upload is done.
                 self.empty_upload(&path)?;
             }
-            self.open_staged(&path, 0, true, true, mode & 0o7777)?
+            // With atomic_replace the server still holds the old file: stage it at its size
+            // so that the truncation itself is a change to upload, written or not.
+            let server_size = match &existing {
+                Some(e) if keep_original => e.size,
+                _ => 0,
+            };
+            self.open_staged(&path, server_size, true, true, mode & 0o7777)?
         } else {
             self.start_write(&path, mode & 0o7777, existing.is_some())?
         };

@@ -288,3 +288,39 @@ fn symlink_goes_to_the_server_and_unsupported_is_eperm() {
     );
     assert_eq!(errno(fs.symlink(R, "m", "y")), libc::EPERM);
 }
+
+/// O_RDWR|O_CREAT|O_TRUNC of an existing file empties it even when nothing is written.
+#[test]
+fn rdwr_trunc_open_of_existing_file_empties_it_without_writes() {
+    let (fs, fake, _, _) = staged_setup(test_config(), b"old content");
+    let (_, fh) = fs
+        .create(R, "f", 0o644, libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC)
+        .unwrap();
+    close(&fs, fh).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"");
+    assert_eq!(fs.lookup(R, "f").unwrap().size, 0);
+}
+
+/// open(O_RDWR|O_TRUNC) (not create) of an existing file, closed without writing.
+#[test]
+fn rdwr_trunc_open_without_create_empties_it() {
+    let (fs, fake, ino, _) = staged_setup(test_config(), b"old content");
+    let (fh, _) = fs.open(ino, libc::O_RDWR | libc::O_TRUNC).unwrap();
+    close(&fs, fh).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"");
+}
+
+/// The same with atomic_replace: the replacement (empty) still takes the old file's place.
+#[test]
+fn rdwr_trunc_open_with_atomic_replace_empties_it() {
+    let cfg = FsConfig {
+        atomic_replace: true,
+        ..test_config()
+    };
+    let (fs, fake, _, _) = staged_setup(cfg, b"old content");
+    let (_, fh) = fs
+        .create(R, "f", 0o644, libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC)
+        .unwrap();
+    close(&fs, fh).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"");
+}
