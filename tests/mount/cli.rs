@@ -141,12 +141,16 @@ fn daemon_returns_once_mounted_and_exits_on_unmount() {
     );
     let needle = mnt.to_string_lossy().into_owned();
     assert!(!pids_with(&needle).is_empty(), "no daemon process");
-    let st = Command::new("fusermount3")
-        .arg("-u")
-        .arg(&mnt)
-        .status()
-        .expect("fusermount3");
-    assert!(st.success());
+    // The kernel sends RELEASE for the file just read asynchronously; until the daemon has
+    // answered it, the mount is busy: retry a busy unmount briefly.
+    let unmounted = wait_for(Duration::from_secs(5), || {
+        Command::new("fusermount3")
+            .arg("-u")
+            .arg(&mnt)
+            .status()
+            .is_ok_and(|st| st.success())
+    });
+    assert!(unmounted, "fusermount3 -u kept failing");
     assert!(
         wait_for(Duration::from_secs(10), || pids_with(&needle).is_empty()),
         "daemon still running"
@@ -218,7 +222,8 @@ fn mount_helper_takes_mount8_arguments() {
         std::fs::read_to_string(mnt.join("f.txt")).expect("read"),
         "via mount.ftpfs\n"
     );
-    // The kernel may still be finishing the last close: retry a busy unmount briefly.
+    // The kernel sends RELEASE for the file just read asynchronously; until the daemon has
+    // answered it, the mount is busy: retry a busy unmount briefly.
     let unmounted = wait_for(Duration::from_secs(5), || {
         Command::new("fusermount3")
             .arg("-u")

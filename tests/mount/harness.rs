@@ -139,12 +139,16 @@ impl Mount {
 
     /// Unmounts with fusermount3 and waits for the process; returns its exit status.
     pub fn unmount(mut self) -> std::process::ExitStatus {
-        let st = Command::new("fusermount3")
-            .arg("-u")
-            .arg(&self.path)
-            .status()
-            .expect("fusermount3");
-        assert!(st.success(), "fusermount3 -u failed");
+        // RELEASE of the last closed file is sent asynchronously; until the daemon has answered
+        // it the mount is busy: retry a busy unmount briefly.
+        let unmounted = wait_for(Duration::from_secs(5), || {
+            Command::new("fusermount3")
+                .arg("-u")
+                .arg(&self.path)
+                .status()
+                .is_ok_and(|st| st.success())
+        });
+        assert!(unmounted, "fusermount3 -u kept failing");
         let mut child = self.child.take().expect("child");
         let status = wait_child(&mut child, Duration::from_secs(20));
         status.unwrap_or_else(|| {
