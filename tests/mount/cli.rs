@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::harness::{BIN, Mount, is_mounted, wait_for};
+use super::harness::{BIN, Mount, fusermount_u, is_mounted, wait_for};
 use crate::common::servers::{FtpServer, ServerKind};
 
 /// Runs ftpfs in the foreground-or-not as given and returns (exit ok, stderr, seconds).
@@ -141,16 +141,7 @@ fn daemon_returns_once_mounted_and_exits_on_unmount() {
     );
     let needle = mnt.to_string_lossy().into_owned();
     assert!(!pids_with(&needle).is_empty(), "no daemon process");
-    // The kernel sends RELEASE for the file just read asynchronously; until the daemon has
-    // answered it, the mount is busy: retry a busy unmount briefly.
-    let unmounted = wait_for(Duration::from_secs(5), || {
-        Command::new("fusermount3")
-            .arg("-u")
-            .arg(&mnt)
-            .status()
-            .is_ok_and(|st| st.success())
-    });
-    assert!(unmounted, "fusermount3 -u kept failing");
+    assert!(fusermount_u(&mnt), "fusermount3 -u kept failing");
     assert!(
         wait_for(Duration::from_secs(10), || pids_with(&needle).is_empty()),
         "daemon still running"
@@ -222,14 +213,5 @@ fn mount_helper_takes_mount8_arguments() {
         std::fs::read_to_string(mnt.join("f.txt")).expect("read"),
         "via mount.ftpfs\n"
     );
-    // The kernel sends RELEASE for the file just read asynchronously; until the daemon has
-    // answered it, the mount is busy: retry a busy unmount briefly.
-    let unmounted = wait_for(Duration::from_secs(5), || {
-        Command::new("fusermount3")
-            .arg("-u")
-            .arg(&mnt)
-            .status()
-            .is_ok_and(|st| st.success())
-    });
-    assert!(unmounted, "fusermount3 -u kept failing");
+    assert!(fusermount_u(&mnt), "fusermount3 -u kept failing");
 }

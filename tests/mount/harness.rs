@@ -23,6 +23,19 @@ pub fn is_mounted(path: &Path) -> bool {
     })
 }
 
+/// `fusermount3 -u`, retried for a few seconds while the mount is busy: the kernel sends
+/// RELEASE of the last closed file asynchronously, and until the daemon has answered it the
+/// mount counts as in use. Returns whether it unmounted.
+pub fn fusermount_u(path: &Path) -> bool {
+    wait_for(Duration::from_secs(5), || {
+        Command::new("fusermount3")
+            .arg("-u")
+            .arg(path)
+            .status()
+            .is_ok_and(|st| st.success())
+    })
+}
+
 /// Waits until `cond` holds or `limit` passes.
 pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
@@ -139,16 +152,7 @@ impl Mount {
 
     /// Unmounts with fusermount3 and waits for the process; returns its exit status.
     pub fn unmount(mut self) -> std::process::ExitStatus {
-        // RELEASE of the last closed file is sent asynchronously; until the daemon has answered
-        // it the mount is busy: retry a busy unmount briefly.
-        let unmounted = wait_for(Duration::from_secs(5), || {
-            Command::new("fusermount3")
-                .arg("-u")
-                .arg(&self.path)
-                .status()
-                .is_ok_and(|st| st.success())
-        });
-        assert!(unmounted, "fusermount3 -u kept failing");
+        assert!(fusermount_u(&self.path), "fusermount3 -u kept failing");
         let mut child = self.child.take().expect("child");
         let status = wait_child(&mut child, Duration::from_secs(20));
         status.unwrap_or_else(|| {
