@@ -194,7 +194,16 @@ impl Fs {
         self.cache
             .get_or_fetch(dir, || remote.list(dir))
             .map_err(|e| match e {
-                RemoteError::Unavailable(_) => FsError::remote_as(libc::ENOENT, "list", dir, &e),
+                // 550: gone, or there but not readable — the parent's listing tells which.
+                RemoteError::Unavailable(_) => {
+                    let listed = split(dir).is_some_and(|(parent, name)| {
+                        self.cache
+                            .get_or_fetch(parent, || remote.list(parent))
+                            .is_ok_and(|l| l.contains_key(name))
+                    });
+                    let errno = if listed { libc::EACCES } else { libc::ENOENT };
+                    FsError::remote_as(errno, "list", dir, &e)
+                }
                 _ => FsError::remote("list", dir, &e),
             })
     }

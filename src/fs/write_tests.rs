@@ -324,3 +324,23 @@ fn rdwr_trunc_open_with_atomic_replace_empties_it() {
     close(&fs, fh).unwrap();
     assert_eq!(fake.file("/f").unwrap(), b"");
 }
+
+/// A directory the server lists but refuses to list the contents of is EACCES, not ENOENT;
+/// one that is gone is ENOENT.
+#[test]
+fn unreadable_directory_is_eacces_and_missing_one_enoent() {
+    let (fs, fake, _) = setup();
+    fake.add_dir("/locked");
+    fake.add_dir("/gone");
+    let locked = fs.lookup(R, "locked").unwrap().ino;
+    let gone = fs.lookup(R, "gone").unwrap().ino;
+    // The root's listing is cached and names both; listing /locked is refused with 550.
+    fake.fail_next(
+        "list",
+        RemoteError::Unavailable("550 Permission denied".into()),
+    );
+    assert_eq!(errno(fs.opendir(locked)), libc::EACCES);
+    crate::remote::Remote::rmdir(&fake, "/gone").unwrap();
+    fs.cache.invalidate("/");
+    assert_eq!(errno(fs.opendir(gone)), libc::ENOENT);
+}
