@@ -146,15 +146,13 @@ pub fn build_probe_config(args: &ProbeArgs, env: &dyn Env) -> Result<FtpConfig, 
         url.user.as_deref(),
         settings.password_file.as_deref(),
     )?;
-    let mut cfg = FtpConfig::new(&url.host, url.port, &creds.user, creds.password.expose());
-    cfg.root = url.root;
-    cfg.timeout = settings.timeout;
-    cfg.data_mode = settings.data_mode;
-    cfg.data_connect_timeout = settings.data_connect_timeout;
-    cfg.active_port_range = settings.active_port_range;
-    cfg.active_address = settings.active_address;
-    cfg.pasv_address = settings.pasv_address;
-    Ok(cfg)
+    Ok(settings.ftp_config(
+        &url.host,
+        url.port,
+        &creds.user,
+        creds.password.expose(),
+        &url.root,
+    ))
 }
 
 impl Cli {

@@ -27,6 +27,7 @@ use log::LevelFilter;
 use thiserror::Error;
 
 use crate::mount_opts::OptError;
+use crate::remote::ftp::FtpConfig;
 use crate::remote::ftp::datamode::{DataMode, PasvAddress};
 
 /// Default FTP control port.
@@ -338,6 +339,32 @@ fn is_ignored(key: &str) -> bool {
 }
 
 impl OptionSettings {
+    /// The connection settings these options give for a server and login (shared by the
+    /// mount and `ftpfs probe`).
+    pub fn ftp_config(
+        &self,
+        host: &str,
+        port: u16,
+        user: &str,
+        password: &str,
+        root: &str,
+    ) -> FtpConfig {
+        FtpConfig {
+            host: host.to_string(),
+            port,
+            user: user.to_string(),
+            password: password.to_string(),
+            root: root.to_string(),
+            timeout: self.timeout,
+            connections: self.connections,
+            data_mode: self.data_mode,
+            data_connect_timeout: self.data_connect_timeout,
+            active_port_range: self.active_port_range,
+            active_address: self.active_address,
+            pasv_address: self.pasv_address,
+        }
+    }
+
     /// Gives every `(key, value)` pair its meaning, in order (a later option
     /// overrides an earlier one), then checks combinations.
     pub fn from_options(opts: &[(String, Option<String>)]) -> Result<Self, ConfigError> {

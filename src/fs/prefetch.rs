@@ -375,6 +375,14 @@ mod tests {
         fn close(self: Box<Self>) {}
     }
 
+    fn bytes(data: Vec<u8>) -> Bytes {
+        Bytes {
+            data,
+            pos: 0,
+            fail_at: None,
+        }
+    }
+
     fn data(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 % 251) as u8).collect()
     }
@@ -382,11 +390,7 @@ mod tests {
     #[test]
     fn sequential_and_slightly_out_of_order_reads() {
         let d = data(5 << 20);
-        let s = Bytes {
-            data: d.clone(),
-            pos: 0,
-            fail_at: None,
-        };
+        let s = bytes(d.clone());
         let mut p = Prefetcher::start(Box::new(s), 0).expect("start");
         let mut off = 0u64;
         while off < d.len() as u64 {
@@ -409,13 +413,9 @@ mod tests {
 
     /// Reads that start in the oldest held bytes and run past what was pulled are served whole.
     #[test]
-    fn a_read_spanning_the_oldest_chunk_and_the_next_keeps_its_start() {
+    fn reads_from_the_oldest_held_bytes_into_unpulled_data_are_whole() {
         let d = data(12 << 20);
-        let s = Bytes {
-            data: d.clone(),
-            pos: 0,
-            fail_at: None,
-        };
+        let s = bytes(d.clone());
         let mut p = Prefetcher::start(Box::new(s), 0).expect("start");
         // Pull far enough that `back` is full, then read from its oldest bytes across into
         // data not pulled yet, in several shapes.

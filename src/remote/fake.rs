@@ -174,6 +174,32 @@ fn parent_is_dir(st: &State, path: &str) -> bool {
         .is_some_and(|n| n.kind == FileKind::Dir)
 }
 
+/// Adds a node at a new name in an existing directory (MKD, SITE SYMLINK).
+fn create_node(
+    st: &mut State,
+    path: &str,
+    kind: FileKind,
+    data: Vec<u8>,
+    mode: u32,
+) -> RemoteResult<()> {
+    if st.nodes.contains_key(path) {
+        return Err(RemoteError::Unavailable(format!("{path}: File exists")));
+    }
+    if !parent_is_dir(st, path) {
+        return Err(missing(path));
+    }
+    st.nodes.insert(
+        path.into(),
+        Node {
+            kind,
+            data,
+            mtime: SystemTime::now(),
+            mode,
+        },
+    );
+    Ok(())
+}
+
 fn children<'a>(st: &'a State, dir: &'a str) -> impl Iterator<Item = (&'a String, &'a Node)> {
     st.nodes.iter().filter(move |(p, _)| {
         p.as_str() != "/" && split(p).is_some_and(|(parent, _)| parent == dir)
@@ -258,22 +284,7 @@ impl Remote for FakeRemote {
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
         let mut st = self.enter("mkdir")?;
-        if st.nodes.contains_key(path) {
-            return Err(RemoteError::Unavailable(format!("{path}: File exists")));
-        }
-        if !parent_is_dir(&st, path) {
-            return Err(missing(path));
-        }
-        st.nodes.insert(
-            path.into(),
-            Node {
-                kind: FileKind::Dir,
-                data: vec![],
-                mtime: SystemTime::now(),
-                mode: 0o755,
-            },
-        );
-        Ok(())
+        create_node(&mut st, path, FileKind::Dir, vec![], 0o755)
     }
 
     fn rmdir(&self, path: &str) -> RemoteResult<()> {
@@ -343,22 +354,13 @@ impl Remote for FakeRemote {
 
     fn symlink(&self, target: &str, path: &str) -> RemoteResult<()> {
         let mut st = self.enter("symlink")?;
-        if st.nodes.contains_key(path) {
-            return Err(RemoteError::Unavailable(format!("{path}: File exists")));
-        }
-        if !parent_is_dir(&st, path) {
-            return Err(missing(path));
-        }
-        st.nodes.insert(
-            path.into(),
-            Node {
-                kind: FileKind::Symlink,
-                data: target.as_bytes().to_vec(),
-                mtime: SystemTime::now(),
-                mode: 0o777,
-            },
-        );
-        Ok(())
+        create_node(
+            &mut st,
+            path,
+            FileKind::Symlink,
+            target.as_bytes().to_vec(),
+            0o777,
+        )
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -59,26 +59,6 @@ pub struct FtpConfig {
     pub pasv_address: PasvAddress,
 }
 
-impl FtpConfig {
-    /// Settings with the defaults for everything but the server and login.
-    pub fn new(host: &str, port: u16, user: &str, password: &str) -> Self {
-        FtpConfig {
-            host: host.into(),
-            port,
-            user: user.into(),
-            password: password.into(),
-            root: "/".into(),
-            timeout: Duration::from_secs(30),
-            connections: 4,
-            data_mode: DataMode::Auto,
-            data_connect_timeout: Duration::from_secs(3),
-            active_port_range: None,
-            active_address: None,
-            pasv_address: PasvAddress::Control,
-        }
-    }
-}
-
 impl std::fmt::Debug for FtpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FtpConfig")
