@@ -35,7 +35,7 @@ use crate::remote::ftp::FtpConfig;
 
 const AFTER_HELP: &str = "\
 Mount options (-o, comma-separated, repeatable; '\\,' is a literal comma):
-  connections=N        parallel FTP connections, 1-64 (default 16)
+  connections=N        parallel FTP connections, 1-64 (default 24)
   timeout=SECS         limit for every network wait (default 30)
   dir_cache_ttl=SECS   reuse directory listings this long, 0 = off (default 10)
   dir_cache_size=N     number of directory listings kept (default 1024)
@@ -564,7 +564,7 @@ mod tests {
         );
         assert_eq!(c.mountpoint, dir.path().canonicalize().expect("canonical"));
         assert!(!c.foreground && !c.read_only && !c.allow_other);
-        assert_eq!((c.connections, c.dir_cache_size), (16, 1024));
+        assert_eq!((c.connections, c.dir_cache_size), (24, 1024));
         assert_eq!(c.timeout, Duration::from_secs(30));
         assert_eq!(c.dir_cache_ttl, Duration::from_secs(10));
         assert_eq!((c.uid, c.gid), (1000, 100));

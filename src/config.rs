@@ -33,7 +33,7 @@ use crate::remote::ftp::datamode::{DataMode, PasvAddress};
 /// Default FTP control port.
 pub const DEFAULT_PORT: u16 = 21;
 /// Default number of parallel FTP connections (`-o connections=N`).
-pub const DEFAULT_CONNECTIONS: usize = 16;
+pub const DEFAULT_CONNECTIONS: usize = 24;
 /// Largest accepted `-o connections=N`.
 pub const MAX_CONNECTIONS: usize = 64;
 /// Default network timeout (`-o timeout=SECS`).
@@ -101,7 +101,7 @@ pub struct MountConfig {
     pub mountpoint: PathBuf,
     /// Stay in the foreground (`-f`, implied by `-d`).
     pub foreground: bool,
-    /// Maximum number of simultaneous FTP connections (`-o connections=N`, 1..=64, default 16: parallel readers get parallel transfers; the pool shrinks when the server answers 421 to a new connection).
+    /// Maximum number of simultaneous FTP connections (`-o connections=N`, 1..=64, default 24: parallel readers get parallel transfers; the pool shrinks when the server answers 421 to a new connection).
     pub connections: usize,
     /// Upper bound for every network wait: connecting, each server reply, and
     /// inactivity on a data connection (`-o timeout=SECS`, default 30 s, at most one day).

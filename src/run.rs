@@ -131,10 +131,6 @@ struct Mounted {
 /// Connects, checks the root, mounts. Returns a one-line error on failure.
 fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
     let remote = Arc::new(FtpRemote::connect(ftp_config(cfg)).map_err(|e| e.to_string())?);
-    let root_list = remote
-        .list("/")
-        .map_err(|e| format!("cannot list {} on {}:{}: {e}", cfg.root, cfg.host, cfg.port))?;
-    log::info!("{} entries in {}", root_list.len(), cfg.root);
     let fs = Arc::new(Fs::new(
         Arc::clone(&remote) as Arc<dyn Remote>,
         FsConfig {
@@ -149,6 +145,10 @@ fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
         },
         Box::new(SystemClock),
     ));
+    let n = fs
+        .list_root()
+        .map_err(|e| format!("cannot list {} on {}:{}: {e}", cfg.root, cfg.host, cfg.port))?;
+    log::info!("{n} entries in {}", cfg.root);
     let session = fuser::Session::new(
         FuseAdapter::new(Arc::clone(&fs)),
         &cfg.mountpoint,

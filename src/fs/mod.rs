@@ -188,6 +188,15 @@ impl Fs {
             .ok_or_else(|| FsError::new(libc::ENOENT, format!("inode {ino} is gone")))
     }
 
+    /// Lists the mount's root (at mount time, to check that the mount works); the listing
+    /// stays in the cache for the first lookups. Returns the number of entries.
+    pub fn list_root(&self) -> Result<usize, RemoteError> {
+        let remote = &self.remote;
+        self.cache
+            .get_or_fetch("/", || remote.list("/"))
+            .map(|l| l.len())
+    }
+
     /// The listing of a directory (cached when fresh).
     fn listing(&self, dir: &str) -> FsResult<Arc<Entries>> {
         let remote = &self.remote;

@@ -9,11 +9,18 @@
 //! - A connection comes back to the pool only when healthy: one whose control connection
 //!   failed is dropped; one that got an unexpected reply is checked with NOOP before it goes
 //!   back; one idle for longer than [`IDLE_CHECK`] is checked with NOOP before use.
-//! - Waiting for a connection has a deadline (`timeout`); new connections are opened without
-//!   holding the pool lock, with a short back-off between failed attempts.
-//! - When a stream takes the last idle connection, one spare is logged in in the background
-//!   (counted against the limit while it connects).
+//! - Waiting for a connection has a deadline (`timeout`). New connections are logged in by
+//!   background threads, counted against the limit while they connect. A request that finds
+//!   no idle connection starts one such login (a "ticket") and takes whichever comes first:
+//!   its login's result, or a connection given back meanwhile (the login then joins the idle
+//!   ones). A login failure reaches the request that started it, which retries connection
+//!   errors with a short back-off.
+//! - When a stream takes the last idle connection, one spare is logged in in the background.
+//!   Idle connections beyond `KEEP_IDLE` are closed after `IDLE_CLOSE` unused.
+//! - A session in the idle list has no reply outstanding (an EPSV sent ahead is settled
+//!   before the session goes back; `Session::settle` runs again on every take, as a guard).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,6 +31,12 @@ use crate::remote::{RemoteError, RemoteResult};
 /// Idle connections older than this are checked with NOOP before use (servers drop idle
 /// control connections after a while; better to find out before sending a real command).
 const IDLE_CHECK: Duration = Duration::from_secs(15);
+
+/// Idle connections beyond [`KEEP_IDLE`] are closed once unused this long (checked whenever
+/// a connection comes back): a burst of parallel work does not hold its connections forever.
+const IDLE_CLOSE: Duration = Duration::from_secs(60);
+/// Idle connections kept however long they are unused (until the server closes them).
+const KEEP_IDLE: usize = 2;
 
 /// What a connection is borrowed for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +54,11 @@ struct State {
     total: usize,
     streams: usize,
     limit: usize,
+    /// Logins started for a request that waits (by ticket): `None` while running, then the
+    /// result, which the request takes. A request that got another connection first
+    /// removes its ticket, and the login's connection becomes an idle one instead.
+    logins: HashMap<u64, Option<RemoteResult<Session>>>,
+    next_ticket: u64,
 }
 
 /// The pool.
@@ -56,10 +74,10 @@ pub struct Conn {
     pool: Arc<Pool>,
     session: Option<Session>,
     usage: Use,
-    /// Whether the session came from the idle list (a failure may be a stale connection).
-    pub reused: bool,
     /// The slot was handed to a background thread (see [`Conn::recycle`]).
     handed_off: bool,
+    /// Whether the session came from the idle list (a failure may be a stale connection).
+    pub reused: bool,
 }
 
 impl Pool {
@@ -74,6 +92,8 @@ impl Pool {
                 total: 0,
                 streams: 0,
                 limit,
+                logins: HashMap::new(),
+                next_ticket: 0,
             }),
             freed: Condvar::new(),
         })
@@ -107,33 +127,84 @@ impl Pool {
     fn get_inner(self: &Arc<Self>, usage: Use, fresh: bool) -> RemoteResult<Conn> {
         let deadline = Instant::now() + self.cfg.timeout;
         let mut attempts = 0u32;
+        // The login started for this request, if any (see `State::logins`).
+        let mut ticket: Option<u64> = None;
+        // Whether this request counts as a stream already.
+        let mut slot = false;
         let mut st = self.lock();
         loop {
+            if let Some(r) = ticket
+                .and_then(|t| st.logins.get_mut(&t))
+                .and_then(Option::take)
+            {
+                if let Some(t) = ticket.take() {
+                    st.logins.remove(&t);
+                }
+                match r {
+                    Ok(s) => {
+                        drop(st);
+                        if usage == Use::Stream {
+                            self.warm();
+                        }
+                        return Ok(self.conn(s, usage, false));
+                    }
+                    Err(e) => {
+                        st.total -= 1;
+                        self.freed.notify_all();
+                        if is_too_many(&e) && st.total > 0 {
+                            self.shrink(&mut st, &e);
+                            continue;
+                        }
+                        attempts += 1;
+                        let retry = matches!(e, RemoteError::Connection(_))
+                            && attempts < 3
+                            && Instant::now() + backoff(attempts) < deadline;
+                        if !retry {
+                            if slot {
+                                st.streams -= 1;
+                            }
+                            return Err(e);
+                        }
+                        drop(st);
+                        log::info!("connecting failed ({e}); retrying");
+                        std::thread::sleep(backoff(attempts));
+                        st = self.lock();
+                        continue;
+                    }
+                }
+            }
             let max_streams = if st.limit > 1 { st.limit - 1 } else { 1 };
-            let allowed = usage == Use::Meta || st.streams < max_streams;
+            let allowed = usage == Use::Meta || slot || st.streams < max_streams;
             if allowed {
                 // Prefer a connection whose next data connection is already open; a fresh
-                // request takes an idle one only when no new one may be opened.
-                let pick = if fresh && st.total < st.limit {
+                // request takes an idle one only when no new one may be opened (or once its
+                // own login runs: the idle list was emptied when it started).
+                let pick = if fresh && ticket.is_none() && st.total < st.limit {
                     None
                 } else {
+                    // The most recently returned among the readiest.
                     st.idle
                         .iter()
-                        .rposition(|(s, _)| s.has_ready())
-                        .or_else(|| st.idle.len().checked_sub(1))
+                        .enumerate()
+                        .max_by_key(|(i, (s, _))| (s.readiness(), *i))
+                        .map(|(i, _)| i)
                 };
                 if let Some((mut s, since)) = pick.map(|i| st.idle.swap_remove(i)) {
-                    if usage == Use::Stream {
+                    if usage == Use::Stream && !slot {
                         st.streams += 1;
+                        slot = true;
+                    }
+                    // A connection freed up before this request's own login ended: take
+                    // it; the login goes on and its connection joins the idle ones.
+                    if let Some(t) = ticket.take() {
+                        st.logins.remove(&t);
                     }
                     drop(st);
-                    if since.elapsed() > IDLE_CHECK && !s.noop() {
+                    s.settle();
+                    if s.dead || (since.elapsed() > IDLE_CHECK && !s.noop()) {
                         log::debug!("an idle connection was dead; replacing it");
                         st = self.lock();
                         st.total -= 1;
-                        if usage == Use::Stream {
-                            st.streams -= 1;
-                        }
                         continue;
                     }
                     if usage == Use::Stream {
@@ -141,54 +212,45 @@ impl Pool {
                     }
                     return Ok(self.conn(s, usage, true));
                 }
-                if st.total < st.limit {
-                    st.total += 1;
-                    if usage == Use::Stream {
+                if ticket.is_none() && st.total < st.limit {
+                    if usage == Use::Stream && !slot {
                         st.streams += 1;
+                        slot = true;
                     }
-                    drop(st);
-                    match Session::connect(Arc::clone(&self.cfg), Arc::clone(&self.shared)) {
-                        Ok(s) => {
-                            if usage == Use::Stream {
-                                self.warm();
-                            }
-                            return Ok(self.conn(s, usage, false));
+                    let t = st.next_ticket;
+                    st.next_ticket += 1;
+                    st.logins.insert(t, None);
+                    if self.login(&mut st, Some(t)) {
+                        ticket = Some(t);
+                    } else {
+                        st.logins.remove(&t);
+                        if slot {
+                            st.streams -= 1;
                         }
-                        Err(e) => {
-                            st = self.lock();
-                            st.total -= 1;
-                            if usage == Use::Stream {
-                                st.streams -= 1;
-                            }
-                            self.freed.notify_all();
-                            let too_many = is_too_many(&e);
-                            if too_many && st.total > 0 {
-                                st.limit = st.total;
-                                log::warn!(
-                                    "the server refuses more than {} connections; using {} (was: {e})",
-                                    st.limit,
-                                    st.limit
-                                );
-                                continue;
-                            }
-                            attempts += 1;
-                            let retry = matches!(e, RemoteError::Connection(_))
-                                && attempts < 3
-                                && Instant::now() + backoff(attempts) < deadline;
-                            if !retry {
-                                return Err(e);
-                            }
-                            drop(st);
-                            log::info!("connecting failed ({e}); retrying");
-                            std::thread::sleep(backoff(attempts));
-                            st = self.lock();
-                            continue;
-                        }
+                        return Err(RemoteError::Connection(
+                            "cannot start a thread to connect".into(),
+                        ));
                     }
+                    continue;
                 }
             }
             let now = Instant::now();
+            if now >= deadline && ticket.is_some() {
+                // This request's own login is still running: its own deadlines (connect,
+                // each reply) end it, and its error says more than "busy".
+                st.waiting += 1;
+                st = self
+                    .freed
+                    .wait_timeout(st, self.cfg.timeout)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+                st.waiting -= 1;
+                continue;
+            }
             if now >= deadline {
+                if slot {
+                    st.streams -= 1;
+                }
                 return Err(RemoteError::Timeout(format!(
                     "all {} connections stayed busy for {}s (raise -o connections)",
                     st.limit,
@@ -202,6 +264,19 @@ impl Pool {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
             st.waiting -= 1;
+        }
+    }
+
+    /// The server refused one more login with 421 while we hold `st.total` connections: that
+    /// is its limit from now on.
+    fn shrink(&self, st: &mut State, e: &RemoteError) {
+        if st.total > 0 && st.total < st.limit {
+            st.limit = st.total;
+            log::warn!(
+                "the server refuses more than {} connections; using {} (was: {e})",
+                st.limit,
+                st.limit
+            );
         }
     }
 
@@ -224,36 +299,45 @@ impl Pool {
 
     /// Starts logging in one more connection in the background, if the limit allows.
     fn spare(self: &Arc<Self>) {
-        {
-            let mut st = self.lock();
-            if st.total >= st.limit {
-                return;
-            }
-            st.total += 1;
+        let mut st = self.lock();
+        if st.total < st.limit {
+            self.login(&mut st, None);
         }
+    }
+
+    /// Starts a login in the background, counted against the limit while it runs. With a
+    /// ticket, the result goes to the request that holds it (see `State::logins`) unless it
+    /// has given the ticket up; otherwise a new connection joins the idle ones (with its next
+    /// data connection opened) and a failure is only logged. False if no thread could be
+    /// started (nothing is counted then).
+    fn login(self: &Arc<Self>, st: &mut State, ticket: Option<u64>) -> bool {
+        st.total += 1;
         let pool = Arc::clone(self);
         let spawned = std::thread::Builder::new()
-            .name("ftpfs-warm".into())
+            .name("ftpfs-login".into())
             .spawn(move || {
-                let r = Session::connect(Arc::clone(&pool.cfg), Arc::clone(&pool.shared)).map(
-                    |mut s| {
-                        s.preopen();
-                        s
-                    },
-                );
+                let r = Session::connect(Arc::clone(&pool.cfg), Arc::clone(&pool.shared));
                 let mut st = pool.lock();
+                let r = match ticket.and_then(|t| st.logins.get_mut(&t)) {
+                    Some(slot) => {
+                        *slot = Some(r);
+                        None
+                    }
+                    None => Some(r),
+                };
                 match r {
-                    Ok(s) => st.idle.push((s, Instant::now())),
-                    Err(e) => {
+                    None => {}
+                    Some(Ok(mut s)) => {
+                        drop(st);
+                        s.start_preopen();
+                        s.settle();
+                        st = pool.lock();
+                        st.idle.push((s, Instant::now()));
+                    }
+                    Some(Err(e)) => {
                         st.total -= 1;
-                        let too_many = is_too_many(&e);
-                        if too_many && st.total > 0 && st.total < st.limit {
-                            st.limit = st.total;
-                            log::warn!(
-                                "the server refuses more than {} connections; using {} (was: {e})",
-                                st.limit,
-                                st.limit
-                            );
+                        if is_too_many(&e) {
+                            pool.shrink(&mut st, &e);
                         } else {
                             log::debug!("a spare connection failed: {e}");
                         }
@@ -263,8 +347,9 @@ impl Pool {
                 pool.freed.notify_all();
             });
         if spawned.is_err() {
-            self.lock().total -= 1;
+            st.total -= 1;
         }
+        spawned.is_ok()
     }
 
     fn conn(self: &Arc<Self>, s: Session, usage: Use, reused: bool) -> Conn {
@@ -295,8 +380,19 @@ impl Pool {
             Some(s) if !s.dead => st.idle.push((s, Instant::now())),
             _ => st.total = st.total.saturating_sub(1),
         }
+        let old = prune(&mut st);
         drop(st);
         self.freed.notify_all();
+        if !old.is_empty() {
+            log::debug!(
+                "closing {} connection(s) idle for {IDLE_CLOSE:?}",
+                old.len()
+            );
+            // QUIT waits for its reply: not in the thread that gave a connection back.
+            let _ = std::thread::Builder::new()
+                .name("ftpfs-quit".into())
+                .spawn(move || old.into_iter().for_each(Session::quit));
+        }
     }
 
     /// Closes every idle connection with QUIT (at unmount).
@@ -319,6 +415,25 @@ impl Pool {
     }
 }
 
+/// Takes out the idle connections unused for [`IDLE_CLOSE`] beyond the [`KEEP_IDLE`] most
+/// recently used ones (they are no longer counted), for the caller to close.
+fn prune(st: &mut State) -> Vec<Session> {
+    let mut old = vec![];
+    while st.idle.len() > KEEP_IDLE {
+        let oldest = st
+            .idle
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, (_, since))| *since)
+            .filter(|(_, (_, since))| since.elapsed() > IDLE_CLOSE)
+            .map(|(i, _)| i);
+        let Some(i) = oldest else { break };
+        old.push(st.idle.swap_remove(i).0);
+        st.total -= 1;
+    }
+    old
+}
+
 /// The server refused the login with 421 (too many connections). The reply code is matched
 /// where classify_reply puts it (": 421 "), not anywhere in the message (a port 4210 …).
 fn is_too_many(e: &RemoteError) -> bool {
@@ -339,13 +454,15 @@ impl Conn {
 }
 
 impl Conn {
-    /// Gives the connection back after opening its next passive data connection in the
-    /// background (off the critical path of the next transfer).
+    /// Gives the connection back after asking for its next passive data connection in the
+    /// background (EPSV/PASV, then the TCP handshake, which goes on in a thread of its own
+    /// after the connection is back): off the critical path of the next transfer, which then
+    /// costs one round trip.
     pub fn recycle(mut self) {
         let worth = self
             .session
             .as_ref()
-            .is_some_and(|s| !s.dead && !s.has_ready());
+            .is_some_and(|s| !s.dead && !s.suspect && !s.has_ready());
         // Under load (someone waits for a connection) the session goes back at once.
         if !worth || self.pool.lock().waiting > 0 {
             return;
@@ -355,20 +472,20 @@ impl Conn {
         };
         let pool = Arc::clone(&self.pool);
         let usage = self.usage;
-        // Keep the slot accounted while the thread runs: `self` (now without a session) is
-        // dropped by the thread together with the session's return.
+        // The slot stays accounted while the thread runs: the thread gives it back together
+        // with the session; this handle (now without a session) must not do it a second time.
+        self.handed_off = true;
         let spawned = std::thread::Builder::new()
             .name("ftpfs-preopen".into())
             .spawn(move || {
-                s.preopen();
+                s.start_preopen();
+                s.settle();
                 pool.put_back(Some(s), usage);
             });
         if spawned.is_err() {
             // The session went with the closure; account the slot as gone.
             self.pool.put_back(None, self.usage);
         }
-        // The thread gives the slot back; this handle's drop must not do it a second time.
-        self.handed_off = true;
     }
 }
 

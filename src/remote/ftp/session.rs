@@ -13,16 +13,15 @@
 //!   control connection can no longer be trusted, and the pool then drops it.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use suppaftp::types::FileType;
 use suppaftp::{FtpError, FtpStream, Status};
 
 use super::FtpConfig;
 use super::datamode::{DataMode, DataModes, Method};
-use super::transfer::{self, Attempt, Ctx, RawControl};
+use super::transfer::{self, Attempt, Ctx, RawControl, Reply};
 use crate::remote::{RemoteError, RemoteResult};
 
 /// What the server advertised in FEAT.
@@ -129,9 +128,21 @@ pub struct Shared {
     /// The server directory mounted as `/`: the configured root taken relative to the login
     /// directory (PWD after the first login), as RFC 1738 and curl read `ftp://host/path`.
     pub root: OnceLock<String>,
+    /// FEAT of the first login (the same server answers every connection alike: later
+    /// logins save its round trip).
+    pub feats: OnceLock<Feats>,
+    /// The server refused `OPTS UTF8 ON` once: later logins do not ask again.
+    pub utf8_refused: AtomicBool,
+    /// Whether commands may be pipelined (decided from the first login's banner).
+    pub pipelining: OnceLock<bool>,
 }
 
 impl Shared {
+    /// Whether commands may be pipelined with this server (known after the first login).
+    pub fn may_pipeline(&self) -> bool {
+        self.pipelining.get().copied().unwrap_or(false)
+    }
+
     pub fn new(mode: DataMode) -> Self {
         Shared {
             modes: DataModes::new(mode),
@@ -139,6 +150,9 @@ impl Shared {
             list_a_rejected: AtomicBool::new(false),
             mtime_method: Mutex::new(None),
             root: OnceLock::new(),
+            feats: OnceLock::new(),
+            utf8_refused: AtomicBool::new(false),
+            pipelining: OnceLock::new(),
         }
     }
 }
@@ -186,7 +200,10 @@ pub struct Session {
     peer: SocketAddr,
     local: SocketAddr,
     /// A passive data connection opened ahead of the next transfer.
-    ready: Option<(Method, TcpStream, Instant)>,
+    ready: Option<(Method, transfer::Connecting, Instant)>,
+    /// An EPSV/PASV sent ahead whose reply is not read yet (see [`Session::start_preopen`]);
+    /// read by [`Session::settle`] before anything else is sent.
+    pending: Option<(Method, Instant)>,
     pub(super) cfg: Arc<FtpConfig>,
     pub(super) shared: Arc<Shared>,
 }
@@ -239,6 +256,120 @@ pub(super) fn is_fatal(e: &RemoteError) -> bool {
     matches!(e, RemoteError::Connection(_) | RemoteError::Timeout(_))
 }
 
+/// Servers known to mishandle pipelined commands (lftp's `ftp:auto-sync-mode` list): with
+/// them every command waits for the reply to the one before.
+const NO_PIPELINING: [&str; 3] = ["icrosoft FTP Service", "MadGoat", "MikroTik"];
+
+/// Whether commands may be pipelined with the server that sent `banner`.
+fn pipelining_allowed(banner: &str, target: &str) -> bool {
+    let ok = !NO_PIPELINING.iter().any(|b| banner.contains(b));
+    if !ok {
+        log::info!(
+            "{target}: this server is known to mishandle pipelined commands; sending one at a time"
+        );
+    }
+    ok
+}
+
+/// Sends `cmds` and reads one reply each: in one write when `pipelined`, else one by one.
+fn batch(raw: &mut RawControl, cmds: &[&str], pipelined: bool) -> RemoteResult<Vec<Reply>> {
+    if pipelined {
+        raw.send_many(cmds)?;
+        cmds.iter().map(|_| raw.reply()).collect()
+    } else {
+        cmds.iter().map(|c| raw.command(c)).collect()
+    }
+}
+
+fn raw_of(ftp: &FtpStream, what: &str) -> RemoteResult<RawControl> {
+    ftp.get_ref()
+        .try_clone()
+        .map(RawControl::new)
+        .map_err(|e| RemoteError::Connection(format!("{what}: {e}")))
+}
+
+/// Whether the server does not speak UTF8 for us (not in FEAT, or `OPTS UTF8 ON` refused).
+fn skip_utf8(f: &Feats, shared: &Shared) -> bool {
+    !f.utf8 || shared.utf8_refused.load(Ordering::Relaxed)
+}
+
+/// Checks the reply to `TYPE I` and, when sent, to `OPTS UTF8 ON` (a refusal is remembered).
+fn check_setup(type_i: &Reply, opts: Option<&Reply>, shared: &Shared) -> RemoteResult<()> {
+    if type_i.code != 200 {
+        return Err(classify_reply(type_i.code, type_i.last_line(), "TYPE I"));
+    }
+    if let Some(r) = opts.filter(|r| !(200..300).contains(&r.code)) {
+        log::debug!("OPTS UTF8 ON refused: {}", r.last_line());
+        shared.utf8_refused.store(true, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// After the first login: `TYPE I` and FEAT (pipelined when allowed), then `OPTS UTF8 ON`
+/// when FEAT lists UTF8. FEAT is read by hand: suppaftp's feat() waits for a closing "211 "
+/// line after the first one, so a legal one-line "211 No features" reply would stall it.
+fn setup(
+    ftp: &mut FtpStream,
+    shared: &Shared,
+    target: &str,
+    pipelined: bool,
+) -> RemoteResult<Feats> {
+    let mut raw = raw_of(ftp, target)?;
+    let r = batch(&mut raw, &["TYPE I", "FEAT"], pipelined)?;
+    let feats = match r.get(1) {
+        Some(f) if f.code == 211 => parse_feat(&f.text),
+        other => {
+            let line = other.map(Reply::last_line).unwrap_or_default();
+            log::debug!("{target}: FEAT answered {line}; assuming no features");
+            Feats::default()
+        }
+    };
+    let _ = shared.feats.set(feats.clone());
+    let opts = if skip_utf8(&feats, shared) {
+        None
+    } else {
+        Some(raw.command("OPTS UTF8 ON")?)
+    };
+    let type_i = r
+        .first()
+        .ok_or_else(|| RemoteError::Other("TYPE I: no reply".into()))?;
+    check_setup(type_i, opts.as_ref(), shared)?;
+    Ok(feats)
+}
+
+/// A login once the server is known: USER, PASS, `TYPE I` and `OPTS UTF8 ON` (when the
+/// server takes it) in one write, then their replies (a USER answered 230 needs no PASS;
+/// its answer to PASS is then ignored).
+fn fast_login(
+    ftp: &mut FtpStream,
+    cfg: &FtpConfig,
+    shared: &Shared,
+    feats: Feats,
+    what: &str,
+) -> RemoteResult<Feats> {
+    let mut raw = raw_of(ftp, what)?;
+    let user = format!("USER {}", cfg.user);
+    let pass = format!("PASS {}", cfg.password.as_str());
+    let utf8 = !skip_utf8(&feats, shared);
+    let mut cmds = vec![user.as_str(), pass.as_str(), "TYPE I"];
+    if utf8 {
+        cmds.push("OPTS UTF8 ON");
+    }
+    raw.send_many(&cmds)?;
+    let u = raw.reply()?;
+    let p = raw.reply()?;
+    match u.code {
+        230 => {}
+        331 if matches!(p.code, 230 | 202) => {}
+        331 => return Err(classify_reply(p.code, p.last_line(), what)),
+        _ => return Err(classify_reply(u.code, u.last_line(), what)),
+    }
+    let type_i = raw.reply()?;
+    let opts = if utf8 { Some(raw.reply()?) } else { None };
+    check_setup(&type_i, opts.as_ref(), shared)?;
+    Ok(feats)
+}
+
 impl Session {
     /// Connects, logs in and reads the server's features.
     pub fn connect(cfg: Arc<FtpConfig>, shared: Arc<Shared>) -> RemoteResult<Session> {
@@ -268,42 +399,30 @@ impl Session {
         stream.set_nodelay(true).map_err(io)?;
         let mut ftp = FtpStream::connect_with_stream(stream)
             .map_err(|e| classify(e, &format!("connection to {target}")))?;
+        let banner = ftp.get_welcome_msg().unwrap_or_default().to_string();
+        let pipelining = *shared
+            .pipelining
+            .get_or_init(|| pipelining_allowed(&banner, &target));
         log::debug!("{target}: USER {} / PASS ****", cfg.user);
-        ftp.login(cfg.user.as_str(), cfg.password.as_str())
-            .map_err(|e| {
-                let e = classify(e, &format!("login to {target} as {} failed", cfg.user));
-                match e {
-                    // A refused login is final; say so plainly whatever the code.
-                    RemoteError::Unavailable(m) | RemoteError::Other(m) => {
-                        RemoteError::PermissionDenied(m)
-                    }
-                    other => other,
-                }
-            })?;
-        ftp.transfer_type(FileType::Binary)
-            .map_err(|e| classify(e, "TYPE I"))?;
-        // FEAT by hand: suppaftp's feat() waits for a closing "211 " line after the first
-        // one, so a legal one-line "211 No features" reply would stall the login.
-        let feats = {
-            let sock = ftp.get_ref().try_clone().map_err(io)?;
-            let mut raw = RawControl::new(sock);
-            match raw.command("FEAT") {
-                Ok(r) if r.code == 211 => parse_feat(&r.text),
-                Ok(r) => {
-                    log::debug!(
-                        "{target}: FEAT answered {}; assuming no features",
-                        r.last_line()
-                    );
-                    Feats::default()
-                }
-                Err(e) => return Err(e),
+        let login_failed = |e: RemoteError| match e {
+            // A refused login is final; say so plainly whatever the code.
+            RemoteError::Unavailable(m) | RemoteError::Other(m) => RemoteError::PermissionDenied(m),
+            other => other,
+        };
+        let what = format!("login to {target} as {} failed", cfg.user);
+        let feats = match shared.feats.get().filter(|_| pipelining) {
+            // The first login showed the server and checked the credentials: later ones send
+            // USER, PASS, TYPE I (and OPTS UTF8) in one go, two round trips less each.
+            Some(known) => {
+                let known = known.clone();
+                fast_login(&mut ftp, &cfg, &shared, known, &what).map_err(login_failed)?
+            }
+            None => {
+                ftp.login(cfg.user.as_str(), cfg.password.as_str())
+                    .map_err(|e| login_failed(classify(e, &what)))?;
+                setup(&mut ftp, &shared, &target, pipelining)?
             }
         };
-        if feats.utf8
-            && let Err(e) = ftp.opts("UTF8", Some("ON"))
-        {
-            log::debug!("{target}: OPTS UTF8 ON refused: {e}");
-        }
         if shared.root.get().is_none() {
             let home = ftp.pwd().unwrap_or_else(|e| {
                 log::debug!("{target}: PWD failed ({e}); taking / as the login directory");
@@ -328,6 +447,7 @@ impl Session {
             peer,
             local,
             ready: None,
+            pending: None,
             cfg,
             shared,
         })
@@ -356,6 +476,7 @@ impl Session {
         cmd: &str,
         rest: u64,
     ) -> Result<transfer::DataConn, Attempt> {
+        self.settle();
         let ready = self.ready.take();
         if let Some((m, data, since)) =
             ready.filter(|(m, _, since)| *m == method && since.elapsed() < READY_MAX_AGE)
@@ -422,29 +543,66 @@ impl Session {
         }
     }
 
-    /// Opens the next passive data connection now, while the session would sit idle, when the
-    /// mount's data connections are passive.
-    pub fn preopen(&mut self) {
-        if self.dead || self.ready.is_some() {
+    /// Sends the EPSV/PASV for the next passive data connection now, when the mount's data
+    /// connections are passive, without waiting for the reply: the session can go back to the
+    /// pool at once, and the reply is read by [`Session::settle`] when it is next taken.
+    pub fn start_preopen(&mut self) {
+        if self.dead || self.suspect || self.ready.is_some() || self.pending.is_some() {
             return;
         }
         let Some(method) = self.shared.modes.current().filter(|m| m.is_passive()) else {
             return;
         };
-        let mut ctx = self.ctx();
-        let data = transfer::preopen(&mut ctx, method);
-        let dead = ctx.dead;
-        self.dead |= dead;
-        if let Some(d) = data {
-            self.ready = Some((method, d, Instant::now()));
+        match self.raw.send(method.name()) {
+            Ok(()) => self.pending = Some((method, Instant::now())),
+            Err(e) => {
+                log::debug!("sending {method} ahead failed: {e}");
+                self.dead = true;
+            }
         }
     }
 
-    /// Whether a data connection is ready for the next transfer.
+    /// Reads the reply to an EPSV/PASV sent ahead (see [`Session::start_preopen`]) and starts
+    /// that data connection; the session is in step again afterwards (or dead).
+    pub fn settle(&mut self) {
+        let Some((method, since)) = self.pending.take() else {
+            return;
+        };
+        let mut ctx = self.ctx();
+        let data = transfer::finish_preopen(&mut ctx, method);
+        let dead = ctx.dead;
+        self.dead |= dead;
+        if let Some(d) = data.filter(|_| since.elapsed() < READY_MAX_AGE) {
+            self.ready = Some((method, d, since));
+        }
+    }
+
+    /// Whether a data connection is ready (or being connected) for the next transfer.
     pub fn has_ready(&self) -> bool {
-        self.ready
-            .as_ref()
-            .is_some_and(|(_, _, since)| since.elapsed() < READY_MAX_AGE)
+        self.readiness() > 0
+    }
+
+    /// How soon the next transfer can start: 3 with a connected data connection, 2 while
+    /// its handshake runs (a command sent now may wait for it) or when the reply to its
+    /// EPSV/PASV is there to be read, 1 while that reply is on its way, 0 without one.
+    pub fn readiness(&self) -> u8 {
+        match (&self.ready, &self.pending) {
+            (Some((_, c, since)), _) if since.elapsed() < READY_MAX_AGE => {
+                if c.is_finished() {
+                    3
+                } else {
+                    2
+                }
+            }
+            (_, Some((_, since))) if since.elapsed() < READY_MAX_AGE => {
+                if self.raw.has_input() {
+                    2
+                } else {
+                    1
+                }
+            }
+            _ => 0,
+        }
     }
 
     fn raw_clone(&mut self) -> Result<RawControl, Attempt> {
@@ -594,11 +752,13 @@ impl Session {
 
     /// NOOP: is the connection still good?
     pub fn noop(&mut self) -> bool {
-        self.ftp.noop().is_ok()
+        self.settle();
+        !self.dead && self.ftp.noop().is_ok()
     }
 
     /// Says goodbye (best effort).
     pub fn quit(mut self) {
+        self.settle();
         let _ = self.ftp.quit();
     }
 }
@@ -631,6 +791,20 @@ pub fn mfmt_stamp(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipelining_is_off_for_servers_lftp_knows_to_break_it() {
+        assert!(pipelining_allowed("220 (vsFTPd 3.0.3)", "t"));
+        assert!(pipelining_allowed(
+            "220---------- Welcome to Pure-FTPd",
+            "t"
+        ));
+        assert!(!pipelining_allowed("220 Microsoft FTP Service", "t"));
+        assert!(!pipelining_allowed(
+            "220 MikroTik FTP server (MikroTik 6.49) ready",
+            "t"
+        ));
+    }
 
     #[test]
     fn feat_replies_multi_and_single_line() {

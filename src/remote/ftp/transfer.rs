@@ -70,12 +70,21 @@ impl RawControl {
     pub fn send_many(&mut self, lines: &[&str]) -> Result<(), RemoteError> {
         let mut buf = Vec::new();
         for line in lines {
+            // Never a password in a log line or an error message.
+            let shown = if line
+                .get(..5)
+                .is_some_and(|v| v.eq_ignore_ascii_case("PASS "))
+            {
+                "PASS ****"
+            } else {
+                line
+            };
             if line.contains(['\r', '\n']) {
                 return Err(RemoteError::BadName(format!(
-                    "{line:?}: line breaks cannot be sent"
+                    "{shown:?}: line breaks cannot be sent"
                 )));
             }
-            log::debug!("-> {line}");
+            log::debug!("-> {shown}");
             buf.extend_from_slice(line.as_bytes());
             buf.extend_from_slice(b"\r\n");
         }
@@ -141,6 +150,15 @@ impl RawControl {
 
     fn fd(&self) -> i32 {
         self.sock.as_raw_fd()
+    }
+
+    /// Whether the server has sent something not read yet (a reply can be read without
+    /// waiting). Never blocks.
+    pub fn has_input(&self) -> bool {
+        poll_read(&[self.fd()], Duration::ZERO)
+            .first()
+            .copied()
+            .unwrap_or(false)
     }
 }
 
@@ -263,6 +281,15 @@ pub fn passive_target(
     method: Method,
 ) -> Result<(SocketAddr, Option<IpAddr>), Attempt> {
     let r = ctx.ctl.command(method.name()).map_err(Attempt::Command)?;
+    passive_reply(ctx, method, &r)
+}
+
+/// The address to connect to, from the reply to EPSV/PASV.
+fn passive_reply(
+    ctx: &Ctx<'_>,
+    method: Method,
+    r: &Reply,
+) -> Result<(SocketAddr, Option<IpAddr>), Attempt> {
     match (method, r.code) {
         (Method::Epsv, 229) => {
             let port = parse_229(&r.text).ok_or_else(|| {
@@ -287,7 +314,52 @@ pub fn passive_target(
             };
             Ok((SocketAddr::new(ip, addr.port()), Some(reply_ip)))
         }
-        _ => Err(method_refused(method, &r)),
+        _ => Err(method_refused(method, r)),
+    }
+}
+
+/// A passive data connection being connected in a thread of its own (so the transfer
+/// command, or the session's return to the pool, need not wait for the TCP handshake).
+pub struct Connecting {
+    addr: SocketAddr,
+    thread: std::thread::JoinHandle<std::io::Result<TcpStream>>,
+}
+
+impl Connecting {
+    fn start(addr: SocketAddr, timeout: Duration) -> Result<Connecting, Attempt> {
+        std::thread::Builder::new()
+            .name("ftpfs-connect".into())
+            .spawn(move || TcpStream::connect_timeout(&addr, timeout))
+            .map(|thread| Connecting { addr, thread })
+            .map_err(|e| Attempt::Data(Failure::Failed(format!("cannot start a thread: {e}"))))
+    }
+
+    /// Whether the handshake is over (the connection is made, or failed).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits for the handshake; a failure says how it failed.
+    fn finish(self, ctx: &Ctx<'_>) -> Result<TcpStream, Failure> {
+        let addr = self.addr;
+        let dct = ctx.cfg.data_connect_timeout;
+        let connected = self
+            .thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("connect thread panicked")));
+        let data = connected.map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                Failure::Refused(format!("{addr}: connection refused"))
+            }
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                Failure::TimedOut(format!("{addr}: no answer within {}s", dct.as_secs_f32()))
+            }
+            _ => Failure::Failed(format!("{addr}: {e}")),
+        })?;
+        data_socket(data, ctx.cfg.timeout).map_err(|e| match e {
+            Attempt::Data(f) => f,
+            Attempt::Command(e) => Failure::Failed(e.to_string()),
+        })
     }
 }
 
@@ -298,23 +370,27 @@ fn open_passive(
     rest: u64,
 ) -> Result<TcpStream, Attempt> {
     let (addr, _) = passive_target(ctx, method)?;
-    let dct = ctx.cfg.data_connect_timeout;
-    // Connect while the command travels: a round trip less per transfer on a slow link.
-    // REST goes in the same packet only when the server promises REST STREAM; otherwise a
-    // refused REST would let the command start at offset 0.
-    let connector = std::thread::Builder::new()
-        .name("ftpfs-connect".into())
-        .spawn(move || TcpStream::connect_timeout(&addr, dct))
-        .map_err(|e| Attempt::Data(Failure::Failed(format!("cannot start a thread: {e}"))))?;
-    let pipelined = rest == 0 || ctx.rest_stream;
+    let connecting = Connecting::start(addr, ctx.cfg.data_connect_timeout)?;
+    command_while_connecting(ctx, connecting, cmd, rest)
+}
+
+/// Sends `cmd` (with its REST) while the data connection is being made, then waits for both:
+/// a round trip less per transfer on a slow link. REST goes in the same packet only when the
+/// server promises REST STREAM; otherwise a refused REST would let the command start at
+/// offset 0.
+fn command_while_connecting(
+    ctx: &mut Ctx<'_>,
+    connecting: Connecting,
+    cmd: &str,
+    rest: u64,
+) -> Result<TcpStream, Attempt> {
+    let pipelined = rest == 0 || (ctx.rest_stream && ctx.shared.may_pipeline());
     let sent = if pipelined {
         send_pipelined(ctx, cmd, rest)
     } else {
         send_rest_and_command(ctx, cmd, rest).map(|()| false)
     };
-    let connected = connector
-        .join()
-        .unwrap_or_else(|_| Err(std::io::Error::other("connect thread panicked")));
+    let connected = connecting.finish(ctx);
     let sent_rest = match sent {
         Ok(r) => r,
         Err(e) => {
@@ -323,23 +399,11 @@ fn open_passive(
             return Err(e);
         }
     };
-    let data = match connected {
-        Ok(d) => d,
-        Err(e) => {
-            // The server has the command and waits for a connection that will not come.
-            ctx.dead = true;
-            return Err(Attempt::Data(match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => {
-                    Failure::Refused(format!("{addr}: connection refused"))
-                }
-                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                    Failure::TimedOut(format!("{addr}: no answer within {}s", dct.as_secs_f32()))
-                }
-                _ => Failure::Failed(format!("{addr}: {e}")),
-            }));
-        }
-    };
-    let data = data_socket(data, ctx.cfg.timeout).inspect_err(|_| ctx.dead = true)?;
+    let data = connected.map_err(|f| {
+        // The server has the command and waits for a connection that will not come.
+        ctx.dead = true;
+        Attempt::Data(f)
+    })?;
     read_opening_replies(ctx, data, cmd, sent_rest)
 }
 
@@ -367,10 +431,17 @@ fn read_opening_replies(
     Ok(data)
 }
 
-/// Opens a passive data connection ahead of time (the next transfer then costs one round
-/// trip: its command). Returns `None` when that fails; the session stays usable.
-pub fn preopen(ctx: &mut Ctx<'_>, method: Method) -> Option<TcpStream> {
-    let (addr, _) = match passive_target(ctx, method) {
+/// Reads the reply to an EPSV/PASV sent ahead of time (by the session when it went back to
+/// the pool) and starts the TCP handshake of that data connection in the background (the
+/// next transfer then costs one round trip: its command). `None` when that fails; the session
+/// stays usable unless the control connection failed.
+pub fn finish_preopen(ctx: &mut Ctx<'_>, method: Method) -> Option<Connecting> {
+    let target = ctx
+        .ctl
+        .reply()
+        .map_err(Attempt::Command)
+        .and_then(|r| passive_reply(ctx, method, &r));
+    let (addr, _) = match target {
         Ok(t) => t,
         Err(Attempt::Command(e)) => {
             if super::session::is_fatal(&e) {
@@ -380,19 +451,24 @@ pub fn preopen(ctx: &mut Ctx<'_>, method: Method) -> Option<TcpStream> {
         }
         Err(Attempt::Data(_)) => return None,
     };
-    let s = TcpStream::connect_timeout(&addr, ctx.cfg.data_connect_timeout).ok()?;
-    data_socket(s, ctx.cfg.timeout).ok()
+    Connecting::start(addr, ctx.cfg.data_connect_timeout).ok()
 }
 
-/// Runs `cmd` over a data connection opened by [`preopen`]. A 425/426 means the server let
-/// it go stale: the caller then makes a fresh one.
+/// Runs `cmd` over a data connection started by [`finish_preopen`]. A handshake that already failed,
+/// or a 425/426 (the server let the connection go stale), is `Attempt::Data` with the session
+/// alive: the caller then makes a fresh one. A handshake still running goes on while the
+/// command travels; its failure then leaves the command in flight (the session is dead).
 pub fn use_ready(
     ctx: &mut Ctx<'_>,
-    data: TcpStream,
+    data: Connecting,
     cmd: &str,
     rest: u64,
 ) -> Result<TcpStream, Attempt> {
-    let sent_rest = if rest == 0 || ctx.rest_stream {
+    if !data.is_finished() {
+        return command_while_connecting(ctx, data, cmd, rest);
+    }
+    let data = data.finish(ctx).map_err(Attempt::Data)?;
+    let sent_rest = if rest == 0 || (ctx.rest_stream && ctx.shared.may_pipeline()) {
         send_pipelined(ctx, cmd, rest)?
     } else {
         send_rest_and_command(ctx, cmd, rest)?;
@@ -654,6 +730,18 @@ fn data_error(what: &str, e: &std::io::Error) -> RemoteError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_with_a_line_break_is_refused_without_showing_it() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let sock = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let mut raw = RawControl::new(sock);
+        let err = raw
+            .send_many(&["USER u", "PASS sec\r\nret", "TYPE I"])
+            .expect_err("refused");
+        let msg = err.to_string();
+        assert!(msg.contains("PASS ****") && !msg.contains("sec"), "{msg}");
+    }
 
     #[test]
     fn reply_codes() {
