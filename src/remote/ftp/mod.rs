@@ -20,6 +20,7 @@ pub mod pool;
 pub mod probe;
 pub mod session;
 pub mod transfer;
+mod upload;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use self::datamode::{Change, DataMode, Failure, Method, PasvAddress};
 use self::pool::{Conn, Pool, Use};
 use self::session::{Session, Shared};
 use self::transfer::{Attempt, DataConn};
+use self::upload::Uploader;
 use super::{
     Capabilities, ReadStream, Remote, RemoteEntry, RemoteError, RemoteResult, WriteStream,
 };
@@ -331,19 +333,13 @@ impl Remote for FtpRemote {
     fn open_write(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
         let cmd = format!("STOR {}", self.abs(path));
         let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, 0)?;
-        Ok(Box::new(FtpWrite {
-            conn: Some(conn),
-            dc: Some(dc),
-        }))
+        Ok(Box::new(FtpWrite::new(conn, dc)))
     }
 
     fn open_append(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
         let cmd = format!("APPE {}", self.abs(path));
         let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, 0)?;
-        Ok(Box::new(FtpWrite {
-            conn: Some(conn),
-            dc: Some(dc),
-        }))
+        Ok(Box::new(FtpWrite::new(conn, dc)))
     }
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
@@ -447,14 +443,57 @@ impl Drop for FtpRead {
     }
 }
 
-/// A running STOR/APPE.
+/// A running STOR/APPE: written through an [`Uploader`] thread (directly to the data
+/// connection if no thread could be started).
 struct FtpWrite {
     conn: Option<Conn>,
+    up: Option<Uploader>,
     dc: Option<DataConn>,
+}
+
+impl FtpWrite {
+    fn new(conn: Conn, dc: DataConn) -> Self {
+        let mut conn = Some(conn);
+        let (up, dc) = match Uploader::start(dc) {
+            Ok(up) => (Some(up), None),
+            Err(dc) => {
+                if dc.is_none() {
+                    kill(&mut conn);
+                }
+                (None, dc)
+            }
+        };
+        FtpWrite { conn, up, dc }
+    }
+
+    /// Ends the uploader thread (after every queued chunk was written), keeping its data
+    /// connection; returns the first write error.
+    fn stop_uploader(&mut self) -> RemoteResult<()> {
+        let Some(mut up) = self.up.take() else {
+            return Ok(());
+        };
+        match up.stop() {
+            Some((dc, r)) => {
+                self.dc = Some(dc);
+                r
+            }
+            None => {
+                kill(&mut self.conn);
+                Err(RemoteError::Connection("the upload thread failed".into()))
+            }
+        }
+    }
 }
 
 impl WriteStream for FtpWrite {
     fn write_all(&mut self, data: &[u8]) -> RemoteResult<()> {
+        if let Some(up) = self.up.as_mut() {
+            return match up.write_all(data) {
+                Ok(()) => Ok(()),
+                // The thread stopped at an earlier chunk's error: that error is the one.
+                Err(e) => self.stop_uploader().and(Err(e)),
+            };
+        }
         match self.dc.as_mut() {
             Some(dc) => dc.write_all(data),
             None => Err(RemoteError::Other("upload already finished".into())),
@@ -462,15 +501,19 @@ impl WriteStream for FtpWrite {
     }
 
     fn finish(mut self: Box<Self>) -> RemoteResult<()> {
-        match self.dc.take() {
+        let written = self.stop_uploader();
+        let verdict = match self.dc.take() {
             Some(dc) => dc.finish().map_err(|e| note(&mut self.conn, e)),
             None => Ok(()),
-        }
+        };
+        // The server's verdict says more (552 quota) than the failed write (broken pipe).
+        verdict.and(written)
     }
 }
 
 impl Drop for FtpWrite {
     fn drop(&mut self) {
+        let _ = self.stop_uploader();
         // Dropped without finish (an error path): close the data connection and read the
         // verdict so the control connection stays in step; drop it if that fails.
         if let Some(dc) = self.dc.take()

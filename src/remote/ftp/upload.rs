@@ -1,0 +1,157 @@
+//! The upload side of a STOR/APPE: a thread that writes queued chunks to the data connection,
+//! so that a FUSE `write()` returns as soon as its data is queued and the next chunk is read
+//! from the kernel while the previous one is on the wire.
+//!
+//! Invariants:
+//! - At most [`QUEUE`] chunks wait (each at most one FUSE write, 1 MiB): memory per upload is
+//!   bounded, and a slow server slows the writer down instead of filling memory.
+//! - Chunks reach the data connection in the order they were queued.
+//! - The first write error stops the thread; the error is returned by the next `write_all`
+//!   (or by `stop`) together with the data connection, so the caller can still read the
+//!   server's verdict (a 552 says more than "broken pipe"). Nothing queued after a failed
+//!   chunk is written.
+//! - `stop` returns only after every queued chunk was written (or the first error).
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use super::transfer::DataConn;
+use crate::remote::{RemoteError, RemoteResult};
+
+/// Chunks that may wait for the wire.
+const QUEUE: usize = 4;
+
+type Outcome = (DataConn, RemoteResult<()>);
+
+/// A data connection fed by a thread of its own.
+pub struct Uploader {
+    tx: Option<SyncSender<Vec<u8>>>,
+    /// Buffers the thread is done with, for reuse (no allocation per chunk).
+    spare: Receiver<Vec<u8>>,
+    thread: Option<JoinHandle<Option<Outcome>>>,
+}
+
+impl Uploader {
+    /// Starts the thread. If no thread can be started, the data connection comes back (to be
+    /// written to directly).
+    pub fn start(dc: DataConn) -> Result<Uploader, Option<DataConn>> {
+        let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE);
+        let (spare_tx, spare) = sync_channel::<Vec<u8>>(QUEUE + 1);
+        // Handed over through a slot, so that it can be taken back when the thread does not
+        // start (the closure would otherwise drop it).
+        let slot = Arc::new(Mutex::new(Some(dc)));
+        let mine = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new()
+            .name("ftpfs-upload".into())
+            .spawn(move || {
+                let mut dc = mine.lock().ok()?.take()?;
+                for buf in rx {
+                    if let Err(e) = dc.write_all(&buf) {
+                        return Some((dc, Err(e)));
+                    }
+                    let _ = spare_tx.try_send(buf);
+                }
+                Some((dc, Ok(())))
+            });
+        match spawned {
+            Ok(thread) => Ok(Uploader {
+                tx: Some(tx),
+                spare,
+                thread: Some(thread),
+            }),
+            Err(_) => Err(slot.lock().ok().and_then(|mut g| g.take())),
+        }
+    }
+
+    /// Queues `data` (waits while the queue is full). An error is the first failed write of
+    /// an earlier chunk: the thread has stopped, and `stop` gives the connection back.
+    pub fn write_all(&mut self, data: &[u8]) -> RemoteResult<()> {
+        let Some(tx) = &self.tx else {
+            return Err(RemoteError::Other("upload already stopped".into()));
+        };
+        let mut buf = self.spare.try_recv().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(data);
+        if tx.send(buf).is_ok() {
+            return Ok(());
+        }
+        // The thread ended: it hit an error (it never ends on its own otherwise).
+        Err(RemoteError::Other("upload stopped".into()))
+    }
+
+    /// Waits until every queued chunk is written; returns the data connection and the first
+    /// write error, if any. `None` only if the thread panicked (the connection is lost).
+    pub fn stop(&mut self) -> Option<Outcome> {
+        self.tx = None;
+        self.thread.take().and_then(|t| t.join().ok().flatten())
+    }
+}
+
+impl Drop for Uploader {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::remote::ftp::transfer::RawControl;
+
+    /// A data connection to a local peer (returned too), with a control side nobody reads.
+    fn pair() -> (DataConn, TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let data = TcpStream::connect(addr).expect("connect");
+        let (peer, _) = l.accept().expect("accept");
+        let ctl = TcpStream::connect(addr).expect("connect");
+        let (ctl_peer, _) = l.accept().expect("accept");
+        let dc = DataConn::new(data, RawControl::new(ctl), "STOR x".into());
+        (dc, peer, ctl_peer)
+    }
+
+    #[test]
+    fn chunks_arrive_in_order_and_stop_waits_for_all() {
+        let (dc, mut peer, _ctl) = pair();
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![];
+            peer.read_to_end(&mut got).expect("read");
+            got
+        });
+        let mut up = Uploader::start(dc).ok().expect("thread");
+        let mut want = vec![];
+        for k in 0..64u32 {
+            let chunk: Vec<u8> = (0..100_000u32).map(|i| (i ^ k) as u8).collect();
+            up.write_all(&chunk).expect("queued");
+            want.extend_from_slice(&chunk);
+        }
+        let (dc, r) = up.stop().expect("outcome");
+        r.expect("all written");
+        drop(dc);
+        assert!(reader.join().expect("join") == want);
+    }
+
+    #[test]
+    fn a_write_error_stops_the_thread_and_is_reported() {
+        let (dc, peer, _ctl) = pair();
+        drop(peer);
+        let mut up = Uploader::start(dc).ok().expect("thread");
+        let chunk = vec![7u8; 1 << 20];
+        // Writes to a closed peer fail after a few chunks (the first may fit in buffers);
+        // then write_all fails fast, and stop gives the connection back with the error.
+        let mut failed = false;
+        for _ in 0..200 {
+            if up.write_all(&chunk).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "writes to a closed peer kept succeeding");
+        let (_dc, r) = up.stop().expect("outcome");
+        assert!(r.is_err());
+    }
+}
