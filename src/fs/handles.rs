@@ -14,6 +14,11 @@
 //!   before the current end, a hole the buffer cannot hold, or an append the server refuses
 //!   turns the handle into a staged one: its upload is finished first, so the server holds
 //!   `[0, pos)`, which the staged copy fetches on demand.
+//! - Every writer registers on the file's `Live` entry ([`Writer`]) and touches that entry
+//!   only while its id matches. A handle whose file was unlinked (or replaced by a rename)
+//!   starts no new transfer on the path, which may name another file by then: a running
+//!   upload is finished at close, anything later goes to a private copy that is never
+//!   uploaded, and an `atomic_replace` temporary upload is deleted, not renamed into place.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -39,7 +44,14 @@ pub(super) enum Handle {
 pub(super) struct StagedHandle {
     pub path: String,
     pub copy: Arc<Mutex<Staged>>,
-    pub writable: bool,
+    /// The handle's registration as a writer; `None` for a read-only handle.
+    pub writer: Option<Writer>,
+}
+
+/// A registration as a writer of a live file: the file's `Live::id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Writer {
+    pub id: u64,
 }
 
 pub(super) struct ReadState {
@@ -61,6 +73,7 @@ pub(super) struct WriteState {
     /// With `atomic_replace`: the temporary name the upload goes to, renamed over `path`
     /// once the server confirmed it.
     pub tmp: Option<String>,
+    pub writer: Writer,
 }
 
 /// The errno for a failed upload: ENOSPC for 552/452, EDQUOT for a 532 that speaks of a
@@ -80,10 +93,14 @@ pub(super) fn upload_errno(e: &RemoteError) -> i32 {
 }
 
 impl Fs {
+    /// A number never handed out before (file handles, live ids).
+    pub(super) fn unique(&self) -> u64 {
+        self.next_fh
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(super) fn insert_handle(&self, h: Handle) -> u64 {
-        let fh = self
-            .next_fh
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let fh = self.unique();
         lock(&self.handles).insert(fh, Arc::new(Mutex::new(h)));
         fh
     }
@@ -195,10 +212,11 @@ impl Fs {
     }
 
     /// Registers one more writer of `path` (size and mtime shown from it from now on).
-    pub(super) fn add_writer(&self, path: &str, size: u64, mode: u32) {
+    pub(super) fn add_writer(&self, path: &str, size: u64, mode: u32) -> Writer {
         let now = SystemTime::now();
         let mut live = lock(&self.live);
-        let l = live.entry(path.to_string()).or_insert(Live {
+        let l = live.entry(path.to_string()).or_insert_with(|| Live {
+            id: self.unique(),
             size,
             mtime: now,
             mode,
@@ -207,12 +225,29 @@ impl Fs {
         });
         l.writers += 1;
         l.size = size;
+        Writer { id: l.id }
     }
 
-    /// One writer of `path` is gone.
-    pub(super) fn drop_writer(&self, path: &str) {
+    /// Whether `w` is registered on the file now at `path` (not unlinked or replaced).
+    pub(super) fn is_current(&self, path: &str, w: Writer) -> bool {
+        lock(&self.live).get(path).is_some_and(|l| l.id == w.id)
+    }
+
+    /// Edits the live entry of `path` if `w` is registered on it.
+    pub(super) fn update_live(&self, path: &str, w: Writer, edit: impl FnOnce(&mut Live)) {
+        if let Some(l) = lock(&self.live).get_mut(path)
+            && l.id == w.id
+        {
+            edit(l);
+        }
+    }
+
+    /// The writer `w` of `path` is gone. A writer of an unlinked file touches nothing.
+    pub(super) fn drop_writer(&self, path: &str, w: Writer) {
         let mut live = lock(&self.live);
-        if let Some(l) = live.get_mut(path) {
+        if let Some(l) = live.get_mut(path)
+            && l.id == w.id
+        {
             l.writers = l.writers.saturating_sub(1);
             if l.writers == 0 {
                 live.remove(path);
@@ -236,7 +271,7 @@ impl Fs {
             };
             FsError::remote_as(errno, "upload", target, &e)
         })?;
-        self.add_writer(path, 0, mode);
+        let writer = self.add_writer(path, 0, mode);
         if tmp.is_none() {
             self.note_written(path, Some(0), Some(SystemTime::now()));
         }
@@ -248,13 +283,14 @@ impl Fs {
             pending_bytes: 0,
             error: None,
             tmp,
+            writer,
         })))
     }
 
     /// A write handle on an existing file that has sent nothing yet: the server holds
     /// `[0, size)`; a write at `size` starts an APPE, any other write stages the file.
     fn lazy_write(&self, path: &str, size: u64, mode: u32) -> u64 {
-        self.add_writer(path, size, mode);
+        let writer = self.add_writer(path, size, mode);
         self.insert_handle(Handle::Write(WriteState {
             path: path.to_string(),
             stream: None,
@@ -263,6 +299,7 @@ impl Fs {
             pending_bytes: 0,
             error: None,
             tmp: None,
+            writer,
         }))
     }
 
@@ -302,33 +339,42 @@ impl Fs {
                 self.to_staged(&mut h)?;
             } else if offset == w.pos && w.stream.is_none() {
                 // Nothing running (a lazy handle, or after a flush): continue with APPE, or
-                // stage the file when the server refuses appends.
-                match self.remote.open_append(&w.path) {
-                    Ok(s) => w.stream = Some(s),
-                    Err(e) => {
-                        log::info!("{}: append refused ({e}); staging the file", w.path);
-                        self.to_staged(&mut h)?;
+                // stage the file when the server refuses appends. A handle whose file was
+                // unlinked starts nothing: to_staged gives it a private copy.
+                if !self.is_current(&w.path, w.writer) {
+                    self.to_staged(&mut h)?;
+                } else {
+                    match self.remote.open_append(&w.path) {
+                        Ok(s) => w.stream = Some(s),
+                        Err(e) => {
+                            log::info!("{}: append refused ({e}); staging the file", w.path);
+                            self.to_staged(&mut h)?;
+                        }
                     }
                 }
             }
         }
-        let (path, end) = match &mut *h {
+        let (path, end, writer) = match &mut *h {
             Handle::Write(w) => {
                 w.write(self, offset, data)?;
-                (w.path.clone(), w.pos)
+                (w.path.clone(), w.pos, w.writer)
             }
-            Handle::Staged(s) if s.writable => {
-                let mut c = lock(&s.copy);
+            Handle::Staged(StagedHandle {
+                path,
+                copy,
+                writer: Some(writer),
+            }) => {
+                let mut c = lock(copy);
                 c.write(offset, data)?;
-                (s.path.clone(), c.size())
+                (path.clone(), c.size(), *writer)
             }
             _ => return Err(FsError::new(libc::EBADF, "file is not open for writing")),
         };
         drop(h);
-        if let Some(l) = lock(&self.live).get_mut(&path) {
+        self.update_live(&path, writer, |l| {
             l.size = l.size.max(end);
             l.mtime = SystemTime::now();
-        }
+        });
         Ok(data.len())
     }
 
@@ -360,16 +406,32 @@ impl Fs {
 
     /// Ends a streaming upload (renaming a temporary name over the target) and records it.
     fn finish_stream(&self, w: &mut WriteState) -> FsResult<()> {
-        if w.finish_upload()? {
-            if let Some(tmp) = w.tmp.take() {
-                self.commit_tmp(&tmp, &w.path).map_err(|e| w.fail(e))?;
-            }
-            self.after_upload(&w.path, Some(w.pos))
-        } else {
+        if !self.end_stream(w)? {
             // Nothing ended now, but a time may have been set since the last upload ended
             // (utimensat by path can arrive between close's FLUSH and RELEASE).
-            self.after_upload(&w.path, None)
+            self.after_upload(&w.path, Some(w.writer), None)?;
         }
+        Ok(())
+    }
+
+    /// Ends the running upload, if any, and records it: the server then holds `[0, pos)`.
+    /// A temporary upload (`atomic_replace`) is renamed into place, or deleted when the file
+    /// was unlinked meanwhile. Returns whether an upload ended now.
+    pub(super) fn end_stream(&self, w: &mut WriteState) -> FsResult<bool> {
+        if !w.finish_upload()? {
+            return Ok(false);
+        }
+        if let Some(tmp) = w.tmp.take() {
+            if self.is_current(&w.path, w.writer) {
+                // A failed commit is sticky on the handle: later writes must not go on as if
+                // the file were in place.
+                self.commit_tmp(&tmp, &w.path).map_err(|e| w.fail(e))?;
+            } else if let Err(e) = self.remote.delete(&tmp) {
+                log::warn!("{tmp}: cannot remove the upload of an unlinked file: {e}");
+            }
+        }
+        self.after_upload(&w.path, Some(w.writer), Some(w.pos))?;
+        Ok(true)
     }
 
     /// release: the last descriptor of the handle is closed.
@@ -384,7 +446,7 @@ impl Fs {
             && let Err(e) = self.to_staged(&mut h)
         {
             if let Handle::Write(w) = &*h {
-                self.drop_writer(&w.path);
+                self.drop_writer(&w.path, w.writer);
             }
             return Err(e);
         }
@@ -394,20 +456,20 @@ impl Fs {
                 Ok(())
             }
             Handle::Staged(s) => {
-                let r = if s.writable {
+                let r = if s.writer.is_some() {
                     self.flush_staged(s)
                 } else {
                     Ok(())
                 };
                 self.unstage(&s.path, &s.copy);
-                if s.writable {
-                    self.drop_writer(&s.path);
+                if let Some(w) = s.writer {
+                    self.drop_writer(&s.path, w);
                 }
                 r
             }
             Handle::Write(w) => {
                 let r = self.finish_stream(w);
-                self.drop_writer(&w.path);
+                self.drop_writer(&w.path, w.writer);
                 r
             }
         }

@@ -7,6 +7,8 @@
 //!   per-file SIZE/MDTM is ever sent. A name missing from a fresh listing is ENOENT at once.
 //! - Files open for writing are "live": their size and mtime come from the writer, and lookups
 //!   see them even when a listing fetched meanwhile does not (the upload may not have started).
+//!   Each live file has an id; a handle whose file was unlinked (or replaced by a rename)
+//!   no longer matches it and never changes the entry of a new file at the same path.
 //! - Our own changes update the cached listing in place (or invalidate it), so they are seen at
 //!   once; see `cache::DirCache` for how a racing fetch is kept from hiding them.
 //! - No inode, handle or cache lock is held across network I/O: each open file has its own
@@ -110,9 +112,13 @@ pub struct StatFs {
     pub namelen: u32,
 }
 
-/// A file being written through this mount.
-#[derive(Clone, Debug)]
+/// A file being written through this mount. A path has at most one; when its file is
+/// unlinked (or replaced by a rename) the entry goes, and a new file at the path gets a new
+/// entry with a new `id`.
 struct Live {
+    /// Which file this is: writers remember it ([`handles::Writer`]) and touch the entry only
+    /// while it matches, so a handle of an unlinked file never changes a new file's entry.
+    id: u64,
     size: u64,
     mtime: SystemTime,
     mode: u32,
@@ -619,6 +625,11 @@ impl Fs {
             };
             return Err(FsError::remote_as(errno, "rename", &from, &err));
         }
+        if src.kind != FileKind::Dir {
+            // A file being written at `to` was replaced: its handles no longer name it.
+            lock(&self.live).remove(&to);
+            self.forget_staged(&to);
+        }
         let mut moved = src.clone();
         moved.name = newname.to_string();
         self.cache.update(&from_dir, |l| {
@@ -761,6 +772,8 @@ impl Fs {
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod shared_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::handles::{Handle, StagedHandle, upload_errno};
+use super::handles::{Handle, StagedHandle, Writer, upload_errno};
 use super::staged::{Staged, UploadError};
 use super::{Fs, FsError, FsResult, lock};
 use crate::remote::{FileKind, RemoteEntry, RemoteError, split};
@@ -102,17 +102,15 @@ impl Fs {
             }
             c.size()
         };
-        if writable {
-            self.add_writer(path, staged_size, mode);
-        }
+        let writer = writable.then(|| self.add_writer(path, staged_size, mode));
         Ok(self.insert_handle(Handle::Staged(StagedHandle {
             path: path.to_string(),
             copy,
-            writable,
+            writer,
         })))
     }
 
-    /// Turns every streaming write handle of `path` into a staged one.
+    /// Turns every streaming write handle of the file at `path` into a staged one.
     fn stage_streams(&self, path: &str) -> FsResult<()> {
         if self.is_staged(path) || !lock(&self.live).contains_key(path) {
             return Ok(());
@@ -120,7 +118,8 @@ impl Fs {
         let all: Vec<_> = lock(&self.handles).values().cloned().collect();
         for h in all {
             let mut g = lock(&h);
-            if matches!(&*g, Handle::Write(w) if w.path == path) {
+            if matches!(&*g, Handle::Write(w) if w.path == path && self.is_current(path, w.writer))
+            {
                 self.to_staged(&mut g)?;
             }
         }
@@ -128,7 +127,8 @@ impl Fs {
     }
 
     /// Turns a streaming write handle into a staged one: its upload is finished (the server
-    /// then holds `[0, pos)`), out-of-order writes still waiting go into the copy.
+    /// then holds `[0, pos)`), out-of-order writes still waiting go into the copy. A handle
+    /// whose file was unlinked gets a private copy, never uploaded.
     pub(super) fn to_staged(&self, h: &mut MutexGuard<'_, Handle>) -> FsResult<()> {
         let Handle::Write(w) = &mut **h else {
             return Ok(());
@@ -137,17 +137,14 @@ impl Fs {
             return Err(e.clone());
         }
         let pending = w.take_pending();
-        if w.finish_upload()? {
-            if let Some(tmp) = w.tmp.take() {
-                // A failed commit is sticky on the handle: later writes must not go on as if
-                // the file were in place.
-                self.commit_tmp(&tmp, &w.path).map_err(|e| w.fail(e))?;
-            }
-            self.after_upload(&w.path, Some(w.pos))?;
-        }
-        let path = w.path.clone();
+        self.end_stream(w)?;
+        let (path, writer) = (w.path.clone(), w.writer);
         log::debug!("{path}: staged (the server holds {} bytes)", w.pos);
-        let copy = self.stage(&path, w.pos)?;
+        let copy = if self.is_current(&path, writer) {
+            self.stage(&path, w.pos)?
+        } else {
+            Arc::new(Mutex::new(Staged::new(&self.store, &path, w.pos)?))
+        };
         {
             let mut c = lock(&copy);
             for (off, data) in pending {
@@ -161,7 +158,7 @@ impl Fs {
         **h = Handle::Staged(StagedHandle {
             path,
             copy,
-            writable: true,
+            writer: Some(writer),
         });
         Ok(())
     }
@@ -174,15 +171,14 @@ impl Fs {
         }
         if !c.dirty || !self.registered(&s.path, &s.copy) {
             drop(c);
-            return if s.writable {
-                self.after_upload(&s.path, None)
-            } else {
-                Ok(())
+            return match s.writer {
+                Some(_) => self.after_upload(&s.path, s.writer, None),
+                None => Ok(()),
             };
         }
         let size = self.upload_copy(&mut c)?;
         drop(c);
-        self.after_upload(&s.path, Some(size))
+        self.after_upload(&s.path, s.writer, Some(size))
     }
 
     /// Uploads a copy (to a temporary name first with `atomic_replace`); a failure is recorded
@@ -214,13 +210,20 @@ impl Fs {
         })
     }
 
-    /// After a finished upload (`size` uploaded; `None`: nothing was uploaded now): record
-    /// size and mtime, apply a requested mtime. A file that was unlinked (or renamed away)
-    /// meanwhile is no longer live and is not recorded.
-    pub(super) fn after_upload(&self, path: &str, size: Option<u64>) -> FsResult<()> {
-        let pending = match lock(&self.live).get_mut(path) {
-            Some(l) => l.pending_mtime.take(),
-            None => return Ok(()),
+    /// After a finished upload (`size` uploaded; `None`: nothing was uploaded now) by
+    /// `writer` (`None`: a reader, whose copy is still registered): record size and mtime,
+    /// apply a requested mtime. A writer's file that was unlinked (or replaced) meanwhile is
+    /// not recorded: the path may name another file.
+    pub(super) fn after_upload(
+        &self,
+        path: &str,
+        writer: Option<Writer>,
+        size: Option<u64>,
+    ) -> FsResult<()> {
+        let pending = match (writer, lock(&self.live).get_mut(path)) {
+            (Some(w), Some(l)) if l.id == w.id => l.pending_mtime.take(),
+            (Some(_), _) => return Ok(()),
+            (None, _) => None,
         };
         if size.is_some() {
             self.note_written(path, size, Some(SystemTime::now()));
@@ -234,8 +237,8 @@ impl Fs {
                 FsError::remote_as(errno, "set mtime (after upload) of", path, &e)
             })?;
             self.note_written(path, None, Some(t));
-            if let Some(l) = lock(&self.live).get_mut(path) {
-                l.mtime = t;
+            if let Some(w) = writer {
+                self.update_live(path, w, |l| l.mtime = t);
             }
         }
         Ok(())

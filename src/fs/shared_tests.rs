@@ -1,0 +1,113 @@
+//! Core tests of one file shared by several writers, on the fake remote: an old handle still
+//! open after its name was unlinked (or replaced by a rename) and the name re-created.
+
+use std::time::{Duration, SystemTime};
+
+use super::tests::*;
+use super::*;
+
+fn close(fs: &Fs, fh: u64) -> FsResult<()> {
+    let flushed = fs.flush(fh);
+    let released = fs.release(fh);
+    flushed.and(released)
+}
+
+fn at(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+// ---------------------------------------------------------------- unlinked, then re-created
+
+/// The old handle's close must not touch the new file's live size or its pending mtime.
+#[test]
+fn old_writer_closing_after_unlink_and_recreate_leaves_the_new_file_alone() {
+    let (fs, fake, _) = setup();
+    let (_, old) = fs.create(R, "f", 0o644, WRONLY_CREAT).unwrap();
+    fs.write(old, 0, b"old data, longer").unwrap();
+    fs.unlink(R, "f").unwrap();
+    let (attr, new) = fs.create(R, "f", 0o644, WRONLY_CREAT).unwrap();
+    fs.write(new, 0, b"new").unwrap();
+    let t = at(1_600_000_000);
+    let touch = set(|s| s.mtime = Some(SetTime::At(t)));
+    fs.setattr(attr.ino, Some(new), touch).unwrap();
+    // Where the old upload ends up is the server's business (the fake writes it by name).
+    let _ = close(&fs, old);
+    let a = fs.getattr(attr.ino).unwrap();
+    assert_eq!((a.size, a.mtime), (3, t), "after the old handle's close");
+    fs.write(new, 3, b" file").unwrap();
+    assert_eq!(fs.getattr(attr.ino).unwrap().size, 8);
+    close(&fs, new).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"new file");
+    assert_eq!(fake.mtime("/f"), Some(t));
+    let a = fs.getattr(attr.ino).unwrap();
+    assert_eq!((a.size, a.mtime), (8, t), "after the new handle's close");
+}
+
+/// The same with the old handle on a staged copy.
+#[test]
+fn old_staged_writer_closing_after_unlink_and_recreate_leaves_the_new_file_alone() {
+    let (fs, fake, ino) = with_file(b"old");
+    let old = fs.open(ino, libc::O_RDWR).unwrap().0;
+    fs.write(old, 3, b" and more").unwrap();
+    fs.unlink(R, "f").unwrap();
+    let (attr, new) = fs.create(R, "f", 0o644, WRONLY_CREAT).unwrap();
+    fs.write(new, 0, b"new").unwrap();
+    close(&fs, old).unwrap();
+    assert_eq!(fs.getattr(attr.ino).unwrap().size, 3);
+    fs.write(new, 3, b"!").unwrap();
+    assert_eq!(fs.getattr(attr.ino).unwrap().size, 4);
+    close(&fs, new).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"new!");
+}
+
+/// An old handle writing after its name was re-created starts no transfer on that name.
+#[test]
+fn old_writer_after_unlink_and_recreate_sends_nothing_to_the_new_file() {
+    let (fs, fake, ino) = with_file(b"old");
+    let old = fs.open(ino, libc::O_WRONLY | libc::O_APPEND).unwrap().0;
+    fs.unlink(R, "f").unwrap();
+    let (_, new) = fs.create(R, "f", 0o644, WRONLY_CREAT).unwrap();
+    fs.write(new, 0, b"new").unwrap();
+    close(&fs, new).unwrap();
+    fs.write(old, 3, b"late").unwrap();
+    close(&fs, old).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"new");
+    assert_eq!(fake.count("open_append"), 0);
+}
+
+/// With atomic_replace, the upload of an unlinked file is not renamed into place.
+#[test]
+fn atomic_replace_upload_of_an_unlinked_file_is_not_renamed_into_place() {
+    let cfg = FsConfig {
+        atomic_replace: true,
+        ..test_config()
+    };
+    let (fs, fake, _) = setup_with(cfg);
+    fake.add_file("/f", b"old content");
+    let ino = fs.lookup(R, "f").unwrap().ino;
+    let fh = fs.open(ino, libc::O_WRONLY | libc::O_TRUNC).unwrap().0;
+    fs.write(fh, 0, b"new").unwrap();
+    fs.unlink(R, "f").unwrap();
+    close(&fs, fh).unwrap();
+    let names = crate::remote::Remote::list(&fake, "/").unwrap();
+    assert!(names.is_empty(), "nothing is left: {names:?}");
+}
+
+/// A rename onto a file being written replaces it: the name shows the renamed file, also
+/// after the old writer's close.
+#[test]
+fn rename_onto_a_file_being_written_shows_the_renamed_file() {
+    let (fs, fake, _) = setup();
+    fake.add_file("/x", b"xy");
+    fs.lookup(R, "x").unwrap();
+    let (_, w) = fs.create(R, "f", 0o644, WRONLY_CREAT).unwrap();
+    fs.write(w, 0, b"being written").unwrap();
+    fs.rename(R, "x", R, "f", false).unwrap();
+    assert_eq!(fs.lookup(R, "f").unwrap().size, 2);
+    let _ = close(&fs, w);
+    assert_eq!(
+        fs.lookup(R, "f").unwrap().size,
+        2,
+        "after the old writer's close"
+    );
+}
