@@ -12,11 +12,13 @@
 //! - Our own changes update the cached listing in place (or invalidate it), so they are seen at
 //!   once; see `cache::DirCache` for how a racing fetch is kept from hiding them.
 //! - No inode, handle or cache lock is held across network I/O: each open file has its own
-//!   mutex, held while its stream moves data, and nothing else waits on it; a staged copy
-//!   (`staged.rs`, `modify.rs`) has its own mutex too, held during its fetches and upload.
-//! - Writes stream (STOR/APPE) while they are sequential; anything else (O_RDWR, writes
-//!   behind the position, truncate to a non-zero size, refused APPE) goes to the file's one
-//!   staged copy, uploaded whole when dirty at flush/fsync/close.
+//!   mutex, held while its stream moves data, and nothing else waits on it but the staging
+//!   of that same file (`modify.rs`); a staged copy (`staged.rs`, `modify.rs`) has its own
+//!   mutex too, held during its fetches and upload.
+//! - Writes stream (STOR/APPE) while they are sequential and the handle is the file's only
+//!   writer; anything else (O_RDWR, a second writer, writes behind the position, truncate to
+//!   a non-zero size, refused APPE) goes to the file's one staged copy, uploaded whole when
+//!   dirty at flush/fsync/close.
 
 pub mod error;
 mod handles;
@@ -122,8 +124,11 @@ struct Live {
     size: u64,
     mtime: SystemTime,
     mode: u32,
-    /// Open write handles on it.
+    /// Its writers: open write handles and truncates in progress.
     writers: usize,
+    /// Its streaming write handle (fh, handle), if any: at most one, and only while it is the
+    /// only writer (`handles.rs`). Staging finds it here, not among all open handles.
+    stream: Option<(u64, Arc<Mutex<Handle>>)>,
     /// An mtime to set once the upload has finished.
     pending_mtime: Option<SystemTime>,
 }

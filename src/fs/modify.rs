@@ -5,12 +5,18 @@
 //!
 //! Invariants:
 //! - One staged copy per file path (`Fs::staged`), shared by every handle on it, so two
-//!   handles of one file see each other's writes; it is dropped when its last handle is
-//!   released (or the file is unlinked: an unregistered copy is never uploaded again).
-//! - Lock order: handle → staged copy → (registry | live | cache), the latter only briefly.
-//!   The registry lock is never held while a copy's mutex is taken.
+//!   handles of one file see each other's writes; it is dropped when its last user (handle
+//!   or truncate) is done (or the file is unlinked: an unregistered copy is never uploaded
+//!   again). Only registered writers create copies; a reader joins one or reads the server.
+//! - Lock order: handle → staged copy → live → registry → (cache, inodes, handle table), each
+//!   after the first only briefly. At most one handle mutex is held at a time: the only code
+//!   that locks a handle other than the caller's, `stage_stream`, is called holding none and
+//!   locks just the file's streaming handle, found in its `Live` entry (never by going
+//!   through the open handles), so it never waits behind another file's transfer.
 //! - A streaming handle is staged only after its upload finished (226), so the server holds
-//!   exactly `[0, pos)`, which becomes the copy's `base`.
+//!   exactly `[0, pos)`, which becomes the copy's `base`. A copy made with no streaming
+//!   handle takes as `base` the size listed after the last upload (every upload records its
+//!   size before its writer unregisters).
 //! - An upload failure is sticky on the copy (every later flush/close reports it), and the
 //!   local file is kept and its path logged.
 
@@ -18,7 +24,7 @@ use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::handles::{Handle, StagedHandle, Writer, upload_errno};
+use super::handles::{Handle, ReadState, StagedHandle, Writer, upload_errno};
 use super::staged::{Staged, UploadError};
 use super::{Fs, FsError, FsResult, lock};
 use crate::remote::{FileKind, RemoteEntry, RemoteError, split};
@@ -30,14 +36,20 @@ pub(super) struct Registered {
 }
 
 impl Fs {
-    /// The staged copy of `path` (created with `base` bytes of the server's copy when there is
-    /// none), counted as used by one more handle.
-    fn stage(&self, path: &str, base: u64) -> FsResult<Arc<Mutex<Staged>>> {
+    /// The staged copy of `path` for its writer `w` (created with `base` bytes of the server's
+    /// copy when there is none), counted as used by one more user. `None` when `w`'s file
+    /// is no longer at `path` (checked under the live lock, so an unlink cannot slip
+    /// between the check and the registration).
+    fn stage(&self, path: &str, base: u64, w: Writer) -> FsResult<Option<Arc<Mutex<Staged>>>> {
+        let live = lock(&self.live);
+        if live.get(path).is_none_or(|l| l.id != w.id) {
+            return Ok(None);
+        }
         let mut reg = lock(&self.staged);
         match reg.entry(path.to_string()) {
             Entry::Occupied(mut o) => {
                 o.get_mut().users += 1;
-                Ok(Arc::clone(&o.get().copy))
+                Ok(Some(Arc::clone(&o.get().copy)))
             }
             Entry::Vacant(v) => {
                 let copy = Arc::new(Mutex::new(Staged::new(&self.store, path, base)?));
@@ -45,9 +57,31 @@ impl Fs {
                     copy: Arc::clone(&copy),
                     users: 1,
                 });
-                Ok(copy)
+                Ok(Some(copy))
             }
         }
+    }
+
+    /// The staged copy of `path`, if it has one, counted as used by one more (reading) user.
+    fn join_staged(&self, path: &str) -> Option<Arc<Mutex<Staged>>> {
+        lock(&self.staged).get_mut(path).map(|r| {
+            r.users += 1;
+            Arc::clone(&r.copy)
+        })
+    }
+
+    /// The copy a registered writer `w` of `path` works on: the file's streaming handle is
+    /// staged first (its copy is then the file's), else a copy is made at the size the
+    /// listing records (`size` when it records none). ENOENT when the file was unlinked.
+    fn writer_copy(&self, path: &str, size: u64, w: Writer) -> FsResult<Arc<Mutex<Staged>>> {
+        self.stage_stream(path, w)?;
+        let listed = split(path).and_then(|(dir, name)| {
+            self.cache
+                .peek(dir)
+                .and_then(|l| l.get(name).map(|e| e.size))
+        });
+        self.stage(path, listed.unwrap_or(size), w)?
+            .ok_or_else(|| super::error::enoent(path))
     }
 
     /// Whether `copy` is still the registered copy of `path` (not unlinked or replaced).
@@ -81,8 +115,9 @@ impl Fs {
         lock(&self.staged).contains_key(path)
     }
 
-    /// Opens a staged handle on `path`, whose server copy holds `size` bytes. Streaming
-    /// handles of the same file are staged first (they share the copy).
+    /// Opens a staged handle on `path`, whose server copy holds `size` bytes. A writer
+    /// registers first, then stages the file's streaming handle (they share the copy). A
+    /// reader shares the copy writers made; when there is none it reads the server.
     pub(super) fn open_staged(
         &self,
         path: &str,
@@ -91,37 +126,60 @@ impl Fs {
         trunc: bool,
         mode: u32,
     ) -> FsResult<u64> {
-        self.stage_streams(path)?;
-        let copy = self.stage(path, size)?;
+        if !writable {
+            let h = match self.join_staged(path) {
+                Some(copy) => Handle::Staged(StagedHandle {
+                    path: path.to_string(),
+                    copy,
+                    writer: None,
+                }),
+                None => Handle::Read(ReadState::new(path.to_string())),
+            };
+            return Ok(self.insert_handle(h));
+        }
+        let writer = self.add_writer(path, size, mode);
+        let copy = match self.writer_copy(path, size, writer) {
+            Ok(copy) => copy,
+            Err(e) => {
+                self.drop_writer(path, writer);
+                return Err(e);
+            }
+        };
         let staged_size = {
             let mut c = lock(&copy);
             if trunc && let Err(e) = c.set_len(0) {
                 drop(c);
                 self.unstage(path, &copy);
+                self.drop_writer(path, writer);
                 return Err(e);
             }
             c.size()
         };
-        let writer = writable.then(|| self.add_writer(path, staged_size, mode));
+        self.update_live(path, writer, |l| l.size = staged_size);
         Ok(self.insert_handle(Handle::Staged(StagedHandle {
             path: path.to_string(),
             copy,
-            writer,
+            writer: Some(writer),
         })))
     }
 
-    /// Turns every streaming write handle of the file at `path` into a staged one.
-    fn stage_streams(&self, path: &str) -> FsResult<()> {
-        if self.is_staged(path) || !lock(&self.live).contains_key(path) {
+    /// Stages the streaming handle of the file `w` is registered on, if it has one. Locks
+    /// that one handle (the caller holds none), waiting for its transfer to move on.
+    fn stage_stream(&self, path: &str, w: Writer) -> FsResult<()> {
+        let slot = match lock(&self.live).get(path) {
+            Some(l) if l.id == w.id => l.stream.clone(),
+            _ => None,
+        };
+        let Some((fh, h)) = slot else {
             return Ok(());
-        }
-        let all: Vec<_> = lock(&self.handles).values().cloned().collect();
-        for h in all {
-            let mut g = lock(&h);
-            if matches!(&*g, Handle::Write(w) if w.path == path && self.is_current(path, w.writer))
-            {
-                self.to_staged(&mut g)?;
-            }
+        };
+        let mut g = lock(&h);
+        // Released (or staged) while we waited: nothing left to stage.
+        let still = lock(&self.live)
+            .get(path)
+            .is_some_and(|l| l.id == w.id && l.stream.as_ref().is_some_and(|(f, _)| *f == fh));
+        if still {
+            self.to_staged(&mut g)?;
         }
         Ok(())
     }
@@ -140,10 +198,9 @@ impl Fs {
         self.end_stream(w)?;
         let (path, writer) = (w.path.clone(), w.writer);
         log::debug!("{path}: staged (the server holds {} bytes)", w.pos);
-        let copy = if self.is_current(&path, writer) {
-            self.stage(&path, w.pos)?
-        } else {
-            Arc::new(Mutex::new(Staged::new(&self.store, &path, w.pos)?))
+        let copy = match self.stage(&path, w.pos, writer)? {
+            Some(copy) => copy,
+            None => Arc::new(Mutex::new(Staged::new(&self.store, &path, w.pos)?)),
         };
         {
             let mut c = lock(&copy);
@@ -155,6 +212,12 @@ impl Fs {
                 }
             }
         }
+        // The file has no streaming handle any more (the next writer joins the copy).
+        self.update_live(&path, writer, |l| {
+            if l.stream.as_ref().is_some_and(|(fh, _)| *fh == writer.fh) {
+                l.stream = None;
+            }
+        });
         **h = Handle::Staged(StagedHandle {
             path,
             copy,
@@ -300,7 +363,8 @@ impl Fs {
     /// Truncate (setattr size) to any size. To 0 without a staged copy: an empty STOR (or
     /// nothing, on a handle whose upload has not sent a byte). Otherwise the file is staged
     /// (ranges beyond the old size are holes, never fetched) and uploaded at the close of its
-    /// handles, or at once when none is open.
+    /// handles, or at once when none is open. The truncate counts as a writer while it runs
+    /// (a writer opening meanwhile shares the copy).
     pub(super) fn truncate(
         &self,
         path: &str,
@@ -335,10 +399,17 @@ impl Fs {
         if size == 0 && !live && !self.is_staged(path) {
             return self.empty_upload(path);
         }
-        self.stage_streams(path)?;
-        let copy = self.stage(path, e.size)?;
-        let r = self.truncate_copy(path, &copy, size, live);
+        let writer = self.add_writer(path, e.size, e.mode.unwrap_or(0o644));
+        let copy = match self.writer_copy(path, e.size, writer) {
+            Ok(copy) => copy,
+            Err(err) => {
+                self.drop_writer(path, writer);
+                return Err(err);
+            }
+        };
+        let r = self.truncate_copy(path, &copy, size, writer);
         self.unstage(path, &copy);
+        self.drop_writer(path, writer);
         r
     }
 
@@ -347,17 +418,18 @@ impl Fs {
         path: &str,
         copy: &Arc<Mutex<Staged>>,
         size: u64,
-        live: bool,
+        writer: Writer,
     ) -> FsResult<()> {
         let mut c = lock(copy);
         c.set_len(size)?;
-        if live || lock(&self.staged).get(path).is_some_and(|r| r.users > 1) {
+        let others = lock(&self.live).get(path).is_some_and(|l| l.writers > 1);
+        if others || lock(&self.staged).get(path).is_some_and(|r| r.users > 1) {
             // Open handles upload it at their close.
             drop(c);
-            if let Some(l) = lock(&self.live).get_mut(path) {
+            self.update_live(path, writer, |l| {
                 l.size = size;
                 l.mtime = SystemTime::now();
-            }
+            });
             return Ok(());
         }
         let uploaded = self.upload_copy(&mut c)?;

@@ -1,10 +1,16 @@
-//! Core tests of one file shared by several writers, on the fake remote: an old handle still
-//! open after its name was unlinked (or replaced by a rename) and the name re-created.
+//! Core tests of one file shared by several writers, on the fake remote: two appenders or two
+//! streaming writers of one file, an old handle still open after its name was unlinked (or
+//! replaced by a rename) and the name re-created, and staging that waits only for the
+//! handles of its own file.
 
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use super::tests::*;
 use super::*;
+
+/// How long a test waits for another thread before it calls the wait a failure.
+const DEADLINE: Duration = Duration::from_secs(10);
 
 fn close(fs: &Fs, fh: u64) -> FsResult<()> {
     let flushed = fs.flush(fh);
@@ -14,6 +20,54 @@ fn close(fs: &Fs, fh: u64) -> FsResult<()> {
 
 fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+// ---------------------------------------------------------------- two writers of one file
+
+/// Two O_APPEND handles opened before either writes; the kernel appends at the size it knows.
+#[test]
+fn two_appenders_keep_both_writes_in_order() {
+    let (fs, fake, ino) = with_file(b"hello");
+    let a = fs.open(ino, libc::O_WRONLY | libc::O_APPEND).unwrap().0;
+    let b = fs.open(ino, libc::O_WRONLY | libc::O_APPEND).unwrap().0;
+    fs.write(a, 5, b"AAA").unwrap();
+    fs.write(b, 8, b"BBB").unwrap();
+    assert_eq!(fs.getattr(ino).unwrap().size, 11, "both writes count");
+    fs.write(a, 11, b"CC").unwrap();
+    close(&fs, b).unwrap();
+    close(&fs, a).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"helloAAABBBCC");
+    assert_eq!(fs.getattr(ino).unwrap().size, 13);
+}
+
+/// The second appender opens while the first one's APPE is running.
+#[test]
+fn appender_opened_during_another_ones_upload_keeps_both() {
+    let (fs, fake, ino) = with_file(b"hello");
+    let a = fs.open(ino, libc::O_WRONLY | libc::O_APPEND).unwrap().0;
+    fs.write(a, 5, b"AAA").unwrap();
+    let b = fs.open(ino, libc::O_WRONLY | libc::O_APPEND).unwrap().0;
+    fs.write(b, 8, b"BBB").unwrap();
+    fs.write(a, 11, b"CC").unwrap();
+    close(&fs, a).unwrap();
+    close(&fs, b).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"helloAAABBBCC");
+}
+
+/// A streaming rewrite and a second O_WRONLY handle writing at the end: POSIX order, each
+/// handle at its own offset.
+#[test]
+fn two_streaming_writers_land_in_posix_order() {
+    let (fs, fake, _) = setup();
+    let (attr, a) = fs.create(R, "f", 0o644, WRONLY_CREAT).unwrap();
+    fs.write(a, 0, b"aaaa").unwrap();
+    let b = fs.open(attr.ino, libc::O_WRONLY).unwrap().0;
+    fs.write(b, 4, b"bbbb").unwrap();
+    fs.write(a, 4, b"cc").unwrap();
+    close(&fs, b).unwrap();
+    close(&fs, a).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"aaaaccbb");
+    assert_eq!(fs.getattr(attr.ino).unwrap().size, 8);
 }
 
 // ---------------------------------------------------------------- unlinked, then re-created
@@ -110,4 +164,35 @@ fn rename_onto_a_file_being_written_shows_the_renamed_file() {
         2,
         "after the old writer's close"
     );
+}
+
+// ---------------------------------------------------------------- staging waits only for its file
+
+/// Staging a file locks only that file's handles: a handle of another file busy with its
+/// transfer (its mutex held) does not hold up an O_RDWR open that stages a streaming writer.
+#[test]
+fn staging_waits_only_for_the_handles_of_its_file() {
+    let (fs, fake, _) = setup();
+    let (_, busy) = fs.create(R, "b", 0o644, WRONLY_CREAT).unwrap();
+    let (attr, w) = fs.create(R, "a", 0o644, WRONLY_CREAT).unwrap();
+    fs.write(w, 0, b"abc").unwrap();
+    let h = fs.handle(busy).unwrap();
+    let transfer = lock(&h);
+    let (tx, rx) = mpsc::channel();
+    let fs_ref = &fs;
+    let rdwr = std::thread::scope(|s| {
+        s.spawn(move || tx.send(fs_ref.open(attr.ino, libc::O_RDWR)));
+        let got = rx.recv_timeout(DEADLINE);
+        drop(transfer);
+        got
+    });
+    let rdwr = rdwr
+        .expect("the open waited for another file's handle")
+        .unwrap()
+        .0;
+    fs.write(rdwr, 3, b"d").unwrap();
+    close(&fs, rdwr).unwrap();
+    close(&fs, w).unwrap();
+    close(&fs, busy).unwrap();
+    assert_eq!(fake.file("/a").unwrap(), b"abcd");
 }
