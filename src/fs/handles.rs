@@ -526,11 +526,8 @@ impl Fs {
                 } else {
                     Ok(())
                 };
-                self.unstage(&s.path, &s.copy);
-                if let Some(w) = s.writer {
-                    self.drop_writer(&s.path, w);
-                }
-                r
+                let left = self.leave(&s.path, &s.copy, s.writer);
+                r.and(left)
             }
             Handle::Write(w) => {
                 let r = self.finish_stream(w);

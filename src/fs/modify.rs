@@ -6,7 +6,7 @@
 //! Invariants:
 //! - One staged copy per file path (`Fs::staged`), shared by every handle on it, so two
 //!   handles of one file see each other's writes; it is dropped when its last user (handle
-//!   or truncate) is done (or the file is unlinked: an unregistered copy is never uploaded
+//!   or truncate) leaves (or the file is unlinked: an unregistered copy is never uploaded
 //!   again). Only registered writers create copies; a reader joins one or reads the server.
 //! - Lock order: handle → staged copy → live → registry → (cache, inodes, handle table), each
 //!   after the first only briefly. At most one handle mutex is held at a time: the only code
@@ -17,6 +17,10 @@
 //!   exactly `[0, pos)`, which becomes the copy's `base`. A copy made with no streaming
 //!   handle takes as `base` the size listed after the last upload (every upload records its
 //!   size before its writer unregisters).
+//! - A dirty copy is uploaded at a writer's flush/fsync/close, and whenever a user leaves it
+//!   (release, end of a truncate) while no other writer is registered to do so later. That
+//!   check, the upload and the leaving happen under the copy's mutex, which every change
+//!   takes too: a change is uploaded by its own user or seen by the last one out.
 //! - An upload failure is sticky on the copy (every later flush/close reports it), and the
 //!   local file is kept and its path logged.
 
@@ -84,6 +88,34 @@ impl Fs {
             .ok_or_else(|| super::error::enoent(path))
     }
 
+    /// A user (handle or truncate; `writer` when it is one) stops using `copy`. When the copy
+    /// is dirty and no other writer is registered to upload it later, it is uploaded first.
+    /// All under the copy's mutex (see the invariants); the upload's verdict is returned.
+    pub(super) fn leave(
+        &self,
+        path: &str,
+        copy: &Arc<Mutex<Staged>>,
+        writer: Option<Writer>,
+    ) -> FsResult<()> {
+        let mut c = lock(copy);
+        let others_write = lock(&self.live).get(path).is_some_and(|l| {
+            let me = writer.is_some_and(|w| w.id == l.id);
+            l.writers > usize::from(me)
+        });
+        let mut r = Ok(());
+        if c.dirty && c.error.is_none() && !others_write && self.registered(path, copy) {
+            r = self
+                .upload_copy(&mut c)
+                .and_then(|size| self.after_upload(path, writer, Some(size)));
+        }
+        if let Some(w) = writer {
+            self.drop_writer(path, w);
+        }
+        self.unstage(path, copy);
+        drop(c);
+        r
+    }
+
     /// Whether `copy` is still the registered copy of `path` (not unlinked or replaced).
     fn registered(&self, path: &str, copy: &Arc<Mutex<Staged>>) -> bool {
         lock(&self.staged)
@@ -149,8 +181,7 @@ impl Fs {
             let mut c = lock(&copy);
             if trunc && let Err(e) = c.set_len(0) {
                 drop(c);
-                self.unstage(path, &copy);
-                self.drop_writer(path, writer);
+                let _ = self.leave(path, &copy, Some(writer));
                 return Err(e);
             }
             c.size()
@@ -363,8 +394,8 @@ impl Fs {
     /// Truncate (setattr size) to any size. To 0 without a staged copy: an empty STOR (or
     /// nothing, on a handle whose upload has not sent a byte). Otherwise the file is staged
     /// (ranges beyond the old size are holes, never fetched) and uploaded at the close of its
-    /// handles, or at once when none is open. The truncate counts as a writer while it runs
-    /// (a writer opening meanwhile shares the copy).
+    /// writers, or at once when no other writer has it open. The truncate counts as a writer
+    /// while it runs, so a writer leaving meanwhile leaves the upload to it.
     pub(super) fn truncate(
         &self,
         path: &str,
@@ -407,34 +438,14 @@ impl Fs {
                 return Err(err);
             }
         };
-        let r = self.truncate_copy(path, &copy, size, writer);
-        self.unstage(path, &copy);
-        self.drop_writer(path, writer);
-        r
-    }
-
-    fn truncate_copy(
-        &self,
-        path: &str,
-        copy: &Arc<Mutex<Staged>>,
-        size: u64,
-        writer: Writer,
-    ) -> FsResult<()> {
-        let mut c = lock(copy);
-        c.set_len(size)?;
-        let others = lock(&self.live).get(path).is_some_and(|l| l.writers > 1);
-        if others || lock(&self.staged).get(path).is_some_and(|r| r.users > 1) {
-            // Open handles upload it at their close.
-            drop(c);
+        let r = lock(&copy).set_len(size);
+        if r.is_ok() {
             self.update_live(path, writer, |l| {
                 l.size = size;
                 l.mtime = SystemTime::now();
             });
-            return Ok(());
         }
-        let uploaded = self.upload_copy(&mut c)?;
-        drop(c);
-        self.note_written(path, Some(uploaded), Some(SystemTime::now()));
-        Ok(())
+        let left = self.leave(path, &copy, Some(writer));
+        r.and(left)
     }
 }

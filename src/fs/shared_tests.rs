@@ -1,13 +1,17 @@
 //! Core tests of one file shared by several writers, on the fake remote: two appenders or two
 //! streaming writers of one file, an old handle still open after its name was unlinked (or
-//! replaced by a rename) and the name re-created, and staging that waits only for the
-//! handles of its own file.
+//! replaced by a rename) and the name re-created, a truncate racing the release of the last
+//! writer, and staging that waits only for the handles of its own file.
 
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::tests::*;
 use super::*;
+use crate::cache::ManualClock;
+use crate::remote::fake::FakeRemote;
+use crate::remote::{Capabilities, ReadStream, RemoteResult, WriteStream};
 
 /// How long a test waits for another thread before it calls the wait a failure.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -164,6 +168,132 @@ fn rename_onto_a_file_being_written_shows_the_renamed_file() {
         2,
         "after the old writer's close"
     );
+}
+
+// ---------------------------------------------------------------- truncate vs. release
+
+/// A truncate while only readers share the staged copy is uploaded at once (no writer is
+/// left to upload it at close).
+#[test]
+fn truncate_while_only_readers_are_open_is_uploaded() {
+    let (fs, fake, ino) = with_file(b"0123456789");
+    let w = fs.open(ino, libc::O_RDWR).unwrap().0;
+    fs.write(w, 0, b"ab").unwrap();
+    let r = fs.open(ino, libc::O_RDONLY).unwrap().0;
+    close(&fs, w).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"ab23456789");
+    fs.setattr(ino, None, set(|s| s.size = Some(4))).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"ab23");
+    assert_eq!(fs.read(r, 0, 100).unwrap(), b"ab23");
+    close(&fs, r).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"ab23");
+    assert_eq!(fs.getattr(ino).unwrap().size, 4);
+}
+
+/// A remote that holds the first call of one operation until the test lets it go.
+struct Gated {
+    inner: FakeRemote,
+    op: &'static str,
+    gate: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+}
+
+impl Gated {
+    fn hold(&self, op: &str) {
+        if op != self.op {
+            return;
+        }
+        let gate = self.gate.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((entered, go)) = gate {
+            let _ = entered.send(());
+            let _ = go.recv_timeout(DEADLINE);
+        }
+    }
+}
+
+impl Remote for Gated {
+    fn list(&self, dir: &str) -> RemoteResult<Vec<RemoteEntry>> {
+        self.hold("list");
+        self.inner.list(dir)
+    }
+    fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn ReadStream>> {
+        self.hold("open_read");
+        self.inner.open_read(path, offset)
+    }
+    fn open_write(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
+        self.hold("open_write");
+        self.inner.open_write(path)
+    }
+    fn open_append(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
+        self.hold("open_append");
+        self.inner.open_append(path)
+    }
+    fn mkdir(&self, path: &str) -> RemoteResult<()> {
+        self.inner.mkdir(path)
+    }
+    fn rmdir(&self, path: &str) -> RemoteResult<()> {
+        self.inner.rmdir(path)
+    }
+    fn delete(&self, path: &str) -> RemoteResult<()> {
+        self.hold("delete");
+        self.inner.delete(path)
+    }
+    fn rename(&self, from: &str, to: &str) -> RemoteResult<()> {
+        self.inner.rename(from, to)
+    }
+    fn set_mtime(&self, path: &str, mtime: SystemTime) -> RemoteResult<()> {
+        self.hold("set_mtime");
+        self.inner.set_mtime(path, mtime)
+    }
+    fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()> {
+        self.inner.chmod(path, mode)
+    }
+    fn symlink(&self, target: &str, path: &str) -> RemoteResult<()> {
+        self.inner.symlink(target, path)
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+}
+
+/// A core over a fake whose first call of `op` waits: (fs, fake, entered, go).
+fn gated(op: &'static str) -> (Fs, FakeRemote, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    let fake = FakeRemote::new();
+    let (entered_tx, entered) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    let remote = Gated {
+        inner: fake.clone(),
+        op,
+        gate: Mutex::new(Some((entered_tx, go_rx))),
+    };
+    let clock = ManualClock::default();
+    let fs = Fs::new(Arc::new(remote), test_config(), Box::new(clock));
+    (fs, fake, entered, go)
+}
+
+/// The last writer's RELEASE applies an mtime set after its FLUSH (a network call); a
+/// truncate that returns meanwhile must still reach the server.
+#[test]
+fn truncate_during_the_last_writers_release_is_uploaded() {
+    let (fs, fake, entered, go) = gated("set_mtime");
+    fake.add_file("/f", b"0123456789");
+    let ino = fs.lookup(R, "f").unwrap().ino;
+    let w = fs.open(ino, libc::O_RDWR).unwrap().0;
+    fs.write(w, 0, b"ab").unwrap();
+    fs.flush(w).unwrap();
+    let touch = set(|s| s.mtime = Some(SetTime::At(at(1_500_000_000))));
+    fs.setattr(ino, None, touch).unwrap();
+    std::thread::scope(|s| {
+        let release = s.spawn(|| fs.release(w));
+        entered
+            .recv_timeout(DEADLINE)
+            .expect("the release applies the mtime");
+        let truncated = fs.setattr(ino, None, set(|s| s.size = Some(4)));
+        go.send(()).unwrap();
+        assert_eq!(truncated.unwrap().size, 4);
+        release.join().unwrap().unwrap();
+    });
+    assert_eq!(fake.file("/f").unwrap(), b"ab23");
+    assert_eq!(fs.getattr(ino).unwrap().size, 4);
 }
 
 // ---------------------------------------------------------------- staging waits only for its file
