@@ -14,6 +14,15 @@
 //!   before the current end, a hole the buffer cannot hold, or an append the server refuses
 //!   turns the handle into a staged one: its upload is finished first, so the server holds
 //!   `[0, pos)`, which the staged copy fetches on demand.
+//! - A file has at most one streaming write handle, and only while that handle is its only
+//!   writer: the claim is made under the `live` lock, and any other writer (open, create,
+//!   truncate) makes the file staged, staging the streaming handle first (so its `pos` is
+//!   always what the server holds). The handle is found through the file's `Live` entry.
+//! - Every writer registers on the file's `Live` entry ([`Writer`]) and touches that entry
+//!   only while its id matches. A handle whose file was unlinked (or replaced by a rename)
+//!   starts no new transfer on the path, which may name another file by then: a running
+//!   upload is finished at close, anything later goes to a private copy that is never
+//!   uploaded, and an `atomic_replace` temporary upload is deleted, not renamed into place.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -39,7 +48,16 @@ pub(super) enum Handle {
 pub(super) struct StagedHandle {
     pub path: String,
     pub copy: Arc<Mutex<Staged>>,
-    pub writable: bool,
+    /// The handle's registration as a writer; `None` for a read-only handle.
+    pub writer: Option<Writer>,
+}
+
+/// A registration as a writer of a live file: the file's `Live::id`, and the handle's fh
+/// (a fresh number for a truncate).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Writer {
+    pub id: u64,
+    pub fh: u64,
 }
 
 pub(super) struct ReadState {
@@ -61,6 +79,7 @@ pub(super) struct WriteState {
     /// With `atomic_replace`: the temporary name the upload goes to, renamed over `path`
     /// once the server confirmed it.
     pub tmp: Option<String>,
+    pub writer: Writer,
 }
 
 /// The errno for a failed upload: ENOSPC for 552/452, EDQUOT for a 532 that speaks of a
@@ -80,10 +99,14 @@ pub(super) fn upload_errno(e: &RemoteError) -> i32 {
 }
 
 impl Fs {
+    /// A number never handed out before (file handles, live ids).
+    pub(super) fn unique(&self) -> u64 {
+        self.next_fh
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(super) fn insert_handle(&self, h: Handle) -> u64 {
-        let fh = self
-            .next_fh
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let fh = self.unique();
         lock(&self.handles).insert(fh, Arc::new(Mutex::new(h)));
         fh
     }
@@ -116,23 +139,28 @@ impl Fs {
                 // last open (size and mtime as listed), so a re-read costs no transfer.
                 let seen = (e.size, e.mtime);
                 let keep = lock(&self.opened).insert(ino, seen) == Some(seen);
-                let fh = self.insert_handle(Handle::Read(ReadState {
-                    path,
-                    pf: None,
-                    eof: None,
-                }));
+                let fh = self.insert_handle(Handle::Read(ReadState::new(path)));
                 Ok((fh, keep))
             }
+            // A file another handle writes is staged and shared (the claim of the stream
+            // fails).
             libc::O_WRONLY if !staged && !append && (trunc || e.size == 0) => {
                 lock(&self.opened).remove(&ino);
-                self.start_write(&path, mode, e.size != 0)
-                    .map(|fh| (fh, false))
+                let fh = match self.start_write(&path, mode, e.size != 0)? {
+                    Some(fh) => fh,
+                    None => self.open_staged(&path, e.size, true, trunc, mode)?,
+                };
+                Ok((fh, false))
             }
             libc::O_WRONLY if !staged && !trunc => {
                 // Appends (O_APPEND, or writes that start at the end) go out with APPE; any
                 // other write turns this handle into a staged one.
                 lock(&self.opened).remove(&ino);
-                Ok((self.lazy_write(&path, e.size, mode), false))
+                let fh = match self.lazy_write(&path, e.size, mode) {
+                    Some(fh) => fh,
+                    None => self.open_staged(&path, e.size, true, false, mode)?,
+                };
+                Ok((fh, false))
             }
             acc => {
                 lock(&self.opened).remove(&ino);
@@ -172,10 +200,11 @@ impl Fs {
                 return Ok((attr, fh));
             }
         }
-        let staged = lock(&self.staged).contains_key(&path);
-        let fh = if flags & libc::O_ACCMODE == libc::O_RDWR || staged {
+        // Written by another handle already: the name exists, the copy is shared.
+        let busy = self.is_staged(&path) || lock(&self.live).contains_key(&path);
+        let fh = if flags & libc::O_ACCMODE == libc::O_RDWR || busy {
             let keep_original = existing.is_some() && self.cfg.atomic_replace;
-            if !staged && !keep_original {
+            if !busy && !keep_original {
                 // The name exists on the server at once (and a refusal shows now); with
                 // atomic_replace an existing file stays as it is until the upload is done.
                 self.empty_upload(&path)?;
@@ -188,31 +217,91 @@ impl Fs {
             };
             self.open_staged(&path, server_size, true, true, mode & 0o7777)?
         } else {
-            self.start_write(&path, mode & 0o7777, existing.is_some())?
+            match self.start_write(&path, mode & 0o7777, existing.is_some())? {
+                Some(fh) => fh,
+                None => {
+                    let size = existing.as_ref().map_or(0, |e| e.size);
+                    self.open_staged(&path, size, true, true, mode & 0o7777)?
+                }
+            }
         };
         let attr = self.attr_of_path(&path, true)?;
         Ok((attr, fh))
     }
 
-    /// Registers one more writer of `path` (size and mtime shown from it from now on).
-    pub(super) fn add_writer(&self, path: &str, size: u64, mode: u32) {
-        let now = SystemTime::now();
+    /// Registers one more writer of `path` (a staged handle, a truncate): a new live file
+    /// shows `size` until its writers say otherwise; an existing one keeps its attributes.
+    pub(super) fn add_writer(&self, path: &str, size: u64, mode: u32) -> Writer {
+        let fh = self.unique();
         let mut live = lock(&self.live);
-        let l = live.entry(path.to_string()).or_insert(Live {
+        let l = live.entry(path.to_string()).or_insert_with(|| Live {
+            id: self.unique(),
             size,
-            mtime: now,
+            mtime: SystemTime::now(),
             mode,
             writers: 0,
+            stream: None,
             pending_mtime: None,
         });
         l.writers += 1;
-        l.size = size;
+        Writer { id: l.id, fh }
     }
 
-    /// One writer of `path` is gone.
-    pub(super) fn drop_writer(&self, path: &str) {
+    /// Registers `h` (handle `fh`, locked by the caller) as the streaming writer of `path`,
+    /// which then shows `size`. `None` when the file has a writer or a staged copy already:
+    /// the caller opens it staged instead.
+    fn claim_stream(
+        &self,
+        path: &str,
+        fh: u64,
+        h: &Arc<Mutex<Handle>>,
+        size: u64,
+        mode: u32,
+    ) -> Option<Writer> {
         let mut live = lock(&self.live);
-        if let Some(l) = live.get_mut(path) {
+        if live.contains_key(path) || self.is_staged(path) {
+            return None;
+        }
+        let id = self.unique();
+        live.insert(
+            path.to_string(),
+            Live {
+                id,
+                size,
+                mtime: SystemTime::now(),
+                mode,
+                writers: 1,
+                stream: Some((fh, Arc::clone(h))),
+                pending_mtime: None,
+            },
+        );
+        Some(Writer { id, fh })
+    }
+
+    /// Whether `w` is registered on the file now at `path` (not unlinked or replaced).
+    pub(super) fn is_current(&self, path: &str, w: Writer) -> bool {
+        lock(&self.live).get(path).is_some_and(|l| l.id == w.id)
+    }
+
+    /// Edits the live entry of `path` if `w` is registered on it.
+    pub(super) fn update_live(&self, path: &str, w: Writer, edit: impl FnOnce(&mut Live)) {
+        if let Some(l) = lock(&self.live).get_mut(path)
+            && l.id == w.id
+        {
+            edit(l);
+        }
+    }
+
+    /// The writer `w` of `path` is gone (also from the stream slot, if it held it). A writer
+    /// of an unlinked file touches nothing.
+    pub(super) fn drop_writer(&self, path: &str, w: Writer) {
+        let mut live = lock(&self.live);
+        if let Some(l) = live.get_mut(path)
+            && l.id == w.id
+        {
+            if l.stream.as_ref().is_some_and(|(fh, _)| *fh == w.fh) {
+                l.stream = None;
+            }
             l.writers = l.writers.saturating_sub(1);
             if l.writers == 0 {
                 live.remove(path);
@@ -222,48 +311,59 @@ impl Fs {
 
     /// Starts the STOR for a write handle (truncating the file on the server at once, as
     /// O_TRUNC/O_CREAT promise, or, with `atomic_replace` and an existing file, uploading to
-    /// a temporary name) and registers the file as live.
-    fn start_write(&self, path: &str, mode: u32, exists: bool) -> FsResult<u64> {
+    /// a temporary name) and registers it as the file's streaming writer. `Ok(None)`: the
+    /// file has another writer (nothing was sent).
+    fn start_write(&self, path: &str, mode: u32, exists: bool) -> FsResult<Option<u64>> {
+        let fh = self.unique();
+        let h = Arc::new(Mutex::new(Handle::Write(WriteState::new(path, 0))));
+        // Held until the handle is complete: whoever finds it in the stream slot waits.
+        let mut g = lock(&h);
+        let Some(writer) = self.claim_stream(path, fh, &h, 0, mode) else {
+            return Ok(None);
+        };
         let tmp = (self.cfg.atomic_replace && exists).then(|| self.tmp_name(path));
         let target = tmp.as_deref().unwrap_or(path);
-        let stream = self.remote.open_write(target).map_err(|e| {
-            let errno = match &e {
-                RemoteError::Unavailable(_) => match split(path) {
-                    Some((dir, _)) if self.entry(dir).is_err() => libc::ENOENT,
-                    _ => libc::EACCES,
-                },
-                other => upload_errno(other),
-            };
-            FsError::remote_as(errno, "upload", target, &e)
-        })?;
-        self.add_writer(path, 0, mode);
+        let stream = match self.remote.open_write(target) {
+            Ok(s) => s,
+            Err(e) => {
+                self.drop_writer(path, writer);
+                let errno = match &e {
+                    RemoteError::Unavailable(_) => match split(path) {
+                        Some((dir, _)) if self.entry(dir).is_err() => libc::ENOENT,
+                        _ => libc::EACCES,
+                    },
+                    other => upload_errno(other),
+                };
+                return Err(FsError::remote_as(errno, "upload", target, &e));
+            }
+        };
         if tmp.is_none() {
             self.note_written(path, Some(0), Some(SystemTime::now()));
         }
-        Ok(self.insert_handle(Handle::Write(WriteState {
-            path: path.to_string(),
-            stream: Some(stream),
-            pos: 0,
-            pending: BTreeMap::new(),
-            pending_bytes: 0,
-            error: None,
-            tmp,
-        })))
+        if let Handle::Write(w) = &mut *g {
+            w.stream = Some(stream);
+            w.tmp = tmp;
+            w.writer = writer;
+        }
+        drop(g);
+        lock(&self.handles).insert(fh, h);
+        Ok(Some(fh))
     }
 
     /// A write handle on an existing file that has sent nothing yet: the server holds
     /// `[0, size)`; a write at `size` starts an APPE, any other write stages the file.
-    fn lazy_write(&self, path: &str, size: u64, mode: u32) -> u64 {
-        self.add_writer(path, size, mode);
-        self.insert_handle(Handle::Write(WriteState {
-            path: path.to_string(),
-            stream: None,
-            pos: size,
-            pending: BTreeMap::new(),
-            pending_bytes: 0,
-            error: None,
-            tmp: None,
-        }))
+    /// `None`: the file has another writer.
+    fn lazy_write(&self, path: &str, size: u64, mode: u32) -> Option<u64> {
+        let fh = self.unique();
+        let h = Arc::new(Mutex::new(Handle::Write(WriteState::new(path, size))));
+        let mut g = lock(&h);
+        let writer = self.claim_stream(path, fh, &h, size, mode)?;
+        if let Handle::Write(w) = &mut *g {
+            w.writer = writer;
+        }
+        drop(g);
+        lock(&self.handles).insert(fh, h);
+        Some(fh)
     }
 
     /// read(2).
@@ -302,33 +402,42 @@ impl Fs {
                 self.to_staged(&mut h)?;
             } else if offset == w.pos && w.stream.is_none() {
                 // Nothing running (a lazy handle, or after a flush): continue with APPE, or
-                // stage the file when the server refuses appends.
-                match self.remote.open_append(&w.path) {
-                    Ok(s) => w.stream = Some(s),
-                    Err(e) => {
-                        log::info!("{}: append refused ({e}); staging the file", w.path);
-                        self.to_staged(&mut h)?;
+                // stage the file when the server refuses appends. A handle whose file was
+                // unlinked starts nothing: to_staged gives it a private copy.
+                if !self.is_current(&w.path, w.writer) {
+                    self.to_staged(&mut h)?;
+                } else {
+                    match self.remote.open_append(&w.path) {
+                        Ok(s) => w.stream = Some(s),
+                        Err(e) => {
+                            log::info!("{}: append refused ({e}); staging the file", w.path);
+                            self.to_staged(&mut h)?;
+                        }
                     }
                 }
             }
         }
-        let (path, end) = match &mut *h {
+        let (path, end, writer) = match &mut *h {
             Handle::Write(w) => {
                 w.write(self, offset, data)?;
-                (w.path.clone(), w.pos)
+                (w.path.clone(), w.pos, w.writer)
             }
-            Handle::Staged(s) if s.writable => {
-                let mut c = lock(&s.copy);
+            Handle::Staged(StagedHandle {
+                path,
+                copy,
+                writer: Some(writer),
+            }) => {
+                let mut c = lock(copy);
                 c.write(offset, data)?;
-                (s.path.clone(), c.size())
+                (path.clone(), c.size(), *writer)
             }
             _ => return Err(FsError::new(libc::EBADF, "file is not open for writing")),
         };
         drop(h);
-        if let Some(l) = lock(&self.live).get_mut(&path) {
+        self.update_live(&path, writer, |l| {
             l.size = l.size.max(end);
             l.mtime = SystemTime::now();
-        }
+        });
         Ok(data.len())
     }
 
@@ -360,16 +469,32 @@ impl Fs {
 
     /// Ends a streaming upload (renaming a temporary name over the target) and records it.
     fn finish_stream(&self, w: &mut WriteState) -> FsResult<()> {
-        if w.finish_upload()? {
-            if let Some(tmp) = w.tmp.take() {
-                self.commit_tmp(&tmp, &w.path).map_err(|e| w.fail(e))?;
-            }
-            self.after_upload(&w.path, Some(w.pos))
-        } else {
+        if !self.end_stream(w)? {
             // Nothing ended now, but a time may have been set since the last upload ended
             // (utimensat by path can arrive between close's FLUSH and RELEASE).
-            self.after_upload(&w.path, None)
+            self.after_upload(&w.path, Some(w.writer), None)?;
         }
+        Ok(())
+    }
+
+    /// Ends the running upload, if any, and records it: the server then holds `[0, pos)`.
+    /// A temporary upload (`atomic_replace`) is renamed into place, or deleted when the file
+    /// was unlinked meanwhile. Returns whether an upload ended now.
+    pub(super) fn end_stream(&self, w: &mut WriteState) -> FsResult<bool> {
+        if !w.finish_upload()? {
+            return Ok(false);
+        }
+        if let Some(tmp) = w.tmp.take() {
+            if self.is_current(&w.path, w.writer) {
+                // A failed commit is sticky on the handle: later writes must not go on as if
+                // the file were in place.
+                self.commit_tmp(&tmp, &w.path).map_err(|e| w.fail(e))?;
+            } else if let Err(e) = self.remote.delete(&tmp) {
+                log::warn!("{tmp}: cannot remove the upload of an unlinked file: {e}");
+            }
+        }
+        self.after_upload(&w.path, Some(w.writer), Some(w.pos))?;
+        Ok(true)
     }
 
     /// release: the last descriptor of the handle is closed.
@@ -384,30 +509,29 @@ impl Fs {
             && let Err(e) = self.to_staged(&mut h)
         {
             if let Handle::Write(w) = &*h {
-                self.drop_writer(&w.path);
+                self.drop_writer(&w.path, w.writer);
             }
             return Err(e);
         }
+        // The handle stays locked until it is unregistered: staging that found it in the
+        // stream slot waits, then sees it gone.
         match &mut *h {
             Handle::Read(r) => {
                 r.pf = None;
                 Ok(())
             }
             Handle::Staged(s) => {
-                let r = if s.writable {
+                let r = if s.writer.is_some() {
                     self.flush_staged(s)
                 } else {
                     Ok(())
                 };
-                self.unstage(&s.path, &s.copy);
-                if s.writable {
-                    self.drop_writer(&s.path);
-                }
-                r
+                let left = self.leave(&s.path, &s.copy, s.writer);
+                r.and(left)
             }
             Handle::Write(w) => {
                 let r = self.finish_stream(w);
-                self.drop_writer(&w.path);
+                self.drop_writer(&w.path, w.writer);
                 r
             }
         }
@@ -429,6 +553,14 @@ impl Fs {
 }
 
 impl ReadState {
+    pub(super) fn new(path: String) -> Self {
+        ReadState {
+            path,
+            pf: None,
+            eof: None,
+        }
+    }
+
     fn read_with<R>(
         &mut self,
         fs: &Fs,
@@ -477,6 +609,21 @@ impl ReadState {
 }
 
 impl WriteState {
+    /// A handle with nothing running whose server copy holds `[0, pos)`; its writer is set
+    /// once registered.
+    fn new(path: &str, pos: u64) -> Self {
+        WriteState {
+            path: path.to_string(),
+            stream: None,
+            pos,
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
+            error: None,
+            tmp: None,
+            writer: Writer { id: 0, fh: 0 },
+        }
+    }
+
     pub(super) fn fail(&mut self, err: FsError) -> FsError {
         self.error = Some(err.clone());
         err

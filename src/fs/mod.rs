@@ -7,14 +7,18 @@
 //!   per-file SIZE/MDTM is ever sent. A name missing from a fresh listing is ENOENT at once.
 //! - Files open for writing are "live": their size and mtime come from the writer, and lookups
 //!   see them even when a listing fetched meanwhile does not (the upload may not have started).
+//!   Each live file has an id; a handle whose file was unlinked (or replaced by a rename)
+//!   no longer matches it and never changes the entry of a new file at the same path.
 //! - Our own changes update the cached listing in place (or invalidate it), so they are seen at
 //!   once; see `cache::DirCache` for how a racing fetch is kept from hiding them.
 //! - No inode, handle or cache lock is held across network I/O: each open file has its own
-//!   mutex, held while its stream moves data, and nothing else waits on it; a staged copy
-//!   (`staged.rs`, `modify.rs`) has its own mutex too, held during its fetches and upload.
-//! - Writes stream (STOR/APPE) while they are sequential; anything else (O_RDWR, writes
-//!   behind the position, truncate to a non-zero size, refused APPE) goes to the file's one
-//!   staged copy, uploaded whole when dirty at flush/fsync/close.
+//!   mutex, held while its stream moves data, and nothing else waits on it but the staging
+//!   of that same file (`modify.rs`); a staged copy (`staged.rs`, `modify.rs`) has its own
+//!   mutex too, held during its fetches and upload.
+//! - Writes stream (STOR/APPE) while they are sequential and the handle is the file's only
+//!   writer; anything else (O_RDWR, a second writer, writes behind the position, truncate to
+//!   a non-zero size, refused APPE) goes to the file's one staged copy, uploaded whole when
+//!   dirty at flush/fsync/close.
 
 pub mod error;
 mod handles;
@@ -110,14 +114,21 @@ pub struct StatFs {
     pub namelen: u32,
 }
 
-/// A file being written through this mount.
-#[derive(Clone, Debug)]
+/// A file being written through this mount. A path has at most one; when its file is
+/// unlinked (or replaced by a rename) the entry goes, and a new file at the path gets a new
+/// entry with a new `id`.
 struct Live {
+    /// Which file this is: writers remember it ([`handles::Writer`]) and touch the entry only
+    /// while it matches, so a handle of an unlinked file never changes a new file's entry.
+    id: u64,
     size: u64,
     mtime: SystemTime,
     mode: u32,
-    /// Open write handles on it.
+    /// Its writers: open write handles and truncates in progress.
     writers: usize,
+    /// Its streaming write handle (fh, handle), if any: at most one, and only while it is the
+    /// only writer (`handles.rs`). Staging finds it here, not among all open handles.
+    stream: Option<(u64, Arc<Mutex<Handle>>)>,
     /// An mtime to set once the upload has finished.
     pending_mtime: Option<SystemTime>,
 }
@@ -628,6 +639,11 @@ impl Fs {
             };
             return Err(FsError::remote_as(errno, "rename", &from, &err));
         }
+        if src.kind != FileKind::Dir {
+            // A file being written at `to` was replaced: its handles no longer name it.
+            lock(&self.live).remove(&to);
+            self.forget_staged(&to);
+        }
         let mut moved = src.clone();
         moved.name = newname.to_string();
         self.cache.update(&from_dir, |l| {
@@ -770,6 +786,8 @@ impl Fs {
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod shared_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

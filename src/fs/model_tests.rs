@@ -1,6 +1,6 @@
 //! The model-based proptest of the core: random operation sequences (creates, rewrites,
 //! writes at offsets, truncates, appends, O_RDWR read-modify-write, two handles on one file,
-//! renames, directories) applied to the core over the fake remote and to a reference model;
+//! two streaming or appending writers of one file, renames, directories) applied to the core over the fake remote and to a reference model;
 //! after each step the server's tree, the tree the core shows and every read must agree.
 //! Shrunk failures are kept below as named regression tests.
 
@@ -47,6 +47,10 @@ enum Op {
     /// O_RDWR) writes at the first offset, then a second O_RDWR handle opens, writes at the
     /// second offset and reads it all (the result); both close.
     Two(&'static str, bool, (u64, Vec<u8>), (u64, Vec<u8>)),
+    /// Two writers of one file, both O_WRONLY (with O_APPEND when the flag is set, and then
+    /// at the size the kernel knows, not at the offsets): the first writes, the second
+    /// writes, the first writes again; the second closes, then the first.
+    Writers(&'static str, bool, [(u64, Vec<u8>); 3]),
 }
 
 /// `old` with `data` written at `off` (zeros fill a gap).
@@ -184,6 +188,14 @@ fn m_apply(m: &mut Model, op: &Op) -> Result<Option<Vec<u8>>, i32> {
             m.insert(p.to_string(), Some(new.clone()));
             return Ok(Some(new));
         }
+        Op::Writers(p, append, writes) => {
+            let mut new = m_content(m, p)?;
+            for (off, data) in writes {
+                let at = if *append { new.len() as u64 } else { *off };
+                new = m_write(&new, at, data);
+            }
+            m.insert(p.to_string(), Some(new));
+        }
     }
     Ok(None)
 }
@@ -270,6 +282,26 @@ fn fs_apply_write(fs: &Fs, op: &Op) -> FsResult<Option<Vec<u8>>> {
             });
             let closed = fs_close(fs, h1);
             return closed.and(r).map(Some);
+        }
+        Op::Writers(p, append, writes) => {
+            let a = fs_file(fs, p)?;
+            let flags = libc::O_WRONLY | if *append { libc::O_APPEND } else { 0 };
+            let h1 = fs.open(a.ino, flags)?.0;
+            let r = fs.open(a.ino, flags).and_then(|(h2, _)| {
+                let r = writes
+                    .iter()
+                    .zip([h1, h2, h1])
+                    .try_for_each(|((off, data), fh)| {
+                        let at = if *append {
+                            fs.getattr(a.ino)?.size
+                        } else {
+                            *off
+                        };
+                        fs.write(fh, at, data).map(drop)
+                    });
+                fs_close(fs, h2).and(r)
+            });
+            fs_close(fs, h1).and(r)?;
         }
         _ => unreachable!("not a write op"),
     }
@@ -439,6 +471,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
             .prop_map(|(p, n, o, d)| Op::Rmw(p, n, o, d)),
         2 => (path(), any::<bool>(), (0u64..300, bytes()), (0u64..300, bytes()))
             .prop_map(|(p, t, a, b)| Op::Two(p, t, a, b)),
+        2 => (path(), any::<bool>(), [(0u64..300, bytes()), (0u64..300, bytes()), (0u64..300, bytes())])
+            .prop_map(|(p, a, w)| Op::Writers(p, a, w)),
     ]
 }
 

@@ -5,12 +5,22 @@
 //!
 //! Invariants:
 //! - One staged copy per file path (`Fs::staged`), shared by every handle on it, so two
-//!   handles of one file see each other's writes; it is dropped when its last handle is
-//!   released (or the file is unlinked: an unregistered copy is never uploaded again).
-//! - Lock order: handle → staged copy → (registry | live | cache), the latter only briefly.
-//!   The registry lock is never held while a copy's mutex is taken.
+//!   handles of one file see each other's writes; it is dropped when its last user (handle
+//!   or truncate) leaves (or the file is unlinked: an unregistered copy is never uploaded
+//!   again). Only registered writers create copies; a reader joins one or reads the server.
+//! - Lock order: handle → staged copy → live → registry → (cache, inodes, handle table), each
+//!   after the first only briefly. At most one handle mutex is held at a time: the only code
+//!   that locks a handle other than the caller's, `stage_stream`, is called holding none and
+//!   locks just the file's streaming handle, found in its `Live` entry (never by going
+//!   through the open handles), so it never waits behind another file's transfer.
 //! - A streaming handle is staged only after its upload finished (226), so the server holds
-//!   exactly `[0, pos)`, which becomes the copy's `base`.
+//!   exactly `[0, pos)`, which becomes the copy's `base`. A copy made with no streaming
+//!   handle takes as `base` the size listed after the last upload (every upload records its
+//!   size before its writer unregisters).
+//! - A dirty copy is uploaded at a writer's flush/fsync/close, and whenever a user leaves it
+//!   (release, end of a truncate) while no other writer is registered to do so later. That
+//!   check, the upload and the leaving happen under the copy's mutex, which every change
+//!   takes too: a change is uploaded by its own user or seen by the last one out.
 //! - An upload failure is sticky on the copy (every later flush/close reports it), and the
 //!   local file is kept and its path logged.
 
@@ -18,7 +28,7 @@ use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::handles::{Handle, StagedHandle, upload_errno};
+use super::handles::{Handle, ReadState, StagedHandle, Writer, upload_errno};
 use super::staged::{Staged, UploadError};
 use super::{Fs, FsError, FsResult, lock};
 use crate::remote::{FileKind, RemoteEntry, RemoteError, split};
@@ -30,14 +40,20 @@ pub(super) struct Registered {
 }
 
 impl Fs {
-    /// The staged copy of `path` (created with `base` bytes of the server's copy when there is
-    /// none), counted as used by one more handle.
-    fn stage(&self, path: &str, base: u64) -> FsResult<Arc<Mutex<Staged>>> {
+    /// The staged copy of `path` for its writer `w` (created with `base` bytes of the server's
+    /// copy when there is none), counted as used by one more user. `None` when `w`'s file
+    /// is no longer at `path` (checked under the live lock, so an unlink cannot slip
+    /// between the check and the registration).
+    fn stage(&self, path: &str, base: u64, w: Writer) -> FsResult<Option<Arc<Mutex<Staged>>>> {
+        let live = lock(&self.live);
+        if live.get(path).is_none_or(|l| l.id != w.id) {
+            return Ok(None);
+        }
         let mut reg = lock(&self.staged);
         match reg.entry(path.to_string()) {
             Entry::Occupied(mut o) => {
                 o.get_mut().users += 1;
-                Ok(Arc::clone(&o.get().copy))
+                Ok(Some(Arc::clone(&o.get().copy)))
             }
             Entry::Vacant(v) => {
                 let copy = Arc::new(Mutex::new(Staged::new(&self.store, path, base)?));
@@ -45,9 +61,59 @@ impl Fs {
                     copy: Arc::clone(&copy),
                     users: 1,
                 });
-                Ok(copy)
+                Ok(Some(copy))
             }
         }
+    }
+
+    /// The staged copy of `path`, if it has one, counted as used by one more (reading) user.
+    fn join_staged(&self, path: &str) -> Option<Arc<Mutex<Staged>>> {
+        lock(&self.staged).get_mut(path).map(|r| {
+            r.users += 1;
+            Arc::clone(&r.copy)
+        })
+    }
+
+    /// The copy a registered writer `w` of `path` works on: the file's streaming handle is
+    /// staged first (its copy is then the file's), else a copy is made at the size the
+    /// listing records (`size` when it records none). ENOENT when the file was unlinked.
+    fn writer_copy(&self, path: &str, size: u64, w: Writer) -> FsResult<Arc<Mutex<Staged>>> {
+        self.stage_stream(path, w)?;
+        let listed = split(path).and_then(|(dir, name)| {
+            self.cache
+                .peek(dir)
+                .and_then(|l| l.get(name).map(|e| e.size))
+        });
+        self.stage(path, listed.unwrap_or(size), w)?
+            .ok_or_else(|| super::error::enoent(path))
+    }
+
+    /// A user (handle or truncate; `writer` when it is one) stops using `copy`. When the copy
+    /// is dirty and no other writer is registered to upload it later, it is uploaded first.
+    /// All under the copy's mutex (see the invariants); the upload's verdict is returned.
+    pub(super) fn leave(
+        &self,
+        path: &str,
+        copy: &Arc<Mutex<Staged>>,
+        writer: Option<Writer>,
+    ) -> FsResult<()> {
+        let mut c = lock(copy);
+        let others_write = lock(&self.live).get(path).is_some_and(|l| {
+            let me = writer.is_some_and(|w| w.id == l.id);
+            l.writers > usize::from(me)
+        });
+        let mut r = Ok(());
+        if c.dirty && c.error.is_none() && !others_write && self.registered(path, copy) {
+            r = self
+                .upload_copy(&mut c)
+                .and_then(|size| self.after_upload(path, writer, Some(size)));
+        }
+        if let Some(w) = writer {
+            self.drop_writer(path, w);
+        }
+        self.unstage(path, copy);
+        drop(c);
+        r
     }
 
     /// Whether `copy` is still the registered copy of `path` (not unlinked or replaced).
@@ -81,8 +147,9 @@ impl Fs {
         lock(&self.staged).contains_key(path)
     }
 
-    /// Opens a staged handle on `path`, whose server copy holds `size` bytes. Streaming
-    /// handles of the same file are staged first (they share the copy).
+    /// Opens a staged handle on `path`, whose server copy holds `size` bytes. A writer
+    /// registers first, then stages the file's streaming handle (they share the copy). A
+    /// reader shares the copy writers made; when there is none it reads the server.
     pub(super) fn open_staged(
         &self,
         path: &str,
@@ -91,44 +158,66 @@ impl Fs {
         trunc: bool,
         mode: u32,
     ) -> FsResult<u64> {
-        self.stage_streams(path)?;
-        let copy = self.stage(path, size)?;
+        if !writable {
+            let h = match self.join_staged(path) {
+                Some(copy) => Handle::Staged(StagedHandle {
+                    path: path.to_string(),
+                    copy,
+                    writer: None,
+                }),
+                None => Handle::Read(ReadState::new(path.to_string())),
+            };
+            return Ok(self.insert_handle(h));
+        }
+        let writer = self.add_writer(path, size, mode);
+        let copy = match self.writer_copy(path, size, writer) {
+            Ok(copy) => copy,
+            Err(e) => {
+                self.drop_writer(path, writer);
+                return Err(e);
+            }
+        };
         let staged_size = {
             let mut c = lock(&copy);
             if trunc && let Err(e) = c.set_len(0) {
                 drop(c);
-                self.unstage(path, &copy);
+                let _ = self.leave(path, &copy, Some(writer));
                 return Err(e);
             }
             c.size()
         };
-        if writable {
-            self.add_writer(path, staged_size, mode);
-        }
+        self.update_live(path, writer, |l| l.size = staged_size);
         Ok(self.insert_handle(Handle::Staged(StagedHandle {
             path: path.to_string(),
             copy,
-            writable,
+            writer: Some(writer),
         })))
     }
 
-    /// Turns every streaming write handle of `path` into a staged one.
-    fn stage_streams(&self, path: &str) -> FsResult<()> {
-        if self.is_staged(path) || !lock(&self.live).contains_key(path) {
+    /// Stages the streaming handle of the file `w` is registered on, if it has one. Locks
+    /// that one handle (the caller holds none), waiting for its transfer to move on.
+    fn stage_stream(&self, path: &str, w: Writer) -> FsResult<()> {
+        let slot = match lock(&self.live).get(path) {
+            Some(l) if l.id == w.id => l.stream.clone(),
+            _ => None,
+        };
+        let Some((fh, h)) = slot else {
             return Ok(());
-        }
-        let all: Vec<_> = lock(&self.handles).values().cloned().collect();
-        for h in all {
-            let mut g = lock(&h);
-            if matches!(&*g, Handle::Write(w) if w.path == path) {
-                self.to_staged(&mut g)?;
-            }
+        };
+        let mut g = lock(&h);
+        // Released (or staged) while we waited: nothing left to stage.
+        let still = lock(&self.live)
+            .get(path)
+            .is_some_and(|l| l.id == w.id && l.stream.as_ref().is_some_and(|(f, _)| *f == fh));
+        if still {
+            self.to_staged(&mut g)?;
         }
         Ok(())
     }
 
     /// Turns a streaming write handle into a staged one: its upload is finished (the server
-    /// then holds `[0, pos)`), out-of-order writes still waiting go into the copy.
+    /// then holds `[0, pos)`), out-of-order writes still waiting go into the copy. A handle
+    /// whose file was unlinked gets a private copy, never uploaded.
     pub(super) fn to_staged(&self, h: &mut MutexGuard<'_, Handle>) -> FsResult<()> {
         let Handle::Write(w) = &mut **h else {
             return Ok(());
@@ -137,17 +226,13 @@ impl Fs {
             return Err(e.clone());
         }
         let pending = w.take_pending();
-        if w.finish_upload()? {
-            if let Some(tmp) = w.tmp.take() {
-                // A failed commit is sticky on the handle: later writes must not go on as if
-                // the file were in place.
-                self.commit_tmp(&tmp, &w.path).map_err(|e| w.fail(e))?;
-            }
-            self.after_upload(&w.path, Some(w.pos))?;
-        }
-        let path = w.path.clone();
+        self.end_stream(w)?;
+        let (path, writer) = (w.path.clone(), w.writer);
         log::debug!("{path}: staged (the server holds {} bytes)", w.pos);
-        let copy = self.stage(&path, w.pos)?;
+        let copy = match self.stage(&path, w.pos, writer)? {
+            Some(copy) => copy,
+            None => Arc::new(Mutex::new(Staged::new(&self.store, &path, w.pos)?)),
+        };
         {
             let mut c = lock(&copy);
             for (off, data) in pending {
@@ -158,10 +243,16 @@ impl Fs {
                 }
             }
         }
+        // The file has no streaming handle any more (the next writer joins the copy).
+        self.update_live(&path, writer, |l| {
+            if l.stream.as_ref().is_some_and(|(fh, _)| *fh == writer.fh) {
+                l.stream = None;
+            }
+        });
         **h = Handle::Staged(StagedHandle {
             path,
             copy,
-            writable: true,
+            writer: Some(writer),
         });
         Ok(())
     }
@@ -174,15 +265,14 @@ impl Fs {
         }
         if !c.dirty || !self.registered(&s.path, &s.copy) {
             drop(c);
-            return if s.writable {
-                self.after_upload(&s.path, None)
-            } else {
-                Ok(())
+            return match s.writer {
+                Some(_) => self.after_upload(&s.path, s.writer, None),
+                None => Ok(()),
             };
         }
         let size = self.upload_copy(&mut c)?;
         drop(c);
-        self.after_upload(&s.path, Some(size))
+        self.after_upload(&s.path, s.writer, Some(size))
     }
 
     /// Uploads a copy (to a temporary name first with `atomic_replace`); a failure is recorded
@@ -214,13 +304,20 @@ impl Fs {
         })
     }
 
-    /// After a finished upload (`size` uploaded; `None`: nothing was uploaded now): record
-    /// size and mtime, apply a requested mtime. A file that was unlinked (or renamed away)
-    /// meanwhile is no longer live and is not recorded.
-    pub(super) fn after_upload(&self, path: &str, size: Option<u64>) -> FsResult<()> {
-        let pending = match lock(&self.live).get_mut(path) {
-            Some(l) => l.pending_mtime.take(),
-            None => return Ok(()),
+    /// After a finished upload (`size` uploaded; `None`: nothing was uploaded now) by
+    /// `writer` (`None`: a reader, whose copy is still registered): record size and mtime,
+    /// apply a requested mtime. A writer's file that was unlinked (or replaced) meanwhile is
+    /// not recorded: the path may name another file.
+    pub(super) fn after_upload(
+        &self,
+        path: &str,
+        writer: Option<Writer>,
+        size: Option<u64>,
+    ) -> FsResult<()> {
+        let pending = match (writer, lock(&self.live).get_mut(path)) {
+            (Some(w), Some(l)) if l.id == w.id => l.pending_mtime.take(),
+            (Some(_), _) => return Ok(()),
+            (None, _) => None,
         };
         if size.is_some() {
             self.note_written(path, size, Some(SystemTime::now()));
@@ -234,8 +331,8 @@ impl Fs {
                 FsError::remote_as(errno, "set mtime (after upload) of", path, &e)
             })?;
             self.note_written(path, None, Some(t));
-            if let Some(l) = lock(&self.live).get_mut(path) {
-                l.mtime = t;
+            if let Some(w) = writer {
+                self.update_live(path, w, |l| l.mtime = t);
             }
         }
         Ok(())
@@ -297,7 +394,8 @@ impl Fs {
     /// Truncate (setattr size) to any size. To 0 without a staged copy: an empty STOR (or
     /// nothing, on a handle whose upload has not sent a byte). Otherwise the file is staged
     /// (ranges beyond the old size are holes, never fetched) and uploaded at the close of its
-    /// handles, or at once when none is open.
+    /// writers, or at once when no other writer has it open. The truncate counts as a writer
+    /// while it runs, so a writer leaving meanwhile leaves the upload to it.
     pub(super) fn truncate(
         &self,
         path: &str,
@@ -332,34 +430,22 @@ impl Fs {
         if size == 0 && !live && !self.is_staged(path) {
             return self.empty_upload(path);
         }
-        self.stage_streams(path)?;
-        let copy = self.stage(path, e.size)?;
-        let r = self.truncate_copy(path, &copy, size, live);
-        self.unstage(path, &copy);
-        r
-    }
-
-    fn truncate_copy(
-        &self,
-        path: &str,
-        copy: &Arc<Mutex<Staged>>,
-        size: u64,
-        live: bool,
-    ) -> FsResult<()> {
-        let mut c = lock(copy);
-        c.set_len(size)?;
-        if live || lock(&self.staged).get(path).is_some_and(|r| r.users > 1) {
-            // Open handles upload it at their close.
-            drop(c);
-            if let Some(l) = lock(&self.live).get_mut(path) {
+        let writer = self.add_writer(path, e.size, e.mode.unwrap_or(0o644));
+        let copy = match self.writer_copy(path, e.size, writer) {
+            Ok(copy) => copy,
+            Err(err) => {
+                self.drop_writer(path, writer);
+                return Err(err);
+            }
+        };
+        let r = lock(&copy).set_len(size);
+        if r.is_ok() {
+            self.update_live(path, writer, |l| {
                 l.size = size;
                 l.mtime = SystemTime::now();
-            }
-            return Ok(());
+            });
         }
-        let uploaded = self.upload_copy(&mut c)?;
-        drop(c);
-        self.note_written(path, Some(uploaded), Some(SystemTime::now()));
-        Ok(())
+        let left = self.leave(path, &copy, Some(writer));
+        r.and(left)
     }
 }
