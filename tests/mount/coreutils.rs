@@ -66,6 +66,20 @@ fn scenario(kind: ServerKind) {
     assert_eq!(sha256(&l.join("out.bin")), sha256(&l.join("big.bin")));
     assert_eq!(m.sh("stat -c %s big.bin").trim(), data.len().to_string());
 
+    // a file read (its pages cached) then rewritten through a write-only descriptor (which
+    // bypasses the page cache) reads back new, also at the same size
+    m.sh(&format!("cp {}/big.bin again.bin", l.display()));
+    let before = fs::read(m.p("again.bin")).expect("read");
+    let mut other = pattern(data.len(), 2);
+    fs::write(l.join("other.bin"), &other).expect("write");
+    m.sh(&format!("cp {}/other.bin again.bin", l.display()));
+    assert!(fs::read(m.p("again.bin")).expect("reread") == other && before != other);
+    other.truncate(1000);
+    fs::write(m.p("again.bin"), &other).expect("write through mount");
+    assert!(fs::read(m.p("again.bin")).expect("reread") == other);
+    assert!(fs::read(srv.root.join("again.bin")).expect("srv") == other);
+    m.sh("rm again.bin");
+
     // new names with spaces and UTF-8, created through the mount
     m.sh("echo one > 'new name.txt' && echo two > 'ünïcødé ß.txt'");
     assert_eq!(
