@@ -145,6 +145,16 @@ impl FtpServer {
     /// Start a server of `kind` on a free port of 127.0.0.1 and wait (≤ 10 s) for its
     /// 220 banner. Panics with the server's output when it cannot be started.
     pub fn start(kind: ServerKind) -> FtpServer {
+        Self::start_limited(kind, None)
+    }
+
+    /// Like [`FtpServer::start`], with pyftpdlib refusing (421) more than `per_ip`
+    /// connections from one address (pyftpdlib only: the others' limits are not set here).
+    pub fn start_limited(kind: ServerKind, per_ip: Option<u32>) -> FtpServer {
+        assert!(
+            per_ip.is_none() || matches!(kind, ServerKind::Pyftpdlib),
+            "a connection limit is only set up for pyftpdlib"
+        );
         let began = Instant::now();
         let (uid, gid) = test_user_ids();
         let needs_root = !matches!(kind, ServerKind::Pyftpdlib);
@@ -178,7 +188,17 @@ impl FtpServer {
                 NONCE.fetch_add(1, Ordering::Relaxed),
                 port
             );
-            let mut child = spawn(kind, dir.path(), &root, port, &nonce, uid, gid, euid == 0);
+            let mut child = spawn(
+                kind,
+                dir.path(),
+                &root,
+                port,
+                &nonce,
+                uid,
+                gid,
+                euid == 0,
+                per_ip,
+            );
             match wait_for_banner(&mut child, port, &nonce) {
                 Ok(()) => {
                     return FtpServer {
@@ -472,6 +492,7 @@ fn spawn(
     uid: u32,
     gid: u32,
     as_root: bool,
+    per_ip: Option<u32>,
 ) -> Child {
     let mut cmd = match kind {
         ServerKind::Vsftpd => {
@@ -553,6 +574,7 @@ fn spawn(
             let script = dir.join("pyftpd.py");
             fs::write(&script, PYFTPDLIB_SCRIPT).unwrap();
             let mut cmd = Command::new(PYTHON_BIN);
+            cmd.env("FTPFS_TEST_PER_IP", per_ip.unwrap_or(64).to_string());
             cmd.arg("-I")
                 .arg(&script)
                 .arg(port.to_string())
@@ -693,7 +715,7 @@ ExtendedLog {d}/commands.log ALL commands
 
 /// pyftpdlib server: argv = port root user password banner.
 const PYFTPDLIB_SCRIPT: &str = r#"
-import logging, sys
+import logging, os, sys
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler, DTPHandler
 from pyftpdlib.servers import FTPServer
@@ -716,7 +738,7 @@ class Handler(FTPHandler):
 
 server = FTPServer(("127.0.0.1", int(port)), Handler)
 server.max_cons = 256
-server.max_cons_per_ip = 64
+server.max_cons_per_ip = int(os.environ.get("FTPFS_TEST_PER_IP", "64"))
 server.serve_forever()
 "#;
 

@@ -149,3 +149,34 @@ fn scattered_reads_proftpd() {
 fn scattered_reads_pyftpdlib() {
     scattered_reads(ServerKind::Pyftpdlib);
 }
+
+/// A server that takes only a few connections per client (421 beyond): the pool learns the
+/// limit (it logs in 8 at mount and up to `connections` on demand) and parallel readers,
+/// listings and writes all succeed on what the server allows.
+#[test]
+fn a_server_connection_limit_is_learned_and_parallel_work_succeeds() {
+    let srv = FtpServer::start_limited(ServerKind::Pyftpdlib, Some(3));
+    for k in 0..24 {
+        srv.write_file(&format!("d/f{k:02}.bin"), pattern(50_000 + k, k as u64));
+    }
+    let m = Mount::of(&srv, &[]);
+    let out = m.sh(
+        "ls d | xargs -P8 -n1 -I{} sh -c 'cmp -s d/{} d/{} && cat d/{}' | wc -c; \
+         ls d | wc -l; echo new > d/new.txt; cat d/new.txt",
+    );
+    let total: usize = (0..24).map(|k| 50_000 + k).sum();
+    assert_eq!(out, format!("{total}\n24\nnew\n"), "{}", m.log());
+    for k in 0..24 {
+        let got = std::fs::read(m.p(&format!("d/f{k:02}.bin"))).expect("read");
+        assert!(got == pattern(50_000 + k, k as u64), "f{k:02} differs");
+    }
+    let log = m.log();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("refuses more than"))
+        .collect();
+    assert!(
+        said.len() == 1 && said[0].contains("refuses more than 3 connections"),
+        "the limit should be learned and said once:\n{log}"
+    );
+}

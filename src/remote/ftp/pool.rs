@@ -3,7 +3,9 @@
 //! Invariants:
 //! - At most `limit` connections exist at once (idle + lent + being opened); `limit` starts at
 //!   `-o connections` and shrinks when the server answers 421 (too many connections) while we
-//!   already hold some, like lftp and gvfs do.
+//!   already hold some, like lftp and gvfs do: to the connections logged in at that moment;
+//!   logins still running that succeed raise it back (never above `-o connections`), and the
+//!   limit learned is logged once, when no login runs.
 //! - Streams (open downloads/uploads, which hold a connection for a long time) may take at most
 //!   `limit - 1` connections, so listings and metadata never wait behind transfers.
 //! - A connection comes back to the pool only when healthy: one whose control connection
@@ -59,6 +61,10 @@ struct State {
     /// removes its ticket, and the login's connection becomes an idle one instead.
     logins: HashMap<u64, Option<RemoteResult<Session>>>,
     next_ticket: u64,
+    /// Logins running (counted in `total`).
+    connecting: usize,
+    /// A 421 lowered the limit; logged once the logins running have ended.
+    refused: Option<String>,
 }
 
 /// The pool.
@@ -94,6 +100,8 @@ impl Pool {
                 limit,
                 logins: HashMap::new(),
                 next_ticket: 0,
+                connecting: 0,
+                refused: None,
             }),
             freed: Condvar::new(),
         })
@@ -151,7 +159,7 @@ impl Pool {
                     Err(e) => {
                         st.total -= 1;
                         self.freed.notify_all();
-                        if is_too_many(&e) && st.total > 0 {
+                        if is_too_many(&e) && st.total > st.connecting {
                             self.shrink(&mut st, &e);
                             continue;
                         }
@@ -267,11 +275,23 @@ impl Pool {
         }
     }
 
-    /// The server refused one more login with 421 while we hold `st.total` connections: that
-    /// is its limit from now on.
+    /// The server refused one more login with 421: the connections logged in now (not those
+    /// still logging in) are its limit from now on. Said once the logins running have ended
+    /// (some may still succeed and raise the limit again).
     fn shrink(&self, st: &mut State, e: &RemoteError) {
-        if st.total > 0 && st.total < st.limit {
-            st.limit = st.total;
+        let established = st.total - st.connecting;
+        if established > 0 && established < st.limit {
+            st.limit = established;
+            st.refused = Some(e.to_string());
+            self.tell_limit(st);
+        }
+    }
+
+    /// Logs the limit learned from a 421 once no login is running.
+    fn tell_limit(&self, st: &mut State) {
+        if st.connecting == 0
+            && let Some(e) = st.refused.take()
+        {
             log::warn!(
                 "the server refuses more than {} connections; using {} (was: {e})",
                 st.limit,
@@ -312,12 +332,23 @@ impl Pool {
     /// started (nothing is counted then).
     fn login(self: &Arc<Self>, st: &mut State, ticket: Option<u64>) -> bool {
         st.total += 1;
+        st.connecting += 1;
         let pool = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("ftpfs-login".into())
             .spawn(move || {
                 let r = Session::connect(Arc::clone(&pool.cfg), Arc::clone(&pool.shared));
                 let mut st = pool.lock();
+                st.connecting -= 1;
+                if r.is_ok() {
+                    // Logins racing a 421 may have lowered the limit below what the server
+                    // just took.
+                    let established = st.total - st.connecting;
+                    if established > st.limit && established <= pool.cfg.connections {
+                        st.limit = established;
+                    }
+                }
+                pool.tell_limit(&mut st);
                 let r = match ticket.and_then(|t| st.logins.get_mut(&t)) {
                     Some(slot) => {
                         *slot = Some(r);
@@ -348,6 +379,7 @@ impl Pool {
             });
         if spawned.is_err() {
             st.total -= 1;
+            st.connecting -= 1;
         }
         spawned.is_ok()
     }
