@@ -157,7 +157,7 @@ fn scattered_reads_pyftpdlib() {
 fn a_server_connection_limit_is_learned_and_parallel_work_succeeds() {
     let srv = FtpServer::start_limited(ServerKind::Pyftpdlib, Some(3));
     for k in 0..24 {
-        srv.write_file(&format!("d/f{k:02}.bin"), pattern(50_000 + k, k as u64));
+        srv.write_file(format!("d/f{k:02}.bin"), pattern(50_000 + k, k as u64));
     }
     let m = Mount::of(&srv, &[]);
     let out = m.sh(
