@@ -466,10 +466,17 @@ fn prune(st: &mut State) -> Vec<Session> {
     old
 }
 
-/// The server refused the login with 421 (too many connections). The reply code is matched
-/// where classify_reply puts it (": 421 "), not anywhere in the message (a port 4210 …).
+/// The server refused one more login: 421 (too many connections), or a 530 for credentials
+/// that other connections of this pool logged in with (pure-ftpd and proftpd say "too many
+/// users/clients" with 530; callers only treat this as a limit while connections exist). The
+/// reply code is matched where classify_reply puts it (": 421 "), not anywhere in the message
+/// (a port 4210 …).
 fn is_too_many(e: &RemoteError) -> bool {
-    matches!(e, RemoteError::Connection(m) if m.contains(": 421"))
+    match e {
+        RemoteError::Connection(m) => m.contains(": 421"),
+        RemoteError::PermissionDenied(m) => m.contains(": 530"),
+        _ => false,
+    }
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -528,5 +535,25 @@ impl Drop for Conn {
         }
         let s = self.session.take();
         self.pool.put_back(s, self.usage);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_of_one_more_login() {
+        let c = |m: &str| RemoteError::Connection(m.into());
+        let p = |m: &str| RemoteError::PermissionDenied(m.into());
+        assert!(is_too_many(&c(
+            "connection to h:21: 421 Too many connections"
+        )));
+        assert!(is_too_many(&p(
+            "login to h:21 as u failed: 530 Sorry, the maximum number of clients is reached"
+        )));
+        assert!(!is_too_many(&c("cannot connect to h:4210: refused")));
+        assert!(!is_too_many(&p("login to h:21 as u failed: 550 no")));
+        assert!(!is_too_many(&RemoteError::Other(": 421".into())));
     }
 }
