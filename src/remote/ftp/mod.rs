@@ -308,10 +308,15 @@ impl Remote for FtpRemote {
         } else {
             match self.open_transfer(Use::Meta, Some(dir), "LIST -a", 0) {
                 Ok((conn, dc)) => Self::read_listing(conn, dc)?,
-                Err(RemoteError::Unsupported(_)) | Err(RemoteError::Other(_)) => {
+                // A permanent refusal of the option (500/501/502/504, or a 550 from a server
+                // that took `-a` for a path): plain LIST, and if that works, for good. A
+                // transient error (4xx) is the listing's error and changes nothing.
+                Err(e) if refuses_option(&e) => {
                     let (conn, dc) = self.open_transfer(Use::Meta, Some(dir), "LIST", 0)?;
                     let l = Self::read_listing(conn, dc)?;
-                    log::info!("the server rejects `LIST -a`; using LIST (dot files may hide)");
+                    log::info!(
+                        "the server rejects `LIST -a` ({e}); using LIST (dot files may hide)"
+                    );
                     self.shared.list_a_rejected.store(true, Relaxed);
                     l
                 }
@@ -379,6 +384,16 @@ impl Remote for FtpRemote {
 fn kill(conn: &mut Option<Conn>) {
     if let Some(c) = conn.as_mut() {
         c.session().dead = true;
+    }
+}
+
+/// Whether `LIST -a` failed because of its option, as far as the reply can tell: 500/502/504
+/// (unknown), 501 (bad argument) or 550 (`-a` taken for a file name). Not 4xx (transient).
+fn refuses_option(e: &RemoteError) -> bool {
+    match e {
+        RemoteError::Unsupported(_) | RemoteError::Unavailable(_) => true,
+        RemoteError::Other(m) => m.contains(": 501"),
+        _ => false,
     }
 }
 
@@ -524,5 +539,27 @@ impl Drop for FtpWrite {
         if let Some(c) = self.conn.take() {
             c.recycle();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_a_is_given_up_only_for_permanent_refusals() {
+        let other = |m: &str| RemoteError::Other(m.into());
+        assert!(refuses_option(&RemoteError::Unsupported(
+            "LIST -a: 500 Unknown command".into()
+        )));
+        assert!(refuses_option(&other("LIST -a: 501 Invalid option")));
+        assert!(refuses_option(&RemoteError::Unavailable(
+            "LIST -a: 550 -a: No such file".into()
+        )));
+        assert!(!refuses_option(&other("LIST -a: 450 Try again later")));
+        assert!(!refuses_option(&RemoteError::DataConnection(
+            "LIST -a: 425 Can't open data connection".into()
+        )));
+        assert!(!refuses_option(&RemoteError::Timeout("LIST -a".into())));
     }
 }
