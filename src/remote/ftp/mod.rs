@@ -16,6 +16,7 @@
 
 pub mod datamode;
 pub mod listing;
+pub mod login;
 pub mod pool;
 pub mod probe;
 pub mod session;

@@ -1,19 +1,22 @@
-//! One FTP control connection: connect with a deadline, log in, `TYPE I`, `FEAT` (and
-//! `OPTS UTF8 ON` where advertised), `PWD` once per mount to resolve the root, then the
-//! commands the remote needs. Data commands go through [`super::transfer`] (by hand, on a
+//! One FTP control connection: resolve and connect with a deadline, log in (see
+//! [`super::login`]: `TYPE I`, `FEAT` on the first login, `OPTS UTF8 ON` where advertised),
+//! `PWD` once per mount to resolve the root, then the commands the remote needs. Data commands go through [`super::transfer`] (by hand, on a
 //! clone of this control socket); the others through suppaftp. A session may hold a passive
 //! data connection opened ahead of its next transfer.
 //!
 //! Invariants:
 //! - Every socket wait has a deadline: the control socket and every data socket carry read and
-//!   write timeouts of `timeout`; connects use `connect_timeout`.
+//!   write timeouts of `timeout`; connects use `connect_timeout`; name resolution gives up
+//!   after `timeout`.
 //! - The password is sent once (PASS) and never logged: suppaftp's own trace output, which
 //!   would show it, is capped at debug level by `crate::run::init_logging`.
 //! - A `Session` is used by one thread at a time (the pool hands it out); `dead` is set when the
 //!   control connection can no longer be trusted, and the pool then drops it.
+//! - A reply is outstanding only between `start_preopen` and `settle` (an EPSV/PASV sent
+//!   ahead); every way to use the session settles it first.
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,22 +24,10 @@ use suppaftp::{FtpError, FtpStream, Status};
 
 use super::FtpConfig;
 use super::datamode::{DataMode, DataModes, Method};
-use super::transfer::{self, Attempt, Ctx, RawControl, Reply};
+pub use super::login::{Feats, parse_feat};
+use super::login::{fast_login, pipelining_allowed, resolve, setup};
+use super::transfer::{self, Attempt, Ctx, RawControl};
 use crate::remote::{RemoteError, RemoteResult};
-
-/// What the server advertised in FEAT.
-#[derive(Clone, Debug, Default)]
-pub struct Feats {
-    pub mlsd: bool,
-    pub mfmt: bool,
-    pub utf8: bool,
-    pub rest_stream: bool,
-    pub epsv: bool,
-    pub size: bool,
-    pub mdtm: bool,
-    /// The raw FEAT lines (for diagnostics).
-    pub raw: Vec<String>,
-}
 
 /// How long a data connection opened ahead is trusted (servers time out idle passive
 /// connections; vsftpd after 60 s).
@@ -76,42 +67,6 @@ impl MtimeMethod {
             MtimeMethod::SiteUtime2 => format!("SITE UTIME {stamp} {path}"),
             MtimeMethod::MdtmSet => format!("MDTM {stamp} {path}"),
         }
-    }
-}
-
-/// Reads a 211 FEAT reply: one feature per line between the first and the last line.
-pub fn parse_feat(text: &str) -> Feats {
-    let lines: Vec<&str> = text.lines().collect();
-    let body: &[&str] = if lines.len() > 2 {
-        &lines[1..lines.len() - 1]
-    } else {
-        &[]
-    };
-    let raw: Vec<String> = body
-        .iter()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
-    let has = |k: &str| {
-        raw.iter().any(|l| {
-            l.split_whitespace()
-                .next()
-                .is_some_and(|w| w.eq_ignore_ascii_case(k))
-        })
-    };
-    Feats {
-        mlsd: has("MLSD") || has("MLST"),
-        mfmt: has("MFMT"),
-        utf8: has("UTF8"),
-        rest_stream: raw.iter().any(|l| {
-            let mut w = l.split_whitespace();
-            w.next().is_some_and(|a| a.eq_ignore_ascii_case("REST"))
-                && w.next().is_some_and(|b| b.eq_ignore_ascii_case("STREAM"))
-        }),
-        epsv: has("EPSV"),
-        size: has("SIZE"),
-        mdtm: has("MDTM"),
-        raw,
     }
 }
 
@@ -256,128 +211,11 @@ pub(super) fn is_fatal(e: &RemoteError) -> bool {
     matches!(e, RemoteError::Connection(_) | RemoteError::Timeout(_))
 }
 
-/// Servers known to mishandle pipelined commands (lftp's `ftp:auto-sync-mode` list): with
-/// them every command waits for the reply to the one before.
-const NO_PIPELINING: [&str; 3] = ["icrosoft FTP Service", "MadGoat", "MikroTik"];
-
-/// Whether commands may be pipelined with the server that sent `banner`.
-fn pipelining_allowed(banner: &str, target: &str) -> bool {
-    let ok = !NO_PIPELINING.iter().any(|b| banner.contains(b));
-    if !ok {
-        log::info!(
-            "{target}: this server is known to mishandle pipelined commands; sending one at a time"
-        );
-    }
-    ok
-}
-
-/// Sends `cmds` and reads one reply each: in one write when `pipelined`, else one by one.
-fn batch(raw: &mut RawControl, cmds: &[&str], pipelined: bool) -> RemoteResult<Vec<Reply>> {
-    if pipelined {
-        raw.send_many(cmds)?;
-        cmds.iter().map(|_| raw.reply()).collect()
-    } else {
-        cmds.iter().map(|c| raw.command(c)).collect()
-    }
-}
-
-fn raw_of(ftp: &FtpStream, what: &str) -> RemoteResult<RawControl> {
-    ftp.get_ref()
-        .try_clone()
-        .map(RawControl::new)
-        .map_err(|e| RemoteError::Connection(format!("{what}: {e}")))
-}
-
-/// Whether the server does not speak UTF8 for us (not in FEAT, or `OPTS UTF8 ON` refused).
-fn skip_utf8(f: &Feats, shared: &Shared) -> bool {
-    !f.utf8 || shared.utf8_refused.load(Ordering::Relaxed)
-}
-
-/// Checks the reply to `TYPE I` and, when sent, to `OPTS UTF8 ON` (a refusal is remembered).
-fn check_setup(type_i: &Reply, opts: Option<&Reply>, shared: &Shared) -> RemoteResult<()> {
-    if type_i.code != 200 {
-        return Err(classify_reply(type_i.code, type_i.last_line(), "TYPE I"));
-    }
-    if let Some(r) = opts.filter(|r| !(200..300).contains(&r.code)) {
-        log::debug!("OPTS UTF8 ON refused: {}", r.last_line());
-        shared.utf8_refused.store(true, Ordering::Relaxed);
-    }
-    Ok(())
-}
-
-/// After the first login: `TYPE I` and FEAT (pipelined when allowed), then `OPTS UTF8 ON`
-/// when FEAT lists UTF8. FEAT is read by hand: suppaftp's feat() waits for a closing "211 "
-/// line after the first one, so a legal one-line "211 No features" reply would stall it.
-fn setup(
-    ftp: &mut FtpStream,
-    shared: &Shared,
-    target: &str,
-    pipelined: bool,
-) -> RemoteResult<Feats> {
-    let mut raw = raw_of(ftp, target)?;
-    let r = batch(&mut raw, &["TYPE I", "FEAT"], pipelined)?;
-    let feats = match r.get(1) {
-        Some(f) if f.code == 211 => parse_feat(&f.text),
-        other => {
-            let line = other.map(Reply::last_line).unwrap_or_default();
-            log::debug!("{target}: FEAT answered {line}; assuming no features");
-            Feats::default()
-        }
-    };
-    let _ = shared.feats.set(feats.clone());
-    let opts = if skip_utf8(&feats, shared) {
-        None
-    } else {
-        Some(raw.command("OPTS UTF8 ON")?)
-    };
-    let type_i = r
-        .first()
-        .ok_or_else(|| RemoteError::Other("TYPE I: no reply".into()))?;
-    check_setup(type_i, opts.as_ref(), shared)?;
-    Ok(feats)
-}
-
-/// A login once the server is known: USER, PASS, `TYPE I` and `OPTS UTF8 ON` (when the
-/// server takes it) in one write, then their replies (a USER answered 230 needs no PASS;
-/// its answer to PASS is then ignored).
-fn fast_login(
-    ftp: &mut FtpStream,
-    cfg: &FtpConfig,
-    shared: &Shared,
-    feats: Feats,
-    what: &str,
-) -> RemoteResult<Feats> {
-    let mut raw = raw_of(ftp, what)?;
-    let user = format!("USER {}", cfg.user);
-    let pass = format!("PASS {}", cfg.password.as_str());
-    let utf8 = !skip_utf8(&feats, shared);
-    let mut cmds = vec![user.as_str(), pass.as_str(), "TYPE I"];
-    if utf8 {
-        cmds.push("OPTS UTF8 ON");
-    }
-    raw.send_many(&cmds)?;
-    let u = raw.reply()?;
-    let p = raw.reply()?;
-    match u.code {
-        230 => {}
-        331 if matches!(p.code, 230 | 202) => {}
-        331 => return Err(classify_reply(p.code, p.last_line(), what)),
-        _ => return Err(classify_reply(u.code, u.last_line(), what)),
-    }
-    let type_i = raw.reply()?;
-    let opts = if utf8 { Some(raw.reply()?) } else { None };
-    check_setup(&type_i, opts.as_ref(), shared)?;
-    Ok(feats)
-}
-
 impl Session {
     /// Connects, logs in and reads the server's features.
     pub fn connect(cfg: Arc<FtpConfig>, shared: Arc<Shared>) -> RemoteResult<Session> {
         let target = format!("{}:{}", cfg.host, cfg.port);
-        let addrs: Vec<SocketAddr> = (cfg.host.as_str(), cfg.port)
-            .to_socket_addrs()
-            .map_err(|e| RemoteError::Connection(format!("cannot resolve {}: {e}", cfg.host)))?
-            .collect();
+        let addrs = resolve(&cfg.host, cfg.port, cfg.timeout)?;
         let mut last = None;
         let mut stream = None;
         for addr in &addrs {
@@ -791,31 +629,6 @@ pub fn mfmt_stamp(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pipelining_is_off_for_servers_lftp_knows_to_break_it() {
-        assert!(pipelining_allowed("220 (vsFTPd 3.0.3)", "t"));
-        assert!(pipelining_allowed(
-            "220---------- Welcome to Pure-FTPd",
-            "t"
-        ));
-        assert!(!pipelining_allowed("220 Microsoft FTP Service", "t"));
-        assert!(!pipelining_allowed(
-            "220 MikroTik FTP server (MikroTik 6.49) ready",
-            "t"
-        ));
-    }
-
-    #[test]
-    fn feat_replies_multi_and_single_line() {
-        let f =
-            parse_feat("211-Features:\n MLST type*;size*;\n REST STREAM\n MFMT\n UTF8\n211 End");
-        assert!(f.mlsd && f.mfmt && f.utf8 && f.rest_stream && !f.epsv);
-        assert_eq!(f.raw.len(), 4);
-        let none = parse_feat("211 No features");
-        assert!(!none.mlsd && none.raw.is_empty());
-        assert!(!parse_feat("211-x\n REST\n211 End").rest_stream);
-    }
 
     #[test]
     fn root_is_taken_relative_to_the_login_directory() {
