@@ -469,7 +469,7 @@ impl Fs {
 
     /// Ends a streaming upload (renaming a temporary name over the target) and records it.
     fn finish_stream(&self, w: &mut WriteState) -> FsResult<()> {
-        if !self.end_stream(w)? {
+        if !self.end_stream(w, true)? {
             // Nothing ended now, but a time may have been set since the last upload ended
             // (utimensat by path can arrive between close's FLUSH and RELEASE).
             self.after_upload(&w.path, Some(w.writer), None)?;
@@ -479,8 +479,11 @@ impl Fs {
 
     /// Ends the running upload, if any, and records it: the server then holds `[0, pos)`.
     /// A temporary upload (`atomic_replace`) is renamed into place, or deleted when the file
-    /// was unlinked meanwhile. Returns whether an upload ended now.
-    pub(super) fn end_stream(&self, w: &mut WriteState) -> FsResult<bool> {
+    /// was unlinked meanwhile. A requested mtime is applied after it when `mtime`, else left
+    /// pending (for the upload of the staged copy the handle turns into). Returns whether an
+    /// upload ended now. A failure to end the upload is recorded on the handle; a refused
+    /// mtime is not (it is returned once).
+    pub(super) fn end_stream(&self, w: &mut WriteState, mtime: bool) -> FsResult<bool> {
         if !w.finish_upload()? {
             return Ok(false);
         }
@@ -493,7 +496,11 @@ impl Fs {
                 log::warn!("{tmp}: cannot remove the upload of an unlinked file: {e}");
             }
         }
-        self.after_upload(&w.path, Some(w.writer), Some(w.pos))?;
+        if mtime {
+            self.after_upload(&w.path, Some(w.writer), Some(w.pos))?;
+        } else if self.is_current(&w.path, w.writer) {
+            self.note_written(&w.path, Some(w.pos), Some(SystemTime::now()));
+        }
         Ok(true)
     }
 

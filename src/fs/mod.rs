@@ -787,6 +787,8 @@ impl Fs {
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
+mod review_tests;
+#[cfg(test)]
 mod shared_tests;
 #[cfg(test)]
 mod tests;

@@ -28,7 +28,7 @@ use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::handles::{Handle, ReadState, StagedHandle, Writer, upload_errno};
+use super::handles::{Handle, ReadState, StagedHandle, WriteState, Writer, upload_errno};
 use super::staged::{Staged, UploadError};
 use super::{Fs, FsError, FsResult, lock};
 use crate::remote::{FileKind, RemoteEntry, RemoteError, split};
@@ -217,7 +217,10 @@ impl Fs {
 
     /// Turns a streaming write handle into a staged one: its upload is finished (the server
     /// then holds `[0, pos)`), out-of-order writes still waiting go into the copy. A handle
-    /// whose file was unlinked gets a private copy, never uploaded.
+    /// whose file was unlinked gets a private copy, never uploaded. A requested mtime stays
+    /// pending for the copy's upload (which would overwrite a time set now). Any failure is
+    /// recorded on the handle, which stays a (failed) write handle: every later
+    /// flush/fsync/close reports it, so acknowledged writes are never dropped silently.
     pub(super) fn to_staged(&self, h: &mut MutexGuard<'_, Handle>) -> FsResult<()> {
         let Handle::Write(w) = &mut **h else {
             return Ok(());
@@ -225,24 +228,9 @@ impl Fs {
         if let Some(e) = w.error() {
             return Err(e.clone());
         }
-        let pending = w.take_pending();
-        self.end_stream(w)?;
+        self.end_stream(w, false)?;
+        let copy = self.stream_copy(w).map_err(|e| w.fail(e))?;
         let (path, writer) = (w.path.clone(), w.writer);
-        log::debug!("{path}: staged (the server holds {} bytes)", w.pos);
-        let copy = match self.stage(&path, w.pos, writer)? {
-            Some(copy) => copy,
-            None => Arc::new(Mutex::new(Staged::new(&self.store, &path, w.pos)?)),
-        };
-        {
-            let mut c = lock(&copy);
-            for (off, data) in pending {
-                if let Err(e) = c.write(off, &data) {
-                    drop(c);
-                    self.unstage(&path, &copy);
-                    return Err(e);
-                }
-            }
-        }
         // The file has no streaming handle any more (the next writer joins the copy).
         self.update_live(&path, writer, |l| {
             if l.stream.as_ref().is_some_and(|(fh, _)| *fh == writer.fh) {
@@ -255,6 +243,32 @@ impl Fs {
             writer: Some(writer),
         });
         Ok(())
+    }
+
+    /// The copy a streaming handle whose upload has ended turns into, holding its pending
+    /// out-of-order writes (taken from the handle only once the copy exists).
+    fn stream_copy(&self, w: &mut WriteState) -> FsResult<Arc<Mutex<Staged>>> {
+        let (path, writer) = (w.path.clone(), w.writer);
+        log::debug!("{path}: staged (the server holds {} bytes)", w.pos);
+        let (copy, registered) = match self.stage(&path, w.pos, writer)? {
+            Some(copy) => (copy, true),
+            None => {
+                let copy = Staged::new(&self.store, &path, w.pos)?;
+                (Arc::new(Mutex::new(copy)), false)
+            }
+        };
+        let mut c = lock(&copy);
+        for (off, data) in w.take_pending() {
+            if let Err(e) = c.write(off, &data) {
+                drop(c);
+                if registered {
+                    self.unstage(&path, &copy);
+                }
+                return Err(e);
+            }
+        }
+        drop(c);
+        Ok(copy)
     }
 
     /// Uploads a staged handle's copy when dirty, then applies a pending mtime.

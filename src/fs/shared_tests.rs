@@ -14,15 +14,15 @@ use crate::remote::fake::FakeRemote;
 use crate::remote::{Capabilities, ReadStream, RemoteResult, WriteStream};
 
 /// How long a test waits for another thread before it calls the wait a failure.
-const DEADLINE: Duration = Duration::from_secs(10);
+pub(super) const DEADLINE: Duration = Duration::from_secs(10);
 
-fn close(fs: &Fs, fh: u64) -> FsResult<()> {
+pub(super) fn close(fs: &Fs, fh: u64) -> FsResult<()> {
     let flushed = fs.flush(fh);
     let released = fs.release(fh);
     flushed.and(released)
 }
 
-fn at(secs: u64) -> SystemTime {
+pub(super) fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
 }
 
@@ -257,6 +257,14 @@ impl Remote for Gated {
 
 /// A core over a fake whose first call of `op` waits: (fs, fake, entered, go).
 fn gated(op: &'static str) -> (Fs, FakeRemote, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    gated_with(op, test_config())
+}
+
+/// [`gated`] with the core configured by `cfg`.
+pub(super) fn gated_with(
+    op: &'static str,
+    cfg: FsConfig,
+) -> (Fs, FakeRemote, mpsc::Receiver<()>, mpsc::Sender<()>) {
     let fake = FakeRemote::new();
     let (entered_tx, entered) = mpsc::channel();
     let (go, go_rx) = mpsc::channel();
@@ -266,7 +274,7 @@ fn gated(op: &'static str) -> (Fs, FakeRemote, mpsc::Receiver<()>, mpsc::Sender<
         gate: Mutex::new(Some((entered_tx, go_rx))),
     };
     let clock = ManualClock::default();
-    let fs = Fs::new(Arc::new(remote), test_config(), Box::new(clock));
+    let fs = Fs::new(Arc::new(remote), cfg, Box::new(clock));
     (fs, fake, entered, go)
 }
 

@@ -1,0 +1,91 @@
+//! Regression tests for problems found in review of "one file streams through one handle at
+//! most": acknowledged writes lost when staging fails.
+
+use super::shared_tests::{at, close};
+use super::tests::*;
+use super::*;
+use crate::remote::RemoteError;
+use crate::remote::fake::FakeRemote;
+
+// ---------------------------------------------------------------- staging must not drop writes
+
+/// A core whose staged copies may use 10 bytes, with a streaming writer of `/f` that wrote
+/// "aaaa" at 0 and 20 bytes at 100 (acknowledged, waiting in the reorder buffer).
+fn writer_with_pending(cfg: FsConfig) -> (Fs, FakeRemote, u64, u64) {
+    let (fs, fake, _) = setup_with(cfg);
+    let (attr, a) = fs.create(R, "f", 0o644, WRONLY_CREAT).unwrap();
+    fs.write(a, 0, b"aaaa").unwrap();
+    fs.write(a, 100, &[b'z'; 20]).unwrap();
+    (fs, fake, attr.ino, a)
+}
+
+fn small_cache() -> FsConfig {
+    FsConfig {
+        cache_max_size: 10,
+        ..test_config()
+    }
+}
+
+#[test]
+fn pending_writes_that_do_not_fit_the_copy_fail_the_writers_close() {
+    let (fs, _fake, _, a) = writer_with_pending(small_cache());
+    // Behind the position: the handle is staged, its pending 20 bytes pass the limit.
+    assert_eq!(errno(fs.write(a, 0, b"b")), libc::ENOSPC);
+    assert_eq!(errno(fs.flush(a)), libc::ENOSPC, "flush");
+    assert_eq!(errno(fs.flush(a)), libc::ENOSPC, "every later flush");
+    assert_eq!(errno(fs.release(a)), libc::ENOSPC, "release");
+}
+
+#[test]
+fn pending_writes_lost_when_another_open_stages_fail_the_writers_close() {
+    let (fs, _fake, ino, a) = writer_with_pending(small_cache());
+    // The open stages A (its pending bytes do not fit); the error is A's, reported at A's close.
+    let b = fs.open(ino, libc::O_RDWR).map(|(fh, _)| fh);
+    assert_eq!(errno(close(&fs, a)), libc::ENOSPC);
+    if let Ok(b) = b {
+        let _ = close(&fs, b);
+    }
+}
+
+#[test]
+fn pending_writes_fail_the_close_when_cache_dir_cannot_be_created() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let cfg = FsConfig {
+        cache_dir: file.path().join("cache"),
+        ..test_config()
+    };
+    let (fs, _fake, _, a) = writer_with_pending(cfg);
+    assert_eq!(errno(fs.write(a, 0, b"b")), libc::EIO);
+    assert_eq!(errno(close(&fs, a)), libc::EIO);
+}
+
+/// An mtime set while streaming is applied after the staged copy's upload (the upload would
+/// overwrite it otherwise); a refusal is reported at close and costs no data.
+#[test]
+fn mtime_set_while_streaming_is_applied_after_the_staged_upload() {
+    let (fs, fake, ino, a) = writer_with_pending(test_config());
+    let t = at(1_500_000_000);
+    let touch = set(|s| s.mtime = Some(SetTime::At(t)));
+    fs.setattr(ino, Some(a), touch).unwrap();
+    fs.write(a, 0, b"b").unwrap();
+    close(&fs, a).unwrap();
+    let mut want = b"baaa".to_vec();
+    want.resize(100, 0);
+    want.extend_from_slice(&[b'z'; 20]);
+    assert_eq!(fake.file("/f").unwrap(), want);
+    assert_eq!(fake.mtime("/f"), Some(t));
+}
+
+#[test]
+fn refused_mtime_does_not_stop_staging_and_is_reported_at_close() {
+    let (fs, fake, ino, a) = writer_with_pending(test_config());
+    let touch = set(|s| s.mtime = Some(SetTime::At(at(1_500_000_000))));
+    fs.setattr(ino, Some(a), touch).unwrap();
+    fake.fail_next("set_mtime", RemoteError::PermissionDenied("550 no".into()));
+    fs.write(a, 0, b"b").unwrap();
+    assert_eq!(errno(close(&fs, a)), libc::EPERM);
+    let mut want = b"baaa".to_vec();
+    want.resize(100, 0);
+    want.extend_from_slice(&[b'z'; 20]);
+    assert_eq!(fake.file("/f").unwrap(), want, "the data is uploaded");
+}
