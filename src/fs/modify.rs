@@ -105,8 +105,8 @@ impl Fs {
         let mut r = Ok(());
         if c.dirty && c.error.is_none() && !others_write && self.registered(path, copy) {
             r = self
-                .upload_copy(&mut c)
-                .and_then(|size| self.after_upload(path, writer, Some(size)));
+                .upload_copy(copy, &mut c)
+                .and_then(|size| self.after_upload(path, writer, size));
         }
         if let Some(w) = writer {
             self.drop_writer(path, w);
@@ -284,21 +284,30 @@ impl Fs {
                 None => Ok(()),
             };
         }
-        let size = self.upload_copy(&mut c)?;
+        let size = self.upload_copy(&s.copy, &mut c)?;
         drop(c);
-        self.after_upload(&s.path, s.writer, Some(size))
+        self.after_upload(&s.path, s.writer, size)
     }
 
-    /// Uploads a copy (to a temporary name first with `atomic_replace`); a failure is recorded
-    /// on the copy, which keeps its local file.
-    fn upload_copy(&self, c: &mut Staged) -> FsResult<u64> {
+    /// Uploads `copy` (locked by the caller as `c`; to a temporary name first with
+    /// `atomic_replace`); returns the size uploaded, or `None` when the file was unlinked (or
+    /// replaced) during an `atomic_replace` upload: the temporary file is then deleted, not
+    /// renamed into place. A failure is recorded on the copy, which keeps its local file.
+    fn upload_copy(&self, copy: &Arc<Mutex<Staged>>, c: &mut Staged) -> FsResult<Option<u64>> {
         let path = c.path.clone();
         let tmp = self.cfg.atomic_replace.then(|| self.tmp_name(&path));
         let target = tmp.as_deref().unwrap_or(&path);
         let r = match c.upload(&*self.remote, target) {
             Ok(size) => match &tmp {
-                Some(tmp) => self.commit_tmp(tmp, &path).map(|()| size),
-                None => Ok(size),
+                // Checked again now: the unlink may have come during the upload.
+                Some(tmp) if !self.registered(&path, copy) => {
+                    if let Err(e) = self.remote.delete(tmp) {
+                        log::warn!("{tmp}: cannot remove the upload of an unlinked file: {e}");
+                    }
+                    Ok(None)
+                }
+                Some(tmp) => self.commit_tmp(tmp, &path).map(|()| Some(size)),
+                None => Ok(Some(size)),
             },
             Err(UploadError::Local(e)) => Err(e),
             Err(UploadError::Remote(e)) => {

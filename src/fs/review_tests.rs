@@ -1,7 +1,8 @@
 //! Regression tests for problems found in review of "one file streams through one handle at
-//! most": acknowledged writes lost when staging fails.
+//! most": acknowledged writes lost when staging fails, an `atomic_replace` upload bringing back
+//! an unlinked file.
 
-use super::shared_tests::{at, close};
+use super::shared_tests::{DEADLINE, at, close, gated_with};
 use super::tests::*;
 use super::*;
 use crate::remote::RemoteError;
@@ -88,4 +89,33 @@ fn refused_mtime_does_not_stop_staging_and_is_reported_at_close() {
     want.resize(100, 0);
     want.extend_from_slice(&[b'z'; 20]);
     assert_eq!(fake.file("/f").unwrap(), want, "the data is uploaded");
+}
+
+// ---------------------------------------------------------------- atomic_replace and unlink
+
+/// An unlink while an `atomic_replace` staged upload runs: the temporary file is deleted, not
+/// renamed over the name.
+#[test]
+fn atomic_replace_staged_upload_does_not_bring_back_a_file_unlinked_meanwhile() {
+    let cfg = FsConfig {
+        atomic_replace: true,
+        ..test_config()
+    };
+    let (fs, fake, entered, go) = gated_with("open_write", cfg);
+    fake.add_file("/f", b"old");
+    let ino = fs.lookup(R, "f").unwrap().ino;
+    let w = fs.open(ino, libc::O_RDWR).unwrap().0;
+    fs.write(w, 0, b"NEW").unwrap();
+    std::thread::scope(|s| {
+        let flush = s.spawn(|| fs.flush(w));
+        entered
+            .recv_timeout(DEADLINE)
+            .expect("the flush uploads to a temporary name");
+        fs.unlink(R, "f").unwrap();
+        go.send(()).unwrap();
+        let _ = flush.join().unwrap();
+    });
+    let _ = fs.release(w);
+    let names = crate::remote::Remote::list(&fake, "/").unwrap();
+    assert!(names.is_empty(), "nothing is left: {names:?}");
 }
