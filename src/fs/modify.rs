@@ -18,9 +18,12 @@
 //!   handle takes as `base` the size listed after the last upload (every upload records its
 //!   size before its writer unregisters).
 //! - A dirty copy is uploaded at a writer's flush/fsync/close, and whenever a user leaves it
-//!   (release, end of a truncate) while no other writer is registered to do so later. That
-//!   check, the upload and the leaving happen under the copy's mutex, which every change
-//!   takes too: a change is uploaded by its own user or seen by the last one out.
+//!   (release, end of a truncate) while no other writer is registered to do so later, or as
+//!   its last user. That check, the upload and the leaving happen under the copy's mutex,
+//!   which every change takes too: a change is uploaded by its own user or seen by the last
+//!   one out.
+//! - A streaming handle whose upload failed keeps its error for its own flush/close; staging
+//!   it fails, so the next writer takes it out of the stream slot and goes on without it.
 //! - An upload failure is sticky on the copy (every later flush/close reports it), and the
 //!   local file is kept and its path logged.
 
@@ -89,8 +92,10 @@ impl Fs {
     }
 
     /// A user (handle or truncate; `writer` when it is one) stops using `copy`. When the copy
-    /// is dirty and no other writer is registered to upload it later, it is uploaded first.
-    /// All under the copy's mutex (see the invariants); the upload's verdict is returned.
+    /// is dirty and no other writer is registered to upload it later, or this is its last
+    /// user (a writer registered on the file may not be on this copy: one about to stage,
+    /// or one whose upload failed), it is uploaded first. All under the copy's mutex (see
+    /// the invariants); the upload's verdict is returned.
     pub(super) fn leave(
         &self,
         path: &str,
@@ -103,7 +108,8 @@ impl Fs {
             l.writers > usize::from(me)
         });
         let mut r = Ok(());
-        if c.dirty && c.error.is_none() && !others_write && self.registered(path, copy) {
+        let users = self.users(path, copy);
+        if c.dirty && c.error.is_none() && users.is_some_and(|n| n == 1 || !others_write) {
             r = self
                 .upload_copy(copy, &mut c)
                 .and_then(|size| self.after_upload(path, writer, size));
@@ -118,9 +124,15 @@ impl Fs {
 
     /// Whether `copy` is still the registered copy of `path` (not unlinked or replaced).
     fn registered(&self, path: &str, copy: &Arc<Mutex<Staged>>) -> bool {
+        self.users(path, copy).is_some()
+    }
+
+    /// How many users `copy` has; `None` when it is no longer the registered copy of `path`.
+    fn users(&self, path: &str, copy: &Arc<Mutex<Staged>>) -> Option<usize> {
         lock(&self.staged)
             .get(path)
-            .is_some_and(|r| Arc::ptr_eq(&r.copy, copy))
+            .filter(|r| Arc::ptr_eq(&r.copy, copy))
+            .map(|r| r.users)
     }
 
     /// A handle no longer uses `copy`; the last one drops it.
@@ -195,7 +207,9 @@ impl Fs {
     }
 
     /// Stages the streaming handle of the file `w` is registered on, if it has one. Locks
-    /// that one handle (the caller holds none), waiting for its transfer to move on.
+    /// that one handle (the caller holds none), waiting for its transfer to move on. A
+    /// handle that cannot be staged (its upload failed) keeps its error for its own close and
+    /// leaves the stream slot: the file goes on at the size the listing records.
     fn stage_stream(&self, path: &str, w: Writer) -> FsResult<()> {
         let slot = match lock(&self.live).get(path) {
             Some(l) if l.id == w.id => l.stream.clone(),
@@ -209,8 +223,16 @@ impl Fs {
         let still = lock(&self.live)
             .get(path)
             .is_some_and(|l| l.id == w.id && l.stream.as_ref().is_some_and(|(f, _)| *f == fh));
-        if still {
-            self.to_staged(&mut g)?;
+        if still && let Err(e) = self.to_staged(&mut g) {
+            log::info!(
+                "{path}: going on without the failed upload of another handle ({})",
+                e.msg
+            );
+            self.update_live(path, w, |l| {
+                if l.stream.as_ref().is_some_and(|(f, _)| *f == fh) {
+                    l.stream = None;
+                }
+            });
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Regression tests for problems found in review of "one file streams through one handle at
 //! most": acknowledged writes lost when staging fails, an `atomic_replace` upload bringing back
-//! an unlinked file.
+//! an unlinked file, a failed stream blocking the file's other writers.
 
 use super::shared_tests::{DEADLINE, at, close, gated_with};
 use super::tests::*;
@@ -118,4 +118,33 @@ fn atomic_replace_staged_upload_does_not_bring_back_a_file_unlinked_meanwhile() 
     let _ = fs.release(w);
     let names = crate::remote::Remote::list(&fake, "/").unwrap();
     assert!(names.is_empty(), "nothing is left: {names:?}");
+}
+
+// ---------------------------------------------------------------- a failed stream
+
+/// A streaming handle whose upload failed (still open) reports its error at its close, but
+/// does not stop other writers of the file, and a truncate meanwhile reaches the server.
+#[test]
+fn a_failed_upload_blocks_neither_other_writers_nor_truncate() {
+    let (fs, fake, ino) = with_file(b"0123456789");
+    let a = fs.open(ino, libc::O_WRONLY | libc::O_APPEND).unwrap().0;
+    fs.write(a, 10, b"abc").unwrap();
+    fake.fail_next("finish", RemoteError::NoSpace("552 full".into()));
+    assert_eq!(errno(fs.flush(a)), libc::ENOSPC);
+    fs.setattr(ino, None, set(|s| s.size = Some(4))).unwrap();
+    assert_eq!(
+        fake.file("/f").unwrap(),
+        b"0123",
+        "the truncate is uploaded"
+    );
+    let b = fs.open(ino, libc::O_WRONLY | libc::O_APPEND).unwrap().0;
+    fs.write(b, 4, b"BB").unwrap();
+    close(&fs, b).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"0123BB");
+    assert_eq!(
+        errno(close(&fs, a)),
+        libc::ENOSPC,
+        "A still reports its error"
+    );
+    assert_eq!(fake.file("/f").unwrap(), b"0123BB");
 }
