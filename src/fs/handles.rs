@@ -417,10 +417,16 @@ impl Fs {
                 }
             }
         }
-        let (path, end, writer) = match &mut *h {
+        match &mut *h {
             Handle::Write(w) => {
                 w.write(self, offset, data)?;
-                (w.path.clone(), w.pos, w.writer)
+                // Still under the handle's lock: while it streams, it is the file's only
+                // writer (staging it takes this lock first).
+                let end = w.pos;
+                self.update_live(&w.path, w.writer, |l| {
+                    l.size = l.size.max(end);
+                    l.mtime = SystemTime::now();
+                });
             }
             Handle::Staged(StagedHandle {
                 path,
@@ -429,15 +435,16 @@ impl Fs {
             }) => {
                 let mut c = lock(copy);
                 c.write(offset, data)?;
-                (path.clone(), c.size(), *writer)
+                // Under the copy's lock, so that the sizes set by racing writes and
+                // truncates land in the order of the changes.
+                let size = c.size();
+                self.update_live(path, *writer, |l| {
+                    l.size = size;
+                    l.mtime = SystemTime::now();
+                });
             }
             _ => return Err(FsError::new(libc::EBADF, "file is not open for writing")),
-        };
-        drop(h);
-        self.update_live(&path, writer, |l| {
-            l.size = l.size.max(end);
-            l.mtime = SystemTime::now();
-        });
+        }
         Ok(data.len())
     }
 

@@ -189,16 +189,16 @@ impl Fs {
                 return Err(e);
             }
         };
-        let staged_size = {
-            let mut c = lock(&copy);
-            if trunc && let Err(e) = c.set_len(0) {
-                drop(c);
-                let _ = self.leave(path, &copy, Some(writer));
-                return Err(e);
-            }
-            c.size()
-        };
-        self.update_live(path, writer, |l| l.size = staged_size);
+        let mut c = lock(&copy);
+        if trunc && let Err(e) = c.set_len(0) {
+            drop(c);
+            let _ = self.leave(path, &copy, Some(writer));
+            return Err(e);
+        }
+        // Under the copy's lock (see `Fs::write`).
+        let size = c.size();
+        self.update_live(path, writer, |l| l.size = size);
+        drop(c);
         Ok(self.insert_handle(Handle::Staged(StagedHandle {
             path: path.to_string(),
             copy,
@@ -289,6 +289,8 @@ impl Fs {
                 return Err(e);
             }
         }
+        let size = c.size();
+        self.update_live(&path, writer, |l| l.size = size);
         drop(c);
         Ok(copy)
     }
@@ -483,13 +485,17 @@ impl Fs {
                 return Err(err);
             }
         };
-        let r = lock(&copy).set_len(size);
+        let mut c = lock(&copy);
+        let r = c.set_len(size);
         if r.is_ok() {
+            // Under the copy's lock (see `Fs::write`).
+            let size = c.size();
             self.update_live(path, writer, |l| {
                 l.size = size;
                 l.mtime = SystemTime::now();
             });
         }
+        drop(c);
         let left = self.leave(path, &copy, Some(writer));
         r.and(left)
     }

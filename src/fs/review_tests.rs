@@ -1,6 +1,11 @@
 //! Regression tests for problems found in review of "one file streams through one handle at
 //! most": acknowledged writes lost when staging fails, an `atomic_replace` upload bringing back
-//! an unlinked file, a failed stream blocking the file's other writers.
+//! an unlinked file, a failed stream blocking the file's other writers, and the live size
+//! disagreeing with the open copy.
+
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use super::shared_tests::{DEADLINE, at, close, gated_with};
 use super::tests::*;
@@ -147,4 +152,85 @@ fn a_failed_upload_blocks_neither_other_writers_nor_truncate() {
         "A still reports its error"
     );
     assert_eq!(fake.file("/f").unwrap(), b"0123BB");
+}
+
+// ---------------------------------------------------------------- live size vs the copy
+
+/// Runs `rounds` rounds of `a` and `b` racing (started together), then checks that getattr
+/// shows the size of the open copy (read through `fh`). Bounded by a deadline.
+fn size_agrees_after_races(
+    fs: &Fs,
+    ino: u64,
+    fh: u64,
+    rounds: u64,
+    a: impl Fn(u64) + Sync,
+    b: impl Fn(u64) + Sync,
+) {
+    let deadline = Instant::now() + DEADLINE;
+    let mut bad = vec![];
+    for i in 0..rounds {
+        if Instant::now() > deadline {
+            break;
+        }
+        let go = AtomicBool::new(false);
+        let ready = Barrier::new(3);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                ready.wait();
+                while !go.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                a(i)
+            });
+            s.spawn(|| {
+                ready.wait();
+                while !go.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                b(i)
+            });
+            ready.wait();
+            go.store(true, Ordering::Release);
+        });
+        let shown = fs.getattr(ino).unwrap().size;
+        let real = fs.read(fh, 0, 100).unwrap().len() as u64;
+        if shown != real {
+            bad.push((i, shown, real));
+        }
+    }
+    assert!(bad.is_empty(), "(round, getattr, copy): {bad:?}");
+}
+
+#[test]
+fn size_shown_agrees_with_the_copy_after_truncate_races_write() {
+    let (fs, _fake, ino) = with_file(b"0123456789");
+    let w = fs.open(ino, libc::O_RDWR).unwrap().0;
+    let w2 = fs.open(ino, libc::O_RDWR).unwrap().0;
+    let truncate = |_| {
+        fs.setattr(ino, Some(w), set(|s| s.size = Some(2))).unwrap();
+    };
+    let write = |i: u64| {
+        for _ in 0..i % 50 {
+            std::hint::spin_loop();
+        }
+        fs.write(w2, 0, b"abcdefghij").unwrap();
+    };
+    size_agrees_after_races(&fs, ino, w, 3000, truncate, write);
+}
+
+#[test]
+fn size_shown_agrees_with_the_copy_after_o_trunc_races_write() {
+    let (fs, _fake, ino) = with_file(b"0123456789");
+    let w = fs.open(ino, libc::O_RDWR).unwrap().0;
+    let reopen = |_| {
+        let fh = fs.open(ino, libc::O_RDWR | libc::O_TRUNC).unwrap().0;
+        fs.release(fh).unwrap();
+    };
+    let write = |i: u64| {
+        for _ in 0..i % 50 {
+            std::hint::spin_loop();
+        }
+        fs.write(w, 0, b"abcdefghij").unwrap();
+    };
+    size_agrees_after_races(&fs, ino, w, 3000, reopen, write);
 }
