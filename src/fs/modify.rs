@@ -148,10 +148,15 @@ impl Fs {
         }
     }
 
-    /// Forgets the staged copy of `path` (unlinked): open handles keep it, it is never
-    /// uploaded again.
-    pub(super) fn forget_staged(&self, path: &str) {
+    /// The file at `path` was unlinked (or replaced by a rename): its live entry and its
+    /// staged copy are forgotten (open handles keep the copy, it is never uploaded again),
+    /// under one hold of the live lock, so that a file created at the path meanwhile (which
+    /// registers under that lock too) cannot lose its new copy in between.
+    pub(super) fn forget_written(&self, path: &str) {
+        let mut live = lock(&self.live);
+        live.remove(path);
         lock(&self.staged).remove(path);
+        drop(live);
     }
 
     /// Whether `path` has a staged copy.
