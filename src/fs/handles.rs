@@ -225,8 +225,15 @@ impl Fs {
                 }
             }
         };
-        let attr = self.attr_of_path(&path, true)?;
-        Ok((attr, fh))
+        match self.attr_of_path(&path, true) {
+            Ok(attr) => Ok((attr, fh)),
+            Err(e) => {
+                // Unlinked meanwhile: the caller gets no handle, so none may stay open (nor
+                // its upload running).
+                let _ = self.release(fh);
+                Err(e)
+            }
+        }
     }
 
     /// Registers one more writer of `path` (a staged handle, a truncate): a new live file

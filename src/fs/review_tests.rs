@@ -154,6 +154,31 @@ fn a_failed_upload_blocks_neither_other_writers_nor_truncate() {
     assert_eq!(fake.file("/f").unwrap(), b"0123BB");
 }
 
+/// A create whose file is unlinked before it can answer releases the handle it made (and
+/// ends its upload: with `atomic_replace` the temporary file is removed).
+#[test]
+fn create_that_fails_after_opening_leaves_no_handle_open() {
+    let cfg = FsConfig {
+        atomic_replace: true,
+        ..test_config()
+    };
+    let (fs, fake, entered, go) = gated_with("open_write", cfg);
+    fake.add_file("/f", b"old");
+    fs.lookup(R, "f").unwrap();
+    std::thread::scope(|s| {
+        let create = s.spawn(|| fs.create(R, "f", 0o644, WRONLY_CREAT));
+        entered
+            .recv_timeout(DEADLINE)
+            .expect("the create uploads to a temporary name");
+        fs.unlink(R, "f").unwrap();
+        go.send(()).unwrap();
+        assert_eq!(errno(create.join().unwrap()), libc::ENOENT);
+    });
+    assert!(lock(&fs.handles).is_empty(), "a handle is left open");
+    let names = crate::remote::Remote::list(&fake, "/").unwrap();
+    assert!(names.is_empty(), "nothing is left: {names:?}");
+}
+
 // ---------------------------------------------------------------- live size vs the copy
 
 /// Runs `rounds` rounds of `a` and `b` racing (started together), then checks that getattr
