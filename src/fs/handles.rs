@@ -225,8 +225,15 @@ impl Fs {
                 }
             }
         };
-        let attr = self.attr_of_path(&path, true)?;
-        Ok((attr, fh))
+        match self.attr_of_path(&path, true) {
+            Ok(attr) => Ok((attr, fh)),
+            Err(e) => {
+                // Unlinked meanwhile: the caller gets no handle, so none may stay open (nor
+                // its upload running).
+                let _ = self.release(fh);
+                Err(e)
+            }
+        }
     }
 
     /// Registers one more writer of `path` (a staged handle, a truncate): a new live file
@@ -417,10 +424,16 @@ impl Fs {
                 }
             }
         }
-        let (path, end, writer) = match &mut *h {
+        match &mut *h {
             Handle::Write(w) => {
                 w.write(self, offset, data)?;
-                (w.path.clone(), w.pos, w.writer)
+                // Still under the handle's lock: while it streams, it is the file's only
+                // writer (staging it takes this lock first).
+                let end = w.pos;
+                self.update_live(&w.path, w.writer, |l| {
+                    l.size = l.size.max(end);
+                    l.mtime = SystemTime::now();
+                });
             }
             Handle::Staged(StagedHandle {
                 path,
@@ -429,15 +442,16 @@ impl Fs {
             }) => {
                 let mut c = lock(copy);
                 c.write(offset, data)?;
-                (path.clone(), c.size(), *writer)
+                // Under the copy's lock, so that the sizes set by racing writes and
+                // truncates land in the order of the changes.
+                let size = c.size();
+                self.update_live(path, *writer, |l| {
+                    l.size = size;
+                    l.mtime = SystemTime::now();
+                });
             }
             _ => return Err(FsError::new(libc::EBADF, "file is not open for writing")),
-        };
-        drop(h);
-        self.update_live(&path, writer, |l| {
-            l.size = l.size.max(end);
-            l.mtime = SystemTime::now();
-        });
+        }
         Ok(data.len())
     }
 
@@ -469,7 +483,7 @@ impl Fs {
 
     /// Ends a streaming upload (renaming a temporary name over the target) and records it.
     fn finish_stream(&self, w: &mut WriteState) -> FsResult<()> {
-        if !self.end_stream(w)? {
+        if !self.end_stream(w, true)? {
             // Nothing ended now, but a time may have been set since the last upload ended
             // (utimensat by path can arrive between close's FLUSH and RELEASE).
             self.after_upload(&w.path, Some(w.writer), None)?;
@@ -479,8 +493,11 @@ impl Fs {
 
     /// Ends the running upload, if any, and records it: the server then holds `[0, pos)`.
     /// A temporary upload (`atomic_replace`) is renamed into place, or deleted when the file
-    /// was unlinked meanwhile. Returns whether an upload ended now.
-    pub(super) fn end_stream(&self, w: &mut WriteState) -> FsResult<bool> {
+    /// was unlinked meanwhile. A requested mtime is applied after it when `mtime`, else left
+    /// pending (for the upload of the staged copy the handle turns into). Returns whether an
+    /// upload ended now. A failure to end the upload is recorded on the handle; a refused
+    /// mtime is not (it is returned once).
+    pub(super) fn end_stream(&self, w: &mut WriteState, mtime: bool) -> FsResult<bool> {
         if !w.finish_upload()? {
             return Ok(false);
         }
@@ -493,7 +510,11 @@ impl Fs {
                 log::warn!("{tmp}: cannot remove the upload of an unlinked file: {e}");
             }
         }
-        self.after_upload(&w.path, Some(w.writer), Some(w.pos))?;
+        if mtime {
+            self.after_upload(&w.path, Some(w.writer), Some(w.pos))?;
+        } else if self.is_current(&w.path, w.writer) {
+            self.note_written(&w.path, Some(w.pos), Some(SystemTime::now()));
+        }
         Ok(true)
     }
 

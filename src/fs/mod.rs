@@ -498,8 +498,7 @@ impl Fs {
         });
         // An upload still running into it no longer names a file (POSIX: the open file lives
         // on without a name; on FTP the server decides what the late STOR leaves behind).
-        lock(&self.live).remove(&path);
-        self.forget_staged(&path);
+        self.forget_written(&path);
         lock(&self.inodes).remove_path(&path);
         Ok(())
     }
@@ -641,8 +640,7 @@ impl Fs {
         }
         if src.kind != FileKind::Dir {
             // A file being written at `to` was replaced: its handles no longer name it.
-            lock(&self.live).remove(&to);
-            self.forget_staged(&to);
+            self.forget_written(&to);
         }
         let mut moved = src.clone();
         moved.name = newname.to_string();
@@ -786,6 +784,8 @@ impl Fs {
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod review_tests;
 #[cfg(test)]
 mod shared_tests;
 #[cfg(test)]

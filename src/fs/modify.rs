@@ -18,9 +18,12 @@
 //!   handle takes as `base` the size listed after the last upload (every upload records its
 //!   size before its writer unregisters).
 //! - A dirty copy is uploaded at a writer's flush/fsync/close, and whenever a user leaves it
-//!   (release, end of a truncate) while no other writer is registered to do so later. That
-//!   check, the upload and the leaving happen under the copy's mutex, which every change
-//!   takes too: a change is uploaded by its own user or seen by the last one out.
+//!   (release, end of a truncate) while no other writer is registered to do so later, or as
+//!   its last user. That check, the upload and the leaving happen under the copy's mutex,
+//!   which every change takes too: a change is uploaded by its own user or seen by the last
+//!   one out.
+//! - A streaming handle whose upload failed keeps its error for its own flush/close; staging
+//!   it fails, so the next writer takes it out of the stream slot and goes on without it.
 //! - An upload failure is sticky on the copy (every later flush/close reports it), and the
 //!   local file is kept and its path logged.
 
@@ -28,7 +31,7 @@ use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::handles::{Handle, ReadState, StagedHandle, Writer, upload_errno};
+use super::handles::{Handle, ReadState, StagedHandle, WriteState, Writer, upload_errno};
 use super::staged::{Staged, UploadError};
 use super::{Fs, FsError, FsResult, lock};
 use crate::remote::{FileKind, RemoteEntry, RemoteError, split};
@@ -89,8 +92,10 @@ impl Fs {
     }
 
     /// A user (handle or truncate; `writer` when it is one) stops using `copy`. When the copy
-    /// is dirty and no other writer is registered to upload it later, it is uploaded first.
-    /// All under the copy's mutex (see the invariants); the upload's verdict is returned.
+    /// is dirty and no other writer is registered to upload it later, or this is its last
+    /// user (a writer registered on the file may not be on this copy: one about to stage,
+    /// or one whose upload failed), it is uploaded first. All under the copy's mutex (see
+    /// the invariants); the upload's verdict is returned.
     pub(super) fn leave(
         &self,
         path: &str,
@@ -103,10 +108,11 @@ impl Fs {
             l.writers > usize::from(me)
         });
         let mut r = Ok(());
-        if c.dirty && c.error.is_none() && !others_write && self.registered(path, copy) {
+        let users = self.users(path, copy);
+        if c.dirty && c.error.is_none() && users.is_some_and(|n| n == 1 || !others_write) {
             r = self
-                .upload_copy(&mut c)
-                .and_then(|size| self.after_upload(path, writer, Some(size)));
+                .upload_copy(copy, &mut c)
+                .and_then(|size| self.after_upload(path, writer, size));
         }
         if let Some(w) = writer {
             self.drop_writer(path, w);
@@ -118,9 +124,15 @@ impl Fs {
 
     /// Whether `copy` is still the registered copy of `path` (not unlinked or replaced).
     fn registered(&self, path: &str, copy: &Arc<Mutex<Staged>>) -> bool {
+        self.users(path, copy).is_some()
+    }
+
+    /// How many users `copy` has; `None` when it is no longer the registered copy of `path`.
+    fn users(&self, path: &str, copy: &Arc<Mutex<Staged>>) -> Option<usize> {
         lock(&self.staged)
             .get(path)
-            .is_some_and(|r| Arc::ptr_eq(&r.copy, copy))
+            .filter(|r| Arc::ptr_eq(&r.copy, copy))
+            .map(|r| r.users)
     }
 
     /// A handle no longer uses `copy`; the last one drops it.
@@ -136,10 +148,15 @@ impl Fs {
         }
     }
 
-    /// Forgets the staged copy of `path` (unlinked): open handles keep it, it is never
-    /// uploaded again.
-    pub(super) fn forget_staged(&self, path: &str) {
+    /// The file at `path` was unlinked (or replaced by a rename): its live entry and its
+    /// staged copy are forgotten (open handles keep the copy, it is never uploaded again),
+    /// under one hold of the live lock, so that a file created at the path meanwhile (which
+    /// registers under that lock too) cannot lose its new copy in between.
+    pub(super) fn forget_written(&self, path: &str) {
+        let mut live = lock(&self.live);
+        live.remove(path);
         lock(&self.staged).remove(path);
+        drop(live);
     }
 
     /// Whether `path` has a staged copy.
@@ -177,16 +194,16 @@ impl Fs {
                 return Err(e);
             }
         };
-        let staged_size = {
-            let mut c = lock(&copy);
-            if trunc && let Err(e) = c.set_len(0) {
-                drop(c);
-                let _ = self.leave(path, &copy, Some(writer));
-                return Err(e);
-            }
-            c.size()
-        };
-        self.update_live(path, writer, |l| l.size = staged_size);
+        let mut c = lock(&copy);
+        if trunc && let Err(e) = c.set_len(0) {
+            drop(c);
+            let _ = self.leave(path, &copy, Some(writer));
+            return Err(e);
+        }
+        // Under the copy's lock (see `Fs::write`).
+        let size = c.size();
+        self.update_live(path, writer, |l| l.size = size);
+        drop(c);
         Ok(self.insert_handle(Handle::Staged(StagedHandle {
             path: path.to_string(),
             copy,
@@ -195,7 +212,9 @@ impl Fs {
     }
 
     /// Stages the streaming handle of the file `w` is registered on, if it has one. Locks
-    /// that one handle (the caller holds none), waiting for its transfer to move on.
+    /// that one handle (the caller holds none), waiting for its transfer to move on. A
+    /// handle that cannot be staged (its upload failed) keeps its error for its own close and
+    /// leaves the stream slot: the file goes on at the size the listing records.
     fn stage_stream(&self, path: &str, w: Writer) -> FsResult<()> {
         let slot = match lock(&self.live).get(path) {
             Some(l) if l.id == w.id => l.stream.clone(),
@@ -209,15 +228,26 @@ impl Fs {
         let still = lock(&self.live)
             .get(path)
             .is_some_and(|l| l.id == w.id && l.stream.as_ref().is_some_and(|(f, _)| *f == fh));
-        if still {
-            self.to_staged(&mut g)?;
+        if still && let Err(e) = self.to_staged(&mut g) {
+            log::info!(
+                "{path}: going on without the failed upload of another handle ({})",
+                e.msg
+            );
+            self.update_live(path, w, |l| {
+                if l.stream.as_ref().is_some_and(|(f, _)| *f == fh) {
+                    l.stream = None;
+                }
+            });
         }
         Ok(())
     }
 
     /// Turns a streaming write handle into a staged one: its upload is finished (the server
     /// then holds `[0, pos)`), out-of-order writes still waiting go into the copy. A handle
-    /// whose file was unlinked gets a private copy, never uploaded.
+    /// whose file was unlinked gets a private copy, never uploaded. A requested mtime stays
+    /// pending for the copy's upload (which would overwrite a time set now). Any failure is
+    /// recorded on the handle, which stays a (failed) write handle: every later
+    /// flush/fsync/close reports it, so acknowledged writes are never dropped silently.
     pub(super) fn to_staged(&self, h: &mut MutexGuard<'_, Handle>) -> FsResult<()> {
         let Handle::Write(w) = &mut **h else {
             return Ok(());
@@ -225,24 +255,9 @@ impl Fs {
         if let Some(e) = w.error() {
             return Err(e.clone());
         }
-        let pending = w.take_pending();
-        self.end_stream(w)?;
+        self.end_stream(w, false)?;
+        let copy = self.stream_copy(w).map_err(|e| w.fail(e))?;
         let (path, writer) = (w.path.clone(), w.writer);
-        log::debug!("{path}: staged (the server holds {} bytes)", w.pos);
-        let copy = match self.stage(&path, w.pos, writer)? {
-            Some(copy) => copy,
-            None => Arc::new(Mutex::new(Staged::new(&self.store, &path, w.pos)?)),
-        };
-        {
-            let mut c = lock(&copy);
-            for (off, data) in pending {
-                if let Err(e) = c.write(off, &data) {
-                    drop(c);
-                    self.unstage(&path, &copy);
-                    return Err(e);
-                }
-            }
-        }
         // The file has no streaming handle any more (the next writer joins the copy).
         self.update_live(&path, writer, |l| {
             if l.stream.as_ref().is_some_and(|(fh, _)| *fh == writer.fh) {
@@ -255,6 +270,34 @@ impl Fs {
             writer: Some(writer),
         });
         Ok(())
+    }
+
+    /// The copy a streaming handle whose upload has ended turns into, holding its pending
+    /// out-of-order writes (taken from the handle only once the copy exists).
+    fn stream_copy(&self, w: &mut WriteState) -> FsResult<Arc<Mutex<Staged>>> {
+        let (path, writer) = (w.path.clone(), w.writer);
+        log::debug!("{path}: staged (the server holds {} bytes)", w.pos);
+        let (copy, registered) = match self.stage(&path, w.pos, writer)? {
+            Some(copy) => (copy, true),
+            None => {
+                let copy = Staged::new(&self.store, &path, w.pos)?;
+                (Arc::new(Mutex::new(copy)), false)
+            }
+        };
+        let mut c = lock(&copy);
+        for (off, data) in w.take_pending() {
+            if let Err(e) = c.write(off, &data) {
+                drop(c);
+                if registered {
+                    self.unstage(&path, &copy);
+                }
+                return Err(e);
+            }
+        }
+        let size = c.size();
+        self.update_live(&path, writer, |l| l.size = size);
+        drop(c);
+        Ok(copy)
     }
 
     /// Uploads a staged handle's copy when dirty, then applies a pending mtime.
@@ -270,21 +313,30 @@ impl Fs {
                 None => Ok(()),
             };
         }
-        let size = self.upload_copy(&mut c)?;
+        let size = self.upload_copy(&s.copy, &mut c)?;
         drop(c);
-        self.after_upload(&s.path, s.writer, Some(size))
+        self.after_upload(&s.path, s.writer, size)
     }
 
-    /// Uploads a copy (to a temporary name first with `atomic_replace`); a failure is recorded
-    /// on the copy, which keeps its local file.
-    fn upload_copy(&self, c: &mut Staged) -> FsResult<u64> {
+    /// Uploads `copy` (locked by the caller as `c`; to a temporary name first with
+    /// `atomic_replace`); returns the size uploaded, or `None` when the file was unlinked (or
+    /// replaced) during an `atomic_replace` upload: the temporary file is then deleted, not
+    /// renamed into place. A failure is recorded on the copy, which keeps its local file.
+    fn upload_copy(&self, copy: &Arc<Mutex<Staged>>, c: &mut Staged) -> FsResult<Option<u64>> {
         let path = c.path.clone();
         let tmp = self.cfg.atomic_replace.then(|| self.tmp_name(&path));
         let target = tmp.as_deref().unwrap_or(&path);
         let r = match c.upload(&*self.remote, target) {
             Ok(size) => match &tmp {
-                Some(tmp) => self.commit_tmp(tmp, &path).map(|()| size),
-                None => Ok(size),
+                // Checked again now: the unlink may have come during the upload.
+                Some(tmp) if !self.registered(&path, copy) => {
+                    if let Err(e) = self.remote.delete(tmp) {
+                        log::warn!("{tmp}: cannot remove the upload of an unlinked file: {e}");
+                    }
+                    Ok(None)
+                }
+                Some(tmp) => self.commit_tmp(tmp, &path).map(|()| Some(size)),
+                None => Ok(Some(size)),
             },
             Err(UploadError::Local(e)) => Err(e),
             Err(UploadError::Remote(e)) => {
@@ -438,13 +490,17 @@ impl Fs {
                 return Err(err);
             }
         };
-        let r = lock(&copy).set_len(size);
+        let mut c = lock(&copy);
+        let r = c.set_len(size);
         if r.is_ok() {
+            // Under the copy's lock (see `Fs::write`).
+            let size = c.size();
             self.update_live(path, writer, |l| {
                 l.size = size;
                 l.mtime = SystemTime::now();
             });
         }
+        drop(c);
         let left = self.leave(path, &copy, Some(writer));
         r.and(left)
     }
