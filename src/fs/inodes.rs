@@ -6,6 +6,9 @@
 //!   never alias a new file.
 //! - `by_path` and `by_ino` agree for every live path; an inode whose path was removed or
 //!   replaced keeps its number (the kernel may still hold it) but maps to no path.
+//! - An inode the kernel holds no reference to is removed when the last reference goes
+//!   (FORGET) or, for one numbered only for a directory listing, when that listing's handle is
+//!   released: the table does not grow with the number of files ever listed.
 
 use std::collections::HashMap;
 
@@ -75,10 +78,11 @@ impl Inodes {
         ino
     }
 
-    /// The kernel dropped `n` references.
-    pub fn forget(&mut self, ino: u64, n: u64) {
+    /// The kernel dropped `n` references (0: none; an inode it never took is then removed).
+    /// Returns whether the inode is gone.
+    pub fn forget(&mut self, ino: u64, n: u64) -> bool {
         if ino == ROOT_INO {
-            return;
+            return false;
         }
         let remove = match self.by_ino.get_mut(&ino) {
             Some(node) => {
@@ -95,6 +99,7 @@ impl Inodes {
         {
             self.by_path.remove(&path);
         }
+        remove
     }
 
     /// The path was deleted: detach it from its inode.
@@ -163,5 +168,17 @@ mod tests {
         assert_ne!(a, b);
         t.forget(ROOT_INO, 10);
         assert_eq!(t.path(ROOT_INO), Some("/"));
+    }
+
+    #[test]
+    fn inodes_numbered_only_for_a_listing_are_dropped_with_it() {
+        let mut t = Inodes::default();
+        let listed = t.get_or_insert("/l", false);
+        let held = t.get_or_insert("/h", false);
+        t.get_or_insert("/h", true);
+        assert!(t.forget(listed, 0));
+        assert!(!t.forget(held, 0));
+        assert_eq!((t.path(listed), t.path(held)), (None, Some("/h")));
+        assert_eq!(t.len(), 2);
     }
 }

@@ -294,7 +294,10 @@ impl Fs {
 
     /// The kernel dropped `n` references to `ino`.
     pub fn forget(&self, ino: u64, n: u64) {
-        lock(&self.inodes).forget(ino, n);
+        let gone = lock(&self.inodes).forget(ino, n);
+        if gone {
+            lock(&self.opened).remove(&ino);
+        }
     }
 
     /// getattr(2).
@@ -401,7 +404,14 @@ impl Fs {
     }
 
     pub fn releasedir(&self, fh: u64) {
-        lock(&self.dirs).remove(&fh);
+        let Some(items) = lock(&self.dirs).remove(&fh) else {
+            return;
+        };
+        // Entries numbered for this listing that the kernel never took (not delivered by
+        // readdirplus, or listed by plain readdir) would otherwise stay forever.
+        for item in items.iter().filter(|i| i.name != "." && i.name != "..") {
+            self.forget(item.ino, 0);
+        }
     }
 
     /// mkdir(2).
