@@ -8,7 +8,7 @@
 //! - Our own changes go through [`DirCache::update`] (edit a cached listing in place) or
 //!   [`DirCache::invalidate`]; each bumps the directory's generation, and a fetch that started
 //!   before a bump is returned to its caller but not stored, so a listing fetched before a change
-//!   can never hide it.
+//!   can never hide it. The counts are dropped whenever no fetch runs (none can be compared).
 //! - No lock is held while fetching: the fetch closure runs unlocked; waiters block on a condvar.
 
 use std::collections::HashMap;
@@ -84,8 +84,12 @@ struct Flight {
 
 struct Inner {
     lru: LruCache<String, Cached>,
+    /// Changes per directory, for fetches running now; cleared whenever none runs (so it
+    /// does not grow with every directory ever changed).
     generation: HashMap<String, u64>,
     flights: HashMap<String, Arc<Flight>>,
+    /// Fetches running, including ones a newer flight replaced in `flights`.
+    running: usize,
 }
 
 /// The directory cache.
@@ -103,6 +107,7 @@ impl DirCache {
                 lru: LruCache::new(cap),
                 generation: HashMap::new(),
                 flights: HashMap::new(),
+                running: 0,
             }),
             ttl,
             clock,
@@ -159,6 +164,7 @@ impl DirCache {
                 ..Flight::default()
             });
             inner.flights.insert(dir.to_string(), Arc::clone(&f));
+            inner.running += 1;
             (f, generation)
         };
         let fetched_at = self.clock.now();
@@ -190,6 +196,10 @@ impl DirCache {
                         },
                     );
                 }
+            }
+            inner.running -= 1;
+            if inner.running == 0 {
+                inner.generation.clear();
             }
         }
         let mut slot = flight.result.lock().unwrap_or_else(|p| p.into_inner());
@@ -332,6 +342,8 @@ mod tests {
         let _ = go_tx.send(());
         assert!(matches!(slow.join(), Ok(Ok(false))));
         assert!(cache.peek("/d").is_some_and(|e| e.contains_key("new")));
+        // With no fetch running, the per-directory change counts are no longer needed.
+        assert!(cache.lock().generation.is_empty());
     }
 
     #[test]
