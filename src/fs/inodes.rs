@@ -6,13 +6,18 @@
 //!   never alias a new file.
 //! - `by_path` and `by_ino` agree for every live path; an inode whose path was removed or
 //!   replaced keeps its number (the kernel may still hold it) but maps to no path.
-//! - An inode the kernel holds no reference to is removed when the last reference goes
-//!   (FORGET) or, for one numbered only for a directory listing, when that listing's handle is
-//!   released: the table does not grow with the number of files ever listed.
+//! - An inode is removed when the kernel's last reference goes (FORGET). Inodes numbered only
+//!   for a directory listing (the kernel never took them) stay, so that a later lookup gets
+//!   the number readdir showed, but only the newest [`MAX_UNHELD`] of them: the table does not
+//!   grow with the number of files ever listed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 pub const ROOT_INO: u64 = 1;
+
+/// Inodes numbered for listings but never taken by the kernel that are kept (older ones are
+/// dropped; a lookup then numbers the file anew).
+const MAX_UNHELD: usize = 1 << 16;
 
 #[derive(Debug)]
 struct Node {
@@ -26,6 +31,9 @@ pub struct Inodes {
     by_ino: HashMap<u64, Node>,
     by_path: HashMap<String, u64>,
     next: u64,
+    /// Inodes created without a kernel reference, oldest first (some may have one by now).
+    unheld: VecDeque<u64>,
+    max_unheld: usize,
 }
 
 impl Default for Inodes {
@@ -44,6 +52,8 @@ impl Default for Inodes {
             by_ino,
             by_path,
             next: ROOT_INO + 1,
+            unheld: VecDeque::new(),
+            max_unheld: MAX_UNHELD,
         }
     }
 }
@@ -69,6 +79,14 @@ impl Inodes {
                         lookups: 0,
                     },
                 );
+                if !lookup {
+                    self.unheld.push_back(ino);
+                    while self.unheld.len() > self.max_unheld {
+                        if let Some(old) = self.unheld.pop_front() {
+                            self.forget(old, 0);
+                        }
+                    }
+                }
                 ino
             }
         };
@@ -171,14 +189,20 @@ mod tests {
     }
 
     #[test]
-    fn inodes_numbered_only_for_a_listing_are_dropped_with_it() {
-        let mut t = Inodes::default();
-        let listed = t.get_or_insert("/l", false);
+    fn only_the_newest_inodes_numbered_for_listings_are_kept() {
+        let mut t = Inodes {
+            max_unheld: 3,
+            ..Inodes::default()
+        };
         let held = t.get_or_insert("/h", false);
         t.get_or_insert("/h", true);
-        assert!(t.forget(listed, 0));
-        assert!(!t.forget(held, 0));
-        assert_eq!((t.path(listed), t.path(held)), (None, Some("/h")));
-        assert_eq!(t.len(), 2);
+        let first = t.get_or_insert("/a", false);
+        for name in ["/b", "/c", "/d", "/e"] {
+            t.get_or_insert(name, false);
+        }
+        // "/h" has a kernel reference, "/a" was the oldest without one.
+        assert_eq!((t.path(held), t.path(first)), (Some("/h"), None));
+        assert_eq!(t.len(), 1 + 1 + 3);
+        assert_ne!(t.get_or_insert("/a", false), first);
     }
 }

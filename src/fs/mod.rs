@@ -404,14 +404,7 @@ impl Fs {
     }
 
     pub fn releasedir(&self, fh: u64) {
-        let Some(items) = lock(&self.dirs).remove(&fh) else {
-            return;
-        };
-        // Entries numbered for this listing that the kernel never took (not delivered by
-        // readdirplus, or listed by plain readdir) would otherwise stay forever.
-        for item in items.iter().filter(|i| i.name != "." && i.name != "..") {
-            self.forget(item.ino, 0);
-        }
+        lock(&self.dirs).remove(&fh);
     }
 
     /// mkdir(2).

@@ -628,25 +628,3 @@ fn names_with_slash_or_newline_are_einval() {
     }
     assert_eq!(fake.total_calls(), 0);
 }
-
-#[test]
-fn inodes_numbered_for_a_listing_go_with_it_unless_the_kernel_took_them() {
-    let (fs, fake, _clock) = setup();
-    files_in_root(&fake, 100);
-    let before = lock(&fs.inodes).len();
-    assert_eq!(readdir_names(&fs, R).len(), 100);
-    assert_eq!(
-        lock(&fs.inodes).len(),
-        before,
-        "a plain readdir left inodes behind"
-    );
-    let fh = fs.opendir(R).unwrap();
-    let items = fs.readdir(fh).unwrap();
-    let taken = items.iter().find(|i| i.name == "f7").unwrap();
-    let a = fs.readdirplus_lookup(&taken.path).unwrap();
-    fs.releasedir(fh);
-    assert_eq!(lock(&fs.inodes).len(), before + 1);
-    assert_eq!(fs.getattr(a.ino).unwrap().size, 70);
-    fs.forget(a.ino, 1);
-    assert_eq!(lock(&fs.inodes).len(), before);
-}
