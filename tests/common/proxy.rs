@@ -30,6 +30,8 @@ struct Shared {
     threads: Mutex<Vec<JoinHandle<()>>>,
     shutdown: AtomicBool,
     connections: AtomicUsize,
+    /// Forward only the first command of what arrives at once (see `mangle_pipelining`).
+    mangle: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -67,6 +69,12 @@ impl CountingProxy {
             shared,
             acceptor: Some(acceptor),
         }
+    }
+
+    /// From now on, commands that arrive together with an earlier one (pipelined, in one
+    /// segment) are dropped, as some routers and servers do.
+    pub fn mangle_pipelining(&self) {
+        self.shared.mangle.store(true, Ordering::SeqCst);
     }
 
     /// The port clients should connect to.
@@ -223,6 +231,10 @@ fn proxy_connection(
                     record(&shared, &line);
                     if to.write_all(&line).is_err() {
                         break;
+                    }
+                    if shared.mangle.load(Ordering::SeqCst) {
+                        let extra = reader.buffer().len();
+                        reader.consume(extra);
                     }
                 }
                 let _ = to.shutdown(Shutdown::Write);

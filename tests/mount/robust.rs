@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::harness::{BIN, Mount, pattern};
+use super::harness::{BIN, Mount, pattern, wait_for};
 use crate::common::proxy::CountingProxy;
 use crate::common::servers::{FtpServer, ServerKind};
 
@@ -179,4 +179,30 @@ fn a_server_connection_limit_is_learned_and_parallel_work_succeeds() {
         said.len() == 1 && said[0].contains("refuses more than 3 connections"),
         "the limit should be learned and said once:\n{log}"
     );
+}
+
+/// A router (or server) that drops commands sent ahead of a reply: pipelined logins time out,
+/// ftpfs logs in one command at a time from then on, and everything works.
+#[test]
+fn pipelining_is_given_up_when_the_path_drops_pipelined_commands() {
+    let srv = FtpServer::start(ServerKind::PureFtpd);
+    for k in 0..16 {
+        srv.write_file(format!("d/f{k:02}"), pattern(10_000 + k, k as u64));
+    }
+    let proxy = CountingProxy::start(srv.port);
+    proxy.mangle_pipelining();
+    let url = format!("ftp://{}@127.0.0.1:{}/", srv.user, proxy.port());
+    let m = Mount::new(&url, &srv.password, &["timeout=2"]);
+    let script = "ls d | xargs -P8 -n1 -I{} cat d/{} | wc -c; ls d | wc -l";
+    let total: usize = (0..16).map(|k| 10_000 + k).sum();
+    assert_eq!(m.sh(script), format!("{total}\n16\n"), "{}", m.log());
+    // The spare logins started at mount time out (2 s) and are redone one command at a time.
+    assert!(
+        wait_for(Duration::from_secs(15), || m
+            .log()
+            .contains("no more pipelining")),
+        "pipelining was not given up:\n{}",
+        m.log()
+    );
+    assert_eq!(m.sh(script), format!("{total}\n16\n"), "{}", m.log());
 }

@@ -1,12 +1,14 @@
 //! Logging in: name resolution with a deadline, the first login (suppaftp's USER/PASS, then
-//! TYPE I and FEAT, pipelined when allowed, and OPTS UTF8) and the later ones (USER, PASS,
-//! TYPE I and OPTS UTF8 in one write, with FEAT taken from the first), and FEAT parsing.
+//! TYPE I, FEAT and OPTS UTF8, one at a time) and the later ones (USER, PASS, TYPE I and OPTS
+//! UTF8 in one write, with FEAT taken from the first; `Session::connect` falls back to one at
+//! a time for good when that fails where a plain login works), and FEAT parsing.
 //!
 //! Invariants:
 //! - The password goes out in PASS only, and is never logged (`RawControl::send_many` shows
 //!   `PASS ****`).
 //! - Nothing is pipelined with servers lftp knows to mishandle it (decided from the first
-//!   banner, kept in `Shared::pipelining`).
+//!   banner, kept in `Shared::pipelining`), nor after a pipelined login failed where a plain
+//!   one worked (`Shared::pipelining_off`).
 //! - Replies are read with `RawControl` (one byte at a time), so suppaftp's reader stays in
 //!   step for the commands it sends later.
 
@@ -112,16 +114,6 @@ pub(super) fn pipelining_allowed(banner: &str, target: &str) -> bool {
     ok
 }
 
-/// Sends `cmds` and reads one reply each: in one write when `pipelined`, else one by one.
-fn batch(raw: &mut RawControl, cmds: &[&str], pipelined: bool) -> RemoteResult<Vec<Reply>> {
-    if pipelined {
-        raw.send_many(cmds)?;
-        cmds.iter().map(|_| raw.reply()).collect()
-    } else {
-        cmds.iter().map(|c| raw.command(c)).collect()
-    }
-}
-
 fn raw_of(ftp: &FtpStream, what: &str) -> RemoteResult<RawControl> {
     ftp.get_ref()
         .try_clone()
@@ -146,24 +138,25 @@ fn check_setup(type_i: &Reply, opts: Option<&Reply>, shared: &Shared) -> RemoteR
     Ok(())
 }
 
-/// After the first login: `TYPE I` and FEAT (pipelined when allowed), then `OPTS UTF8 ON`
-/// when FEAT lists UTF8. FEAT is read by hand: suppaftp's feat() waits for a closing "211 "
-/// line after the first one, so a legal one-line "211 No features" reply would stall it.
-pub(super) fn setup(
-    ftp: &mut FtpStream,
-    shared: &Shared,
-    target: &str,
-    pipelined: bool,
-) -> RemoteResult<Feats> {
+/// After the first login, one command at a time (the first login also finds out whether the
+/// server takes pipelined commands): `TYPE I`, FEAT, then `OPTS UTF8 ON` when FEAT lists UTF8.
+/// FEAT is read by hand: suppaftp's feat() waits for a closing "211 " line after the first
+/// one, so a legal one-line "211 No features" reply would stall it.
+pub(super) fn setup(ftp: &mut FtpStream, shared: &Shared, target: &str) -> RemoteResult<Feats> {
     let mut raw = raw_of(ftp, target)?;
-    let r = batch(&mut raw, &["TYPE I", "FEAT"], pipelined)?;
-    let feats = match r.get(1) {
-        Some(f) if f.code == 211 => parse_feat(&f.text),
-        other => {
-            let line = other.map(Reply::last_line).unwrap_or_default();
-            log::debug!("{target}: FEAT answered {line}; assuming no features");
-            Feats::default()
-        }
+    let type_i = raw.command("TYPE I")?;
+    if type_i.code != 200 {
+        return Err(classify_reply(type_i.code, type_i.last_line(), "TYPE I"));
+    }
+    let f = raw.command("FEAT")?;
+    let feats = if f.code == 211 {
+        parse_feat(&f.text)
+    } else {
+        log::debug!(
+            "{target}: FEAT answered {}; assuming no features",
+            f.last_line()
+        );
+        Feats::default()
     };
     let _ = shared.feats.set(feats.clone());
     let opts = if skip_utf8(&feats, shared) {
@@ -171,10 +164,7 @@ pub(super) fn setup(
     } else {
         Some(raw.command("OPTS UTF8 ON")?)
     };
-    let type_i = r
-        .first()
-        .ok_or_else(|| RemoteError::Other("TYPE I: no reply".into()))?;
-    check_setup(type_i, opts.as_ref(), shared)?;
+    check_setup(&type_i, opts.as_ref(), shared)?;
     Ok(feats)
 }
 
@@ -199,11 +189,16 @@ pub(super) fn fast_login(
     raw.send_many(&cmds)?;
     let u = raw.reply()?;
     let p = raw.reply()?;
+    // A refused login is final; say so plainly whatever the code (421 stays a limit).
+    let refused = |r: &Reply| match classify_reply(r.code, r.last_line(), what) {
+        RemoteError::Unavailable(m) | RemoteError::Other(m) => RemoteError::PermissionDenied(m),
+        other => other,
+    };
     match u.code {
         230 => {}
         331 if matches!(p.code, 230 | 202) => {}
-        331 => return Err(classify_reply(p.code, p.last_line(), what)),
-        _ => return Err(classify_reply(u.code, u.last_line(), what)),
+        331 => return Err(refused(&p)),
+        _ => return Err(refused(&u)),
     }
     let type_i = raw.reply()?;
     let opts = if utf8 { Some(raw.reply()?) } else { None };

@@ -465,6 +465,8 @@ struct FtpWrite {
     conn: Option<Conn>,
     up: Option<Uploader>,
     dc: Option<DataConn>,
+    /// The first write error (sticky).
+    failed: Option<RemoteError>,
 }
 
 impl FtpWrite {
@@ -479,7 +481,12 @@ impl FtpWrite {
                 (None, dc)
             }
         };
-        FtpWrite { conn, up, dc }
+        FtpWrite {
+            conn,
+            up,
+            dc,
+            failed: None,
+        }
     }
 
     /// Ends the uploader thread (after every queued chunk was written), keeping its data
@@ -501,8 +508,8 @@ impl FtpWrite {
     }
 }
 
-impl WriteStream for FtpWrite {
-    fn write_all(&mut self, data: &[u8]) -> RemoteResult<()> {
+impl FtpWrite {
+    fn write_inner(&mut self, data: &[u8]) -> RemoteResult<()> {
         if let Some(up) = self.up.as_mut() {
             return match up.write_all(data) {
                 Ok(()) => Ok(()),
@@ -515,9 +522,23 @@ impl WriteStream for FtpWrite {
             None => Err(RemoteError::Other("upload already finished".into())),
         }
     }
+}
+
+impl WriteStream for FtpWrite {
+    /// After a failed write nothing more is written (queued chunks were dropped): every
+    /// later write and the finish report the first error.
+    fn write_all(&mut self, data: &[u8]) -> RemoteResult<()> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        self.write_inner(data)
+            .inspect_err(|e| self.failed = Some(e.clone()))
+    }
 
     fn finish(mut self: Box<Self>) -> RemoteResult<()> {
-        let written = self.stop_uploader();
+        let written = self
+            .stop_uploader()
+            .and(self.failed.take().map_or(Ok(()), Err));
         let verdict = match self.dc.take() {
             Some(dc) => dc.finish().map_err(|e| note(&mut self.conn, e)),
             None => Ok(()),

@@ -18,7 +18,10 @@
 //!   ones). A login failure reaches the request that started it, which retries connection
 //!   errors with a short back-off.
 //! - When a stream takes the last idle connection, one spare is logged in in the background.
-//!   Idle connections beyond `KEEP_IDLE` are closed after `IDLE_CLOSE` unused.
+//!   Idle connections beyond `KEEP_IDLE` are closed once unused for `IDLE_CLOSE` (checked when
+//!   a connection is taken or given back: an untouched mount keeps its connections until the
+//!   server closes them). When an idle connection is found dead, the ones idle longer are
+//!   dropped with it.
 //! - A session in the idle list has no reply outstanding (an EPSV sent ahead is settled
 //!   before the session goes back; `Session::settle` runs again on every take, as a guard).
 
@@ -140,6 +143,13 @@ impl Pool {
         // Whether this request counts as a stream already.
         let mut slot = false;
         let mut st = self.lock();
+        let old = prune(&mut st);
+        if !old.is_empty() {
+            drop(st);
+            close(old);
+            self.freed.notify_all();
+            st = self.lock();
+        }
         loop {
             if let Some(r) = ticket
                 .and_then(|t| st.logins.get_mut(&t))
@@ -170,6 +180,7 @@ impl Pool {
                         if !retry {
                             if slot {
                                 st.streams -= 1;
+                                self.freed.notify_all();
                             }
                             return Err(e);
                         }
@@ -194,7 +205,7 @@ impl Pool {
                     st.idle
                         .iter()
                         .enumerate()
-                        .max_by_key(|(i, (s, _))| (s.readiness(), *i))
+                        .max_by_key(|(_, (s, since))| (s.readiness(), *since))
                         .map(|(i, _)| i)
                 };
                 if let Some((mut s, since)) = pick.map(|i| st.idle.swap_remove(i)) {
@@ -210,9 +221,20 @@ impl Pool {
                     drop(st);
                     s.settle();
                     if s.dead || (since.elapsed() > IDLE_CHECK && !s.noop()) {
+                        // Those idle for longer went through the same (a server restart, a NAT
+                        // that forgot us): drop them too rather than try each in turn.
                         log::debug!("an idle connection was dead; replacing it");
                         st = self.lock();
-                        st.total -= 1;
+                        let older: Vec<(Session, Instant)> = {
+                            let (old, keep) = st.idle.drain(..).partition(|(_, t)| *t <= since);
+                            st.idle = keep;
+                            old
+                        };
+                        st.total -= 1 + older.len();
+                        self.freed.notify_all();
+                        drop(st);
+                        drop(older);
+                        st = self.lock();
                         continue;
                     }
                     if usage == Use::Stream {
@@ -234,6 +256,7 @@ impl Pool {
                         st.logins.remove(&t);
                         if slot {
                             st.streams -= 1;
+                            self.freed.notify_all();
                         }
                         return Err(RemoteError::Connection(
                             "cannot start a thread to connect".into(),
@@ -258,6 +281,7 @@ impl Pool {
             if now >= deadline {
                 if slot {
                     st.streams -= 1;
+                    self.freed.notify_all();
                 }
                 return Err(RemoteError::Timeout(format!(
                     "all {} connections stayed busy for {}s (raise -o connections)",
@@ -337,7 +361,11 @@ impl Pool {
         let spawned = std::thread::Builder::new()
             .name("ftpfs-login".into())
             .spawn(move || {
-                let r = Session::connect(Arc::clone(&pool.cfg), Arc::clone(&pool.shared));
+                // A panic must still end the login (its request waits for the result).
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    Session::connect(Arc::clone(&pool.cfg), Arc::clone(&pool.shared))
+                }))
+                .unwrap_or_else(|_| Err(RemoteError::Other("the login thread panicked".into())));
                 let mut st = pool.lock();
                 st.connecting -= 1;
                 if r.is_ok() {
@@ -415,16 +443,7 @@ impl Pool {
         let old = prune(&mut st);
         drop(st);
         self.freed.notify_all();
-        if !old.is_empty() {
-            log::debug!(
-                "closing {} connection(s) idle for {IDLE_CLOSE:?}",
-                old.len()
-            );
-            // QUIT waits for its reply: not in the thread that gave a connection back.
-            let _ = std::thread::Builder::new()
-                .name("ftpfs-quit".into())
-                .spawn(move || old.into_iter().for_each(Session::quit));
-        }
+        close(old);
     }
 
     /// Closes every idle connection with QUIT (at unmount).
@@ -445,6 +464,21 @@ impl Pool {
         let st = self.lock();
         (st.total, st.limit)
     }
+}
+
+/// Closes connections taken out of the pool (QUIT, in a thread of its own: it waits for its
+/// reply, and the caller is a request).
+fn close(old: Vec<Session>) {
+    if old.is_empty() {
+        return;
+    }
+    log::debug!(
+        "closing {} connection(s) idle for {IDLE_CLOSE:?}",
+        old.len()
+    );
+    let _ = std::thread::Builder::new()
+        .name("ftpfs-quit".into())
+        .spawn(move || old.into_iter().for_each(Session::quit));
 }
 
 /// Takes out the idle connections unused for [`IDLE_CLOSE`] beyond the [`KEEP_IDLE`] most

@@ -16,7 +16,7 @@
 //!   ahead); every way to use the session settles it first.
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -90,12 +90,15 @@ pub struct Shared {
     pub utf8_refused: AtomicBool,
     /// Whether commands may be pipelined (decided from the first login's banner).
     pub pipelining: OnceLock<bool>,
+    /// A pipelined login failed where a plain one worked: no more pipelining.
+    pub pipelining_off: AtomicBool,
 }
 
 impl Shared {
     /// Whether commands may be pipelined with this server (known after the first login).
     pub fn may_pipeline(&self) -> bool {
         self.pipelining.get().copied().unwrap_or(false)
+            && !self.pipelining_off.load(Ordering::Relaxed)
     }
 
     pub fn new(mode: DataMode) -> Self {
@@ -108,6 +111,7 @@ impl Shared {
             feats: OnceLock::new(),
             utf8_refused: AtomicBool::new(false),
             pipelining: OnceLock::new(),
+            pipelining_off: AtomicBool::new(false),
         }
     }
 }
@@ -212,8 +216,27 @@ pub(super) fn is_fatal(e: &RemoteError) -> bool {
 }
 
 impl Session {
-    /// Connects, logs in and reads the server's features.
+    /// Connects, logs in and reads the server's features. Logins after the first are
+    /// pipelined; when one fails otherwise than with 421, one login command at a time is
+    /// tried on a new connection, and if that works pipelining is off for the mount (a server
+    /// or a router in between mishandles it; lftp's "sync mode").
     pub fn connect(cfg: Arc<FtpConfig>, shared: Arc<Shared>) -> RemoteResult<Session> {
+        let fast = shared.feats.get().is_some() && shared.may_pipeline();
+        match Self::open(Arc::clone(&cfg), Arc::clone(&shared), fast) {
+            Err(e) if fast && !matches!(&e, RemoteError::Connection(m) if m.contains(": 421")) => {
+                let s = Self::open(cfg, Arc::clone(&shared), false)?;
+                if !shared.pipelining_off.swap(true, Ordering::Relaxed) {
+                    log::info!(
+                        "a pipelined login failed ({e}) where one command at a time works: no more pipelining with this server"
+                    );
+                }
+                Ok(s)
+            }
+            r => r,
+        }
+    }
+
+    fn open(cfg: Arc<FtpConfig>, shared: Arc<Shared>, fast: bool) -> RemoteResult<Session> {
         let target = format!("{}:{}", cfg.host, cfg.port);
         let addrs = resolve(&cfg.host, cfg.port, cfg.timeout)?;
         let mut last = None;
@@ -238,7 +261,7 @@ impl Session {
         let mut ftp = FtpStream::connect_with_stream(stream)
             .map_err(|e| classify(e, &format!("connection to {target}")))?;
         let banner = ftp.get_welcome_msg().unwrap_or_default().to_string();
-        let pipelining = *shared
+        shared
             .pipelining
             .get_or_init(|| pipelining_allowed(&banner, &target));
         log::debug!("{target}: USER {} / PASS ****", cfg.user);
@@ -248,17 +271,14 @@ impl Session {
             other => other,
         };
         let what = format!("login to {target} as {} failed", cfg.user);
-        let feats = match shared.feats.get().filter(|_| pipelining) {
+        let feats = match shared.feats.get().filter(|_| fast) {
             // The first login showed the server and checked the credentials: later ones send
             // USER, PASS, TYPE I (and OPTS UTF8) in one go, two round trips less each.
-            Some(known) => {
-                let known = known.clone();
-                fast_login(&mut ftp, &cfg, &shared, known, &what).map_err(login_failed)?
-            }
+            Some(known) => fast_login(&mut ftp, &cfg, &shared, known.clone(), &what)?,
             None => {
                 ftp.login(cfg.user.as_str(), cfg.password.as_str())
                     .map_err(|e| login_failed(classify(e, &what)))?;
-                setup(&mut ftp, &shared, &target, pipelining)?
+                setup(&mut ftp, &shared, &target)?
             }
         };
         if shared.root.get().is_none() {
@@ -315,14 +335,17 @@ impl Session {
         rest: u64,
     ) -> Result<transfer::DataConn, Attempt> {
         self.settle();
-        let ready = self.ready.take();
-        if let Some((m, data, since)) =
-            ready.filter(|(m, _, since)| *m == method && since.elapsed() < READY_MAX_AGE)
-        {
+        // A data connection opened ahead is used whatever its age or the method that opened
+        // it (the mode may have changed since; a connected data connection works either way):
+        // closing it unused makes pyftpdlib send an unsolicited 226 on the control
+        // connection, which would put the session out of step. A long-idle session passed a
+        // NOOP check in the pool first; a stale one answers 425/426 and a new one is made.
+        if let Some((m, data, since)) = self.ready.take() {
             let mut ctx = self.ctx();
             let r = transfer::use_ready(&mut ctx, data, cmd, rest);
-            let dead = ctx.dead;
+            let (dead, suspect) = (ctx.dead, ctx.suspect);
             self.dead |= dead;
+            self.suspect |= suspect;
             match r {
                 Ok(data) => {
                     return Ok(transfer::DataConn::new(
@@ -343,9 +366,9 @@ impl Session {
         }
         let mut ctx = self.ctx();
         let result = transfer::open(&mut ctx, method, cmd, rest);
-        if ctx.dead {
-            self.dead = true;
-        }
+        let (dead, suspect) = (ctx.dead, ctx.suspect);
+        self.dead |= dead;
+        self.suspect |= suspect;
         match result {
             Ok(data) => Ok(transfer::DataConn::new(
                 data,
@@ -378,6 +401,7 @@ impl Session {
             local: self.local,
             rest_stream: self.feats.rest_stream,
             dead: false,
+            suspect: false,
         }
     }
 
@@ -410,7 +434,7 @@ impl Session {
         let data = transfer::finish_preopen(&mut ctx, method);
         let dead = ctx.dead;
         self.dead |= dead;
-        if let Some(d) = data.filter(|_| since.elapsed() < READY_MAX_AGE) {
+        if let Some(d) = data {
             self.ready = Some((method, d, since));
         }
     }

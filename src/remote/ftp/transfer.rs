@@ -195,6 +195,9 @@ pub struct Ctx<'a> {
     pub rest_stream: bool,
     /// Set by an attempt that leaves a command in flight: the session must not be reused.
     pub dead: bool,
+    /// Set when the session is in step as far as we know, but the server may have something
+    /// to say that was not read (checked with NOOP before the session is reused).
+    pub suspect: bool,
 }
 
 /// Waits until `fd` is readable or `timeout` passes; returns readiness per fd.
@@ -250,11 +253,14 @@ fn check_preliminary(cmd: &str, r: &Reply) -> Result<(), Attempt> {
 
 fn send_rest_and_command(ctx: &mut Ctx<'_>, cmd: &str, rest: u64) -> Result<(), Attempt> {
     if rest > 0 {
-        let r = ctx
-            .ctl
-            .command(&format!("REST {rest}"))
-            .map_err(Attempt::Command)?;
+        let r = ctx.ctl.command(&format!("REST {rest}")).map_err(|e| {
+            ctx.dead = true;
+            Attempt::Command(e)
+        })?;
         if r.code != 350 {
+            // Refused: the command was not sent and the session is in step, but a data
+            // connection made for it is dropped unused (some servers then say something).
+            ctx.suspect = true;
             return Err(Attempt::Command(classify_reply(
                 r.code,
                 r.last_line(),
@@ -262,7 +268,11 @@ fn send_rest_and_command(ctx: &mut Ctx<'_>, cmd: &str, rest: u64) -> Result<(), 
             )));
         }
     }
-    ctx.ctl.send(cmd).map_err(Attempt::Command)
+    ctx.ctl.send(cmd).map_err(|e| {
+        // The command may be in flight; its reply would put the session out of step.
+        ctx.dead = true;
+        Attempt::Command(e)
+    })
 }
 
 /// Opens a data connection with `method` for the transfer command `cmd` (restarting at
@@ -386,19 +396,16 @@ fn command_while_connecting(
 ) -> Result<TcpStream, Attempt> {
     let pipelined = rest == 0 || (ctx.rest_stream && ctx.shared.may_pipeline());
     let sent = if pipelined {
-        send_pipelined(ctx, cmd, rest)
+        send_pipelined(ctx, cmd, rest).inspect_err(|_| {
+            // The command may be in flight; its reply would put the session out of step.
+            ctx.dead = true;
+        })
     } else {
+        // Marks the session itself (dead, or suspect after a refused REST).
         send_rest_and_command(ctx, cmd, rest).map(|()| false)
     };
     let connected = connecting.finish(ctx);
-    let sent_rest = match sent {
-        Ok(r) => r,
-        Err(e) => {
-            // The command may be in flight; its reply would put the session out of step.
-            ctx.dead = true;
-            return Err(e);
-        }
-    };
+    let sent_rest = sent?;
     let data = connected.map_err(|f| {
         // The server has the command and waits for a connection that will not come.
         ctx.dead = true;
@@ -436,20 +443,28 @@ fn read_opening_replies(
 /// next transfer then costs one round trip: its command). `None` when that fails; the session
 /// stays usable unless the control connection failed.
 pub fn finish_preopen(ctx: &mut Ctx<'_>, method: Method) -> Option<Connecting> {
-    let target = ctx
-        .ctl
-        .reply()
-        .map_err(Attempt::Command)
-        .and_then(|r| passive_reply(ctx, method, &r));
-    let (addr, _) = match target {
-        Ok(t) => t,
-        Err(Attempt::Command(e)) => {
-            if super::session::is_fatal(&e) {
-                ctx.dead = true;
-            }
+    let r = match ctx.ctl.reply() {
+        Ok(r) => r,
+        Err(e) => {
+            // Not a reply we can trust to be the right one: the session is out of step.
+            log::debug!("the reply to {method} sent ahead: {e}");
+            ctx.dead = true;
             return None;
         }
-        Err(Attempt::Data(_)) => return None,
+    };
+    let (addr, _) = match passive_reply(ctx, method, &r) {
+        Ok(t) => t,
+        // A refusal (4xx/5xx) answers the command: the session is in step.
+        Err(Attempt::Data(Failure::Rejected(_) | Failure::Declined(_))) if r.code >= 400 => {
+            return None;
+        }
+        // 421, an unreadable 227/229, or a reply that belongs to something else (a stray
+        // 226): the real answer may still come.
+        Err(_) => {
+            log::debug!("unexpected reply to {method} sent ahead: {}", r.last_line());
+            ctx.dead = true;
+            return None;
+        }
     };
     Connecting::start(addr, ctx.cfg.data_connect_timeout).ok()
 }
