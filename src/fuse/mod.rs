@@ -67,12 +67,12 @@ fn kind(k: FileKind) -> FileType {
     }
 }
 
-/// The one logging point for failed operations.
 /// Write-only handles bypass the kernel's page cache (FOPEN_DIRECT_IO): the kernel then hands
 /// the writer's own pages to the write request instead of first copying them into cache pages
-/// it allocates (a third of `cp`'s CPU time into the mount went there), and invalidates what
-/// it cached of the file. Nothing is lost: without a writeback cache every write(2) reaches
-/// the daemon anyway, and a write-only descriptor can neither read nor be mmap'ed.
+/// it allocates (a third of `cp`'s CPU time into the mount went there). Nothing is lost:
+/// without a writeback cache every write(2) reaches the daemon anyway, and a write-only
+/// descriptor can neither read nor be mmap'ed. Pages other descriptors cached stay coherent
+/// because a file written to is opened without FOPEN_KEEP_CACHE next time.
 fn write_only(flags: i32) -> FopenFlags {
     if flags & libc::O_ACCMODE == libc::O_WRONLY {
         FopenFlags::FOPEN_DIRECT_IO
@@ -81,6 +81,7 @@ fn write_only(flags: i32) -> FopenFlags {
     }
 }
 
+/// The one logging point for failed operations.
 fn fail(op: &str, e: FsError) -> Errno {
     if e.errno == libc::ENOENT {
         log::debug!("{op}: {}", e.msg);

@@ -1,7 +1,8 @@
 //! A bounded pool of logged-in control connections.
 //!
 //! Invariants:
-//! - At most `limit` connections exist at once (idle + lent + being opened); `limit` starts at
+//! - At most `limit` connections exist at once (idle + lent + being opened; after a 421
+//!   lowered it, logins already running may still end above it); `limit` starts at
 //!   `-o connections` and shrinks when the server answers 421 (too many connections) while we
 //!   already hold some, like lftp and gvfs do: to the connections logged in at that moment;
 //!   logins still running that succeed raise it back (never above `-o connections`), and the

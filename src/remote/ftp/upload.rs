@@ -3,8 +3,9 @@
 //! from the kernel while the previous one is on the wire.
 //!
 //! Invariants:
-//! - At most [`QUEUE`] chunks wait (each at most one FUSE write, 1 MiB): memory per upload is
-//!   bounded, and a slow server slows the writer down instead of filling memory.
+//! - At most [`QUEUE`] chunks wait (each at most one FUSE write, 1 MiB), plus one being written
+//!   and up to `QUEUE + 1` spare buffers kept for reuse: memory per upload is bounded (about
+//!   10 MiB at worst), and a slow server slows the writer down instead of filling memory.
 //! - Chunks reach the data connection in the order they were queued.
 //! - The first write error stops the thread; the error is returned by the next `write_all`
 //!   (or by `stop`) together with the data connection, so the caller can still read the
