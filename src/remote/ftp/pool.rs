@@ -3,8 +3,8 @@
 //! Invariants:
 //! - At most `limit` connections exist at once (idle + lent + being opened; after a 421
 //!   lowered it, logins already running may still end above it); `limit` starts at
-//!   `-o connections` and shrinks when the server answers 421 (too many connections) while we
-//!   already hold some, like lftp and gvfs do: to the connections logged in at that moment;
+//!   `-o connections` and shrinks when the server answers 421 (too many connections), or 530
+//!   to credentials that work, while we already hold some, like lftp and gvfs do: to the connections logged in at that moment;
 //!   logins still running that succeed raise it back (never above `-o connections`), and the
 //!   limit learned is logged once, when no login runs.
 //! - Streams (open downloads/uploads, which hold a connection for a long time) may take at most
@@ -39,7 +39,8 @@ use crate::remote::{RemoteError, RemoteResult};
 const IDLE_CHECK: Duration = Duration::from_secs(15);
 
 /// Idle connections beyond [`KEEP_IDLE`] are closed once unused this long (checked whenever
-/// a connection comes back): a burst of parallel work does not hold its connections forever.
+/// a connection is taken or comes back): a burst of parallel work does not hold its
+/// connections forever.
 const IDLE_CLOSE: Duration = Duration::from_secs(60);
 /// Idle connections kept however long they are unused (until the server closes them).
 const KEEP_IDLE: usize = 2;

@@ -1,8 +1,9 @@
 //! One FTP control connection: resolve and connect with a deadline, log in (see
 //! [`super::login`]: `TYPE I`, `FEAT` on the first login, `OPTS UTF8 ON` where advertised),
-//! `PWD` once per mount to resolve the root, then the commands the remote needs. Data commands go through [`super::transfer`] (by hand, on a
-//! clone of this control socket); the others through suppaftp. A session may hold a passive
-//! data connection opened ahead of its next transfer.
+//! `PWD` once per mount to resolve the root, then the commands the remote needs. Data
+//! commands go through [`super::transfer`] (by hand, on a clone of this control socket); the
+//! others through suppaftp. A session may hold a passive data connection opened ahead of its
+//! next transfer.
 //!
 //! Invariants:
 //! - Every socket wait has a deadline: the control socket and every data socket carry read and
@@ -29,8 +30,9 @@ use super::login::{fast_login, pipelining_allowed, resolve, setup};
 use super::transfer::{self, Attempt, Ctx, RawControl};
 use crate::remote::{RemoteError, RemoteResult};
 
-/// How long a data connection opened ahead is trusted (servers time out idle passive
-/// connections; vsftpd after 60 s).
+/// Beyond this age a data connection opened ahead no longer counts as ready when the pool
+/// picks a connection (servers time out idle data connections; it is still used, see
+/// `Session::attempt`, and answers 425/426 if the server let it go).
 const READY_MAX_AGE: Duration = Duration::from_secs(10);
 
 /// A way to set a file's modification time.
@@ -222,9 +224,18 @@ impl Session {
     /// or a router in between mishandles it; lftp's "sync mode").
     pub fn connect(cfg: Arc<FtpConfig>, shared: Arc<Shared>) -> RemoteResult<Session> {
         let fast = shared.feats.get().is_some() && shared.may_pipeline();
-        match Self::open(Arc::clone(&cfg), Arc::clone(&shared), fast) {
-            Err(e) if fast && !matches!(&e, RemoteError::Connection(m) if m.contains(": 421")) => {
-                let s = Self::open(cfg, Arc::clone(&shared), false)?;
+        let mut login_failed = false;
+        match Self::open(
+            Arc::clone(&cfg),
+            Arc::clone(&shared),
+            fast,
+            &mut login_failed,
+        ) {
+            Err(e)
+                if login_failed
+                    && !matches!(&e, RemoteError::Connection(m) if m.contains(": 421")) =>
+            {
+                let s = Self::open(cfg, Arc::clone(&shared), false, &mut login_failed)?;
                 if !shared.pipelining_off.swap(true, Ordering::Relaxed) {
                     log::info!(
                         "a pipelined login failed ({e}) where one command at a time works: no more pipelining with this server"
@@ -236,7 +247,14 @@ impl Session {
         }
     }
 
-    fn open(cfg: Arc<FtpConfig>, shared: Arc<Shared>, fast: bool) -> RemoteResult<Session> {
+    /// One connection and login; `fast`: the pipelined login, and `fast_failed` tells
+    /// whether it was that login (not the connection before it) that failed.
+    fn open(
+        cfg: Arc<FtpConfig>,
+        shared: Arc<Shared>,
+        fast: bool,
+        fast_failed: &mut bool,
+    ) -> RemoteResult<Session> {
         let target = format!("{}:{}", cfg.host, cfg.port);
         let addrs = resolve(&cfg.host, cfg.port, cfg.timeout)?;
         let mut last = None;
@@ -274,7 +292,8 @@ impl Session {
         let feats = match shared.feats.get().filter(|_| fast) {
             // The first login showed the server and checked the credentials: later ones send
             // USER, PASS, TYPE I (and OPTS UTF8) in one go, two round trips less each.
-            Some(known) => fast_login(&mut ftp, &cfg, &shared, known.clone(), &what)?,
+            Some(known) => fast_login(&mut ftp, &cfg, &shared, known.clone(), &what)
+                .inspect_err(|_| *fast_failed = true)?,
             None => {
                 ftp.login(cfg.user.as_str(), cfg.password.as_str())
                     .map_err(|e| login_failed(classify(e, &what)))?;
@@ -444,20 +463,13 @@ impl Session {
         self.readiness() > 0
     }
 
-    /// How soon the next transfer can start: 3 with a connected data connection, 2 while
-    /// its handshake runs (a command sent now may wait for it) or when the reply to its
-    /// EPSV/PASV is there to be read, 1 while that reply is on its way, 0 without one.
+    /// How soon the next transfer can start: 2 with a connected data connection, 1 while its
+    /// handshake runs (a command sent now may wait for it), 0 without one. (A session with
+    /// an EPSV sent ahead and not settled never waits in the pool.)
     pub fn readiness(&self) -> u8 {
-        match (&self.ready, &self.pending) {
-            (Some((_, c, since)), _) if since.elapsed() < READY_MAX_AGE => {
+        match &self.ready {
+            Some((_, c, since)) if since.elapsed() < READY_MAX_AGE => {
                 if c.is_finished() {
-                    3
-                } else {
-                    2
-                }
-            }
-            (_, Some((_, since))) if since.elapsed() < READY_MAX_AGE => {
-                if self.raw.has_input() {
                     2
                 } else {
                     1

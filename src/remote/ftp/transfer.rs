@@ -151,15 +151,6 @@ impl RawControl {
     fn fd(&self) -> i32 {
         self.sock.as_raw_fd()
     }
-
-    /// Whether the server has sent something not read yet (a reply can be read without
-    /// waiting). Never blocks.
-    pub fn has_input(&self) -> bool {
-        poll_read(&[self.fd()], Duration::ZERO)
-            .first()
-            .copied()
-            .unwrap_or(false)
-    }
 }
 
 fn reply_code(line: &str) -> Option<u32> {
@@ -385,25 +376,14 @@ fn open_passive(
 }
 
 /// Sends `cmd` (with its REST) while the data connection is being made, then waits for both:
-/// a round trip less per transfer on a slow link. REST goes in the same packet only when the
-/// server promises REST STREAM; otherwise a refused REST would let the command start at
-/// offset 0.
+/// a round trip less per transfer on a slow link.
 fn command_while_connecting(
     ctx: &mut Ctx<'_>,
     connecting: Connecting,
     cmd: &str,
     rest: u64,
 ) -> Result<TcpStream, Attempt> {
-    let pipelined = rest == 0 || (ctx.rest_stream && ctx.shared.may_pipeline());
-    let sent = if pipelined {
-        send_pipelined(ctx, cmd, rest).inspect_err(|_| {
-            // The command may be in flight; its reply would put the session out of step.
-            ctx.dead = true;
-        })
-    } else {
-        // Marks the session itself (dead, or suspect after a refused REST).
-        send_rest_and_command(ctx, cmd, rest).map(|()| false)
-    };
+    let sent = send_transfer_command(ctx, cmd, rest);
     let connected = connecting.finish(ctx);
     let sent_rest = sent?;
     let data = connected.map_err(|f| {
@@ -412,6 +392,19 @@ fn command_while_connecting(
         Attempt::Data(f)
     })?;
     read_opening_replies(ctx, data, cmd, sent_rest)
+}
+
+/// Sends `cmd`, after `REST rest` when non-zero: in the same packet when the server promises
+/// REST STREAM (and pipelining is on), else waiting for the 350 first (a refused REST would
+/// let the command start at offset 0). Returns whether a REST reply is still to be read.
+/// Marks the session: dead when the command may be in flight unanswered, suspect after a
+/// refused REST.
+fn send_transfer_command(ctx: &mut Ctx<'_>, cmd: &str, rest: u64) -> Result<bool, Attempt> {
+    if rest == 0 || (ctx.rest_stream && ctx.shared.may_pipeline()) {
+        send_pipelined(ctx, cmd, rest).inspect_err(|_| ctx.dead = true)
+    } else {
+        send_rest_and_command(ctx, cmd, rest).map(|()| false)
+    }
 }
 
 /// Reads the replies to a (pipelined) `REST` and transfer command: 350, then 1xx.
@@ -483,12 +476,7 @@ pub fn use_ready(
         return command_while_connecting(ctx, data, cmd, rest);
     }
     let data = data.finish(ctx).map_err(Attempt::Data)?;
-    let sent_rest = if rest == 0 || (ctx.rest_stream && ctx.shared.may_pipeline()) {
-        send_pipelined(ctx, cmd, rest)?
-    } else {
-        send_rest_and_command(ctx, cmd, rest)?;
-        false
-    };
+    let sent_rest = send_transfer_command(ctx, cmd, rest)?;
     read_opening_replies(ctx, data, cmd, sent_rest)
 }
 
