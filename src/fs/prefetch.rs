@@ -8,9 +8,11 @@
 //!   [`BACK`] bytes of already-delivered chunks kept for slightly out-of-order reads (the
 //!   kernel's parallel read-ahead requests can arrive out of order).
 //! - An open file that is not being read does not hold a connection: when the queue has been
-//!   full for [`IDLE_RELEASE`], the thread ends the transfer (ABOR) and gives the connection
-//!   back; the next read past the queued data resumes with `REST` at that offset (when the
-//!   prefetcher was given a way to reopen).
+//!   full for [`IDLE_RELEASE`] (or for [`YIELD_AFTER`] while another request waits for a
+//!   connection the pool cannot give), the thread ends the transfer (ABOR) and gives the
+//!   connection back; the next read past the queued data resumes with `REST` at that offset
+//!   (when the prefetcher was given a way to reopen). With a pool of one, a waiting listing
+//!   gets the connection after the chunk being read, even from a busy reader.
 //! - Dropping a `Prefetcher` stops its thread: the thread notices at once when it waits, or
 //!   after its current socket read, then closes the stream (ABOR when not at the end).
 //! - Errors are delivered in order, after the data that preceded them.
@@ -19,7 +21,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::remote::{ReadStream, RemoteError};
+use crate::remote::{ReadStream, RemoteError, Wanted};
 
 /// Chunks read ahead of the consumer.
 const DEPTH: usize = 4;
@@ -33,6 +35,11 @@ const BACK: usize = 1 << 20;
 const IDLE_RELEASE: Duration = Duration::from_secs(10);
 #[cfg(test)]
 const IDLE_RELEASE: Duration = Duration::from_millis(200);
+
+/// A full queue gives its connection back after this long when another request waits for a
+/// connection the pool cannot give (a pool at its limit, e.g. a server that takes one or two
+/// connections: `cmp a b` would otherwise wait for IDLE_RELEASE at every switch of file).
+const YIELD_AFTER: Duration = Duration::from_millis(20);
 
 type Chunk = Result<Vec<u8>, RemoteError>;
 
@@ -92,21 +99,23 @@ fn fill(stream: &mut dyn ReadStream, buf: &mut [u8]) -> (usize, Option<RemoteErr
     (got, None)
 }
 
-/// Queues `chunk` when there is room; false when the consumer is gone or the queue stayed full
-/// for [`IDLE_RELEASE`] (then `paused` is set).
-fn push(pipe: &Pipe, chunk: Chunk) -> bool {
+/// Queues `chunk` when there is room; false when the consumer is gone, or when the queue stayed
+/// full for [`IDLE_RELEASE`], or for [`YIELD_AFTER`] while `wanted` says another request waits
+/// for a connection (then `paused` is set).
+fn push(pipe: &Pipe, chunk: Chunk, wanted: &dyn Fn() -> Wanted) -> bool {
     let mut q = pipe.lock();
     let since = Instant::now();
     while q.chunks.len() >= DEPTH && !q.gone {
-        let left = IDLE_RELEASE.saturating_sub(since.elapsed());
-        if left.is_zero() {
+        let waited = since.elapsed();
+        let left = IDLE_RELEASE.saturating_sub(waited);
+        if left.is_zero() || (waited >= YIELD_AFTER && wanted() != Wanted::No) {
             q.paused = true;
             pipe.cv.notify_all();
             return false;
         }
         q = pipe
             .cv
-            .wait_timeout(q, left)
+            .wait_timeout(q, left.min(YIELD_AFTER))
             .map(|(g, _)| g)
             .unwrap_or_else(|p| p.into_inner().0);
     }
@@ -118,6 +127,13 @@ fn push(pipe: &Pipe, chunk: Chunk) -> bool {
     true
 }
 
+/// Marks the producer as stopped before the end (the consumer reopens when it gets there).
+fn pause(pipe: &Pipe) {
+    let mut q = pipe.lock();
+    q.paused = true;
+    pipe.cv.notify_all();
+}
+
 fn pump(mut stream: Box<dyn ReadStream>, pipe: Arc<Pipe>) {
     let mut size = FIRST_CHUNK;
     loop {
@@ -126,14 +142,21 @@ fn pump(mut stream: Box<dyn ReadStream>, pipe: Arc<Pipe>) {
         let (n, err) = fill(stream.as_mut(), &mut buf);
         buf.truncate(n);
         let end = n == 0 && err.is_none();
-        if (n > 0 || end) && !push(&pipe, Ok(buf)) {
+        let wanted = || stream.wanted();
+        if (n > 0 || end) && !push(&pipe, Ok(buf), &wanted) {
             break;
         }
         if end {
             break;
         }
         if let Some(e) = err {
-            push(&pipe, Err(e));
+            push(&pipe, Err(e), &wanted);
+            break;
+        }
+        if wanted() == Wanted::Now {
+            // A listing waits and this download holds the only connection: give it back;
+            // the reader resumes with REST once the listing is done.
+            pause(&pipe);
             break;
         }
         size = (size * 2).min(MAX_CHUNK);
@@ -459,6 +482,92 @@ mod tests {
             off += got.len() as u64;
         }
         assert_eq!(opens.load(Ordering::SeqCst), 2, "resumed exactly once");
+    }
+
+    /// A download that says another request waits for its connection.
+    struct Asked {
+        inner: Bytes,
+        closed: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl ReadStream for Asked {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, RemoteError> {
+            self.inner.read(buf)
+        }
+        fn close(self: Box<Self>) {
+            self.closed
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        fn wanted(&self) -> Wanted {
+            Wanted::IfPaused
+        }
+    }
+
+    #[test]
+    fn a_paused_reader_gives_its_connection_to_a_waiting_request_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let d = Arc::new(data(20 << 20));
+        let closed = Arc::new(AtomicUsize::new(0));
+        let reopen: Reopen = {
+            let (d, closed) = (Arc::clone(&d), Arc::clone(&closed));
+            Arc::new(move |off| {
+                Ok(Box::new(Asked {
+                    inner: bytes(d[off as usize..].to_vec()),
+                    closed: Arc::clone(&closed),
+                }) as Box<dyn ReadStream>)
+            })
+        };
+        let started = Instant::now();
+        let mut p = Prefetcher::start_with(reopen(0).expect("open"), 0, reopen).expect("start");
+        assert_eq!(p.read(0, 1000).expect("read"), &d[..1000]);
+        // The queue fills at once; the stream is given back after YIELD_AFTER, long before
+        // IDLE_RELEASE.
+        while closed.load(Ordering::SeqCst) == 0 && started.elapsed() < IDLE_RELEASE {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(closed.load(Ordering::SeqCst), 1, "not given back in time");
+        let mut off = 1000u64;
+        while off < d.len() as u64 {
+            let got = p.read(off, 1 << 20).expect("read after yielding");
+            assert_eq!(got, &d[off as usize..(off as usize + got.len())]);
+            off += got.len() as u64;
+        }
+    }
+
+    /// A download that a waiting listing needs now (a pool of one).
+    struct Needed(Bytes);
+
+    impl ReadStream for Needed {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, RemoteError> {
+            self.0.read(buf)
+        }
+        fn close(self: Box<Self>) {}
+        fn wanted(&self) -> Wanted {
+            Wanted::Now
+        }
+    }
+
+    #[test]
+    fn a_busy_reader_gives_the_only_connection_to_a_listing_after_each_chunk() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let d = Arc::new(data(3 << 20));
+        let opens = Arc::new(AtomicUsize::new(0));
+        let reopen: Reopen = {
+            let (d, opens) = (Arc::clone(&d), Arc::clone(&opens));
+            Arc::new(move |off| {
+                opens.fetch_add(1, Ordering::SeqCst);
+                Ok(Box::new(Needed(bytes(d[off as usize..].to_vec()))) as Box<dyn ReadStream>)
+            })
+        };
+        let mut p = Prefetcher::start_with(reopen(0).expect("open"), 0, reopen).expect("start");
+        let mut off = 0u64;
+        while off < d.len() as u64 {
+            let got = p.read(off, 128 << 10).expect("read");
+            assert_eq!(got, &d[off as usize..(off as usize + got.len())]);
+            off += got.len() as u64;
+        }
+        // One chunk (64 KiB after each resume) per transfer.
+        assert_eq!(opens.load(Ordering::SeqCst), (3 << 20) / FIRST_CHUNK);
     }
 
     #[test]

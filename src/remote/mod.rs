@@ -109,6 +109,22 @@ pub trait ReadStream: Send {
     fn read(&mut self, buf: &mut [u8]) -> RemoteResult<usize>;
     /// Ends the transfer (aborting it when not at the end) and gives the connection back.
     fn close(self: Box<Self>);
+    /// Whether another request waits for the connection this download holds.
+    fn wanted(&self) -> Wanted {
+        Wanted::No
+    }
+}
+
+/// How much another request needs a download's connection ([`ReadStream::wanted`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wanted {
+    No,
+    /// A request waits and the pool is at its limit: a download whose reader has paused
+    /// should give its connection back.
+    IfPaused,
+    /// A listing or metadata request waits and downloads hold every connection there is
+    /// (a pool of one): give it back now and resume later.
+    Now,
 }
 
 /// An upload in progress (one STOR). The file is complete on the server only once

@@ -206,3 +206,39 @@ fn pipelining_is_given_up_when_the_path_drops_pipelined_commands() {
     );
     assert_eq!(m.sh(script), format!("{total}\n16\n"), "{}", m.log());
 }
+
+/// With a pool of one or two connections (`-o connections`, or a server that takes no more),
+/// downloads give their connection to whoever waits: `cmp` of two files alternates between
+/// them, and a listing gets through while a file is open. (Before, each switch waited for the
+/// 10 s idle release: `cmp` of two 20 MB files took 40 s.)
+#[test]
+fn a_tiny_pool_is_shared_between_open_files_and_listings() {
+    use std::io::Read;
+    let srv = FtpServer::start(ServerKind::PureFtpd);
+    let a = pattern(8 << 20, 1);
+    srv.write_file("a.bin", &a);
+    srv.write_file("b.bin", &a);
+    srv.write_file("d/x", "x");
+    for conns in ["connections=1", "connections=2"] {
+        let m = Mount::of(&srv, &[conns]);
+        let t = Instant::now();
+        assert_eq!(m.sh("timeout 30 cmp a.bin b.bin && echo same"), "same\n");
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "{conns}: cmp took {:?}",
+            t.elapsed()
+        );
+        let mut f = std::fs::File::open(m.p("a.bin")).expect("open");
+        let mut got = vec![0u8; 1 << 20];
+        f.read_exact(&mut got).expect("read");
+        let t = Instant::now();
+        assert_eq!(m.sh("ls d"), "x\n"); // not listed yet: needs a connection
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{conns}: ls waited {:?} behind an open file",
+            t.elapsed()
+        );
+        f.read_to_end(&mut got).expect("read on");
+        assert!(got == a, "{conns}: content after sharing the connection");
+    }
+}

@@ -33,7 +33,7 @@ use self::session::{Session, Shared};
 use self::transfer::{Attempt, DataConn};
 use self::upload::Uploader;
 use super::{
-    Capabilities, ReadStream, Remote, RemoteEntry, RemoteError, RemoteResult, WriteStream,
+    Capabilities, ReadStream, Remote, RemoteEntry, RemoteError, RemoteResult, Wanted, WriteStream,
 };
 
 /// Connection settings of a mount.
@@ -436,6 +436,10 @@ impl ReadStream for FtpRead {
 
     fn close(mut self: Box<Self>) {
         self.abort();
+    }
+
+    fn wanted(&self) -> Wanted {
+        self.conn.as_ref().map_or(Wanted::No, Conn::wanted)
     }
 }
 

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use super::FtpConfig;
 use super::session::{Session, Shared};
-use crate::remote::{RemoteError, RemoteResult};
+use crate::remote::{RemoteError, RemoteResult, Wanted};
 
 /// Idle connections older than this are checked with NOOP before use (servers drop idle
 /// control connections after a while; better to find out before sending a real command).
@@ -57,6 +57,10 @@ pub enum Use {
 struct State {
     /// Threads blocked in `get` right now.
     waiting: usize,
+    /// Of those, the ones with no login of their own running (the pool is at its limit).
+    starved: usize,
+    /// Of those, the listing/metadata requests.
+    starved_meta: usize,
     idle: Vec<(Session, Instant)>,
     total: usize,
     streams: usize,
@@ -99,6 +103,8 @@ impl Pool {
             shared,
             state: Mutex::new(State {
                 waiting: 0,
+                starved: 0,
+                starved_meta: 0,
                 idle: vec![],
                 total: 0,
                 streams: 0,
@@ -291,13 +297,32 @@ impl Pool {
                     self.cfg.timeout.as_secs()
                 )));
             }
+            // Without a login of its own, only a connection given back can help this request.
+            let starved = ticket.is_none();
+            let meta = starved && usage == Use::Meta;
             st.waiting += 1;
+            st.starved += usize::from(starved);
+            st.starved_meta += usize::from(meta);
             st = self
                 .freed
                 .wait_timeout(st, deadline - now)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
             st.waiting -= 1;
+            st.starved -= usize::from(starved);
+            st.starved_meta -= usize::from(meta);
+        }
+    }
+
+    /// Whether a request waits that only a connection given back can serve, and how badly.
+    pub fn wanted(&self) -> Wanted {
+        let st = self.lock();
+        if st.starved_meta > 0 && st.streams >= st.limit {
+            Wanted::Now
+        } else if st.starved > 0 {
+            Wanted::IfPaused
+        } else {
+            Wanted::No
         }
     }
 
@@ -524,6 +549,11 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl Conn {
+    /// See [`Pool::wanted`].
+    pub fn wanted(&self) -> Wanted {
+        self.pool.wanted()
+    }
+
     pub fn session(&mut self) -> &mut Session {
         // Present from creation until drop.
         self.session
