@@ -36,8 +36,6 @@ struct State {
 pub struct FakeRemote {
     state: Arc<Mutex<State>>,
     caps: Capabilities,
-    /// What downloads answer to `ReadStream::wanted` (0 No, 1 IfPaused, 2 Now; for tests).
-    wanted: Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl Default for FakeRemote {
@@ -64,14 +62,7 @@ impl FakeRemote {
                 set_mtime: true,
                 chmod: Some(true),
             },
-            wanted: Arc::default(),
         }
-    }
-
-    /// Makes downloads report that a request waits for their connection (see `wanted`).
-    pub fn set_wanted(&self, level: u8) {
-        self.wanted
-            .store(level, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -248,7 +239,6 @@ impl Remote for FakeRemote {
         Ok(Box::new(FakeRead {
             data: node.data[start..].to_vec(),
             pos: 0,
-            wanted: Arc::clone(&self.wanted),
         }))
     }
 
@@ -381,7 +371,6 @@ impl Remote for FakeRemote {
 struct FakeRead {
     data: Vec<u8>,
     pos: usize,
-    wanted: Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl ReadStream for FakeRead {
@@ -392,13 +381,6 @@ impl ReadStream for FakeRead {
         Ok(n)
     }
     fn close(self: Box<Self>) {}
-    fn wanted(&self) -> crate::remote::Wanted {
-        match self.wanted.load(std::sync::atomic::Ordering::SeqCst) {
-            0 => crate::remote::Wanted::No,
-            1 => crate::remote::Wanted::IfPaused,
-            _ => crate::remote::Wanted::Now,
-        }
-    }
 }
 
 struct FakeWrite {
