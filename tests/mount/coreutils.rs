@@ -64,6 +64,14 @@ fn scenario(kind: ServerKind) {
     );
     m.sh(&format!("cp big.bin {}/out.bin", l.display()));
     assert_eq!(sha256(&l.join("out.bin")), sha256(&l.join("big.bin")));
+    // within the mount (copy_file_range is refused; cp falls back to read + write)
+    m.sh("cp big.bin copy.bin");
+    assert_eq!(
+        sha256(&srv.root.join("copy.bin")),
+        sha256(&l.join("big.bin"))
+    );
+    assert!(!m.log().contains("Not Implemented"), "{}", m.log());
+    m.sh("rm copy.bin");
     assert_eq!(m.sh("stat -c %s big.bin").trim(), data.len().to_string());
 
     // a file read (its pages cached) then rewritten through a write-only descriptor (which
