@@ -15,9 +15,10 @@
 //!   turns the handle into a staged one: its upload is finished first, so the server holds
 //!   `[0, pos)`, which the staged copy fetches on demand.
 //! - A file has at most one streaming write handle, and only while that handle is its only
-//!   writer: the claim is made under the `live` lock, and any other writer (open, create,
-//!   truncate) makes the file staged, staging the streaming handle first (so its `pos` is
-//!   always what the server holds). The handle is found through the file's `Live` entry.
+//!   writer, unless all its writers are O_APPEND ones, which take turns (`append.rs`): the
+//!   claim is made under the `live` lock, and any other writer (open, create, truncate) makes
+//!   the file staged, staging the streaming handles first (so the server holds what the copy
+//!   starts from). They are found through the file's `Live` entry (`live.rs`).
 //! - Every writer registers on the file's `Live` entry ([`Writer`]) and touches that entry
 //!   only while its id matches. A handle whose file was unlinked (or replaced by a rename)
 //!   starts no new transfer on the path, which may name another file by then: a running
@@ -28,9 +29,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use super::live::Claim;
 use super::prefetch::{Prefetcher, Reopen};
 use super::staged::Staged;
-use super::{Fs, FsError, FsResult, Live, lock};
+use super::{Fs, FsError, FsResult, lock};
 use crate::remote::{FileKind, RemoteError, WriteStream, join, split};
 
 /// Forward gaps up to this size are skipped by reading, not by a new RETR.
@@ -80,6 +82,8 @@ pub(super) struct WriteState {
     /// once the server confirmed it.
     pub tmp: Option<String>,
     pub writer: Writer,
+    /// Opened with O_APPEND (no O_TRUNC): may share the file with other appenders.
+    pub append: bool,
 }
 
 /// The errno for a failed upload: ENOSPC for 552/452, EDQUOT for a 532 that speaks of a
@@ -146,17 +150,18 @@ impl Fs {
             // fails).
             libc::O_WRONLY if !staged && !append && (trunc || e.size == 0) => {
                 lock(&self.opened).remove(&ino);
-                let fh = match self.start_write(&path, mode, e.size != 0)? {
+                let fh = match self.start_write(&path, mode, e.size != 0, false)? {
                     Some(fh) => fh,
                     None => self.open_staged(&path, e.size, true, trunc, mode)?,
                 };
                 Ok((fh, false))
             }
             libc::O_WRONLY if !staged && !trunc => {
-                // Appends (O_APPEND, or writes that start at the end) go out with APPE; any
-                // other write turns this handle into a staged one.
+                // Appends (O_APPEND, or writes that start at the end) go out with APPE (an
+                // O_APPEND handle taking turns with the file's other ones); any other write
+                // turns this handle into a staged one.
                 lock(&self.opened).remove(&ino);
-                let fh = match self.lazy_write(&path, e.size, mode) {
+                let fh = match self.lazy_write(&path, e.size, mode, append) {
                     Some(fh) => fh,
                     None => self.open_staged(&path, e.size, true, false, mode)?,
                 };
@@ -217,7 +222,8 @@ impl Fs {
             };
             self.open_staged(&path, server_size, true, true, mode & 0o7777)?
         } else {
-            match self.start_write(&path, mode & 0o7777, existing.is_some())? {
+            let append = flags & libc::O_APPEND != 0;
+            match self.start_write(&path, mode & 0o7777, existing.is_some(), append)? {
                 Some(fh) => fh,
                 None => {
                     let size = existing.as_ref().map_or(0, |e| e.size);
@@ -236,96 +242,32 @@ impl Fs {
         }
     }
 
-    /// Registers one more writer of `path` (a staged handle, a truncate): a new live file
-    /// shows `size` until its writers say otherwise; an existing one keeps its attributes.
-    pub(super) fn add_writer(&self, path: &str, size: u64, mode: u32) -> Writer {
-        let fh = self.unique();
-        let mut live = lock(&self.live);
-        let l = live.entry(path.to_string()).or_insert_with(|| Live {
-            id: self.unique(),
-            size,
-            mtime: SystemTime::now(),
-            mode,
-            writers: 0,
-            stream: None,
-            pending_mtime: None,
-        });
-        l.writers += 1;
-        Writer { id: l.id, fh }
-    }
-
-    /// Registers `h` (handle `fh`, locked by the caller) as the streaming writer of `path`,
-    /// which then shows `size`. `None` when the file has a writer or a staged copy already:
-    /// the caller opens it staged instead.
-    fn claim_stream(
-        &self,
-        path: &str,
-        fh: u64,
-        h: &Arc<Mutex<Handle>>,
-        size: u64,
-        mode: u32,
-    ) -> Option<Writer> {
-        let mut live = lock(&self.live);
-        if live.contains_key(path) || self.is_staged(path) {
-            return None;
-        }
-        let id = self.unique();
-        live.insert(
-            path.to_string(),
-            Live {
-                id,
-                size,
-                mtime: SystemTime::now(),
-                mode,
-                writers: 1,
-                stream: Some((fh, Arc::clone(h))),
-                pending_mtime: None,
-            },
-        );
-        Some(Writer { id, fh })
-    }
-
-    /// Whether `w` is registered on the file now at `path` (not unlinked or replaced).
-    pub(super) fn is_current(&self, path: &str, w: Writer) -> bool {
-        lock(&self.live).get(path).is_some_and(|l| l.id == w.id)
-    }
-
-    /// Edits the live entry of `path` if `w` is registered on it.
-    pub(super) fn update_live(&self, path: &str, w: Writer, edit: impl FnOnce(&mut Live)) {
-        if let Some(l) = lock(&self.live).get_mut(path)
-            && l.id == w.id
-        {
-            edit(l);
-        }
-    }
-
-    /// The writer `w` of `path` is gone (also from the stream slot, if it held it). A writer
-    /// of an unlinked file touches nothing.
-    pub(super) fn drop_writer(&self, path: &str, w: Writer) {
-        let mut live = lock(&self.live);
-        if let Some(l) = live.get_mut(path)
-            && l.id == w.id
-        {
-            if l.stream.as_ref().is_some_and(|(fh, _)| *fh == w.fh) {
-                l.stream = None;
-            }
-            l.writers = l.writers.saturating_sub(1);
-            if l.writers == 0 {
-                live.remove(path);
-            }
-        }
-    }
-
     /// Starts the STOR for a write handle (truncating the file on the server at once, as
     /// O_TRUNC/O_CREAT promise, or, with `atomic_replace` and an existing file, uploading to
     /// a temporary name) and registers it as the file's streaming writer. `Ok(None)`: the
-    /// file has another writer (nothing was sent).
-    fn start_write(&self, path: &str, mode: u32, exists: bool) -> FsResult<Option<u64>> {
+    /// file has another writer (nothing was sent). An `append` handle (a new file created
+    /// with O_APPEND) lets other appenders join (`append.rs`).
+    fn start_write(
+        &self,
+        path: &str,
+        mode: u32,
+        exists: bool,
+        append: bool,
+    ) -> FsResult<Option<u64>> {
         let fh = self.unique();
         let h = Arc::new(Mutex::new(Handle::Write(WriteState::new(path, 0))));
         // Held until the handle is complete: whoever finds it in the stream slot waits.
         let mut g = lock(&h);
-        let Some(writer) = self.claim_stream(path, fh, &h, 0, mode) else {
+        let append = append && !exists;
+        let claim = Claim {
+            path,
+            fh,
+            size: 0,
+            mode,
+            append,
+            running: true,
+        };
+        let Some(writer) = self.claim_stream(&h, claim) else {
             return Ok(None);
         };
         let tmp = (self.cfg.atomic_replace && exists).then(|| self.tmp_name(path));
@@ -351,6 +293,7 @@ impl Fs {
             w.stream = Some(stream);
             w.tmp = tmp;
             w.writer = writer;
+            w.append = append;
         }
         drop(g);
         lock(&self.handles).insert(fh, h);
@@ -359,14 +302,23 @@ impl Fs {
 
     /// A write handle on an existing file that has sent nothing yet: the server holds
     /// `[0, size)`; a write at `size` starts an APPE, any other write stages the file.
-    /// `None`: the file has another writer.
-    fn lazy_write(&self, path: &str, size: u64, mode: u32) -> Option<u64> {
+    /// `None`: the file has another writer (other than appenders, for an `append` handle).
+    fn lazy_write(&self, path: &str, size: u64, mode: u32, append: bool) -> Option<u64> {
         let fh = self.unique();
         let h = Arc::new(Mutex::new(Handle::Write(WriteState::new(path, size))));
         let mut g = lock(&h);
-        let writer = self.claim_stream(path, fh, &h, size, mode)?;
+        let claim = Claim {
+            path,
+            fh,
+            size,
+            mode,
+            append,
+            running: false,
+        };
+        let writer = self.claim_stream(&h, claim)?;
         if let Handle::Write(w) = &mut *g {
             w.writer = writer;
+            w.append = append;
         }
         drop(g);
         lock(&self.handles).insert(fh, h);
@@ -401,6 +353,9 @@ impl Fs {
     /// write(2); returns the number of bytes taken.
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<usize> {
         let h = self.handle(fh)?;
+        if let Some(n) = self.append_write(fh, &h, offset, data)? {
+            return Ok(n);
+        }
         let mut h = lock(&h);
         if let Handle::Write(w) = &mut *h
             && w.error.is_none()
@@ -498,7 +453,9 @@ impl Fs {
     /// upload ended now. A failure to end the upload is recorded on the handle; a refused
     /// mtime is not (it is returned once).
     pub(super) fn end_stream(&self, w: &mut WriteState, mtime: bool) -> FsResult<bool> {
-        if !w.finish_upload()? {
+        let ended = w.finish_upload();
+        self.appe_ended(w, ended.is_ok());
+        if !ended? {
             return Ok(false);
         }
         if let Some(tmp) = w.tmp.take() {
@@ -642,6 +599,7 @@ impl WriteState {
             error: None,
             tmp: None,
             writer: Writer { id: 0, fh: 0 },
+            append: false,
         }
     }
 
@@ -668,7 +626,18 @@ impl WriteState {
         self.error.as_ref()
     }
 
-    fn write(&mut self, fs: &Fs, offset: u64, data: &[u8]) -> FsResult<usize> {
+    /// Whether an upload is running.
+    pub(super) fn running(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Continues the file with APPE (for an appender whose turn it is).
+    pub(super) fn start_append(&mut self, fs: &Fs) -> Result<(), RemoteError> {
+        self.stream = Some(fs.remote.open_append(&self.path)?);
+        Ok(())
+    }
+
+    pub(super) fn write(&mut self, fs: &Fs, offset: u64, data: &[u8]) -> FsResult<usize> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }

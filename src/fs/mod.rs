@@ -16,13 +16,16 @@
 //!   of that same file (`modify.rs`); a staged copy (`staged.rs`, `modify.rs`) has its own
 //!   mutex too, held during its fetches and upload.
 //! - Writes stream (STOR/APPE) while they are sequential and the handle is the file's only
-//!   writer; anything else (O_RDWR, a second writer, writes behind the position, truncate to
+//!   writer, or while every writer of the file is an O_APPEND one (they take turns, one APPE
+//!   at a time: `append.rs`); anything else (O_RDWR, a second writer, writes behind the position, truncate to
 //!   a non-zero size, refused APPE) goes to the file's one staged copy, uploaded whole when
 //!   dirty at flush/fsync/close.
 
+mod append;
 pub mod error;
 mod handles;
 pub mod inodes;
+mod live;
 mod modify;
 mod prefetch;
 mod ranges;
@@ -41,6 +44,7 @@ use crate::cache::{Clock, DirCache, Entries};
 use crate::remote::{FileKind, Remote, RemoteEntry, RemoteError, join, split};
 use error::enoent;
 use inodes::Inodes;
+use live::Live;
 
 /// Settings of the core (from the mount configuration).
 #[derive(Clone, Debug)]
@@ -112,25 +116,6 @@ pub struct StatFs {
     pub ffree: u64,
     pub bsize: u32,
     pub namelen: u32,
-}
-
-/// A file being written through this mount. A path has at most one; when its file is
-/// unlinked (or replaced by a rename) the entry goes, and a new file at the path gets a new
-/// entry with a new `id`.
-struct Live {
-    /// Which file this is: writers remember it ([`handles::Writer`]) and touch the entry only
-    /// while it matches, so a handle of an unlinked file never changes a new file's entry.
-    id: u64,
-    size: u64,
-    mtime: SystemTime,
-    mode: u32,
-    /// Its writers: open write handles and truncates in progress.
-    writers: usize,
-    /// Its streaming write handle (fh, handle), if any: at most one, and only while it is the
-    /// only writer (`handles.rs`). Staging finds it here, not among all open handles.
-    stream: Option<(u64, Arc<Mutex<Handle>>)>,
-    /// An mtime to set once the upload has finished.
-    pending_mtime: Option<SystemTime>,
 }
 
 /// The core.
@@ -785,6 +770,8 @@ impl Fs {
     }
 }
 
+#[cfg(test)]
+mod append_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]

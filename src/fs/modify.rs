@@ -10,9 +10,10 @@
 //!   again). Only registered writers create copies; a reader joins one or reads the server.
 //! - Lock order: handle → staged copy → live → registry → (cache, inodes, handle table), each
 //!   after the first only briefly. At most one handle mutex is held at a time: the only code
-//!   that locks a handle other than the caller's, `stage_stream`, is called holding none and
-//!   locks just the file's streaming handle, found in its `Live` entry (never by going
-//!   through the open handles), so it never waits behind another file's transfer.
+//!   that locks a handle other than the caller's, `stage_stream` and `append.rs`'s
+//!   `finish_appe`, is called holding none and locks just the file's streaming handles, one
+//!   at a time, found in its `Live` entry (never by going through the open handles), so it
+//!   never waits behind another file's transfer.
 //! - A streaming handle is staged only after its upload finished (226), so the server holds
 //!   exactly `[0, pos)`, which becomes the copy's `base`. A copy made with no streaming
 //!   handle takes as `base` the size listed after the last upload (every upload records its
@@ -211,35 +212,52 @@ impl Fs {
         })))
     }
 
-    /// Stages the streaming handle of the file `w` is registered on, if it has one. Locks
-    /// that one handle (the caller holds none), waiting for its transfer to move on. A
-    /// handle that cannot be staged (its upload failed) keeps its error for its own close and
-    /// leaves the stream slot: the file goes on at the size the listing records.
-    fn stage_stream(&self, path: &str, w: Writer) -> FsResult<()> {
-        let slot = match lock(&self.live).get(path) {
-            Some(l) if l.id == w.id => l.stream.clone(),
-            _ => None,
-        };
-        let Some((fh, h)) = slot else {
-            return Ok(());
-        };
-        let mut g = lock(&h);
-        // Released (or staged) while we waited: nothing left to stage.
-        let still = lock(&self.live)
+    /// Stages the streaming handles of the file `w` is registered on (its appenders may be
+    /// several), the one whose upload runs first (so the server holds the whole file when the
+    /// others join the copy). Locks one handle at a time (the caller holds none), waiting for
+    /// its transfer to move on. A handle that cannot be staged (its upload failed) keeps its
+    /// error for its own close and leaves the stream slot: the file goes on at the size the
+    /// listing records (listed afresh after a failed append).
+    pub(super) fn stage_stream(&self, path: &str, w: Writer) -> FsResult<()> {
+        let unsure = lock(&self.live)
             .get(path)
-            .is_some_and(|l| l.id == w.id && l.stream.as_ref().is_some_and(|(f, _)| *f == fh));
-        if still && let Err(e) = self.to_staged(&mut g) {
-            log::info!(
-                "{path}: going on without the failed upload of another handle ({})",
-                e.msg
-            );
+            .is_some_and(|l| l.id == w.id && l.unsure && l.appe.is_none());
+        if unsure && let Err(e) = self.relist(path, w) {
+            log::info!("{path}: size unknown after a failed append ({})", e.msg);
+        }
+        loop {
+            let slot = match lock(&self.live).get_mut(path) {
+                Some(l) if l.id == w.id => {
+                    l.appending = false;
+                    let running = l.appe;
+                    let first = l.streams.iter().find(|(fh, _)| Some(*fh) == running);
+                    first.or(l.streams.first()).cloned()
+                }
+                _ => None,
+            };
+            let Some((fh, h)) = slot else {
+                return Ok(());
+            };
+            let mut g = lock(&h);
+            // Released (or staged) while we waited: nothing left to stage.
+            let still = lock(&self.live)
+                .get(path)
+                .is_some_and(|l| l.id == w.id && l.streams.iter().any(|(f, _)| *f == fh));
+            if still && let Err(e) = self.to_staged(&mut g) {
+                log::info!(
+                    "{path}: going on without the failed upload of another handle ({})",
+                    e.msg
+                );
+            }
+            // Out of the slots whatever happened, so that the loop ends.
             self.update_live(path, w, |l| {
-                if l.stream.as_ref().is_some_and(|(f, _)| *f == fh) {
-                    l.stream = None;
+                l.streams.retain(|(f, _)| *f != fh);
+                if l.appe == Some(fh) {
+                    l.appe = None;
                 }
             });
+            drop(g);
         }
-        Ok(())
     }
 
     /// Turns a streaming write handle into a staged one: its upload is finished (the server
@@ -255,14 +273,24 @@ impl Fs {
         if let Some(e) = w.error() {
             return Err(e.clone());
         }
+        if w.append && !w.running() {
+            // An appender with nothing running: the file may have grown by other appenders'
+            // uploads since it last wrote; with no upload running the server holds the size
+            // shown.
+            let size = match lock(&self.live).get(&w.path) {
+                Some(l) if l.id == w.writer.id && l.appe.is_none() => Some(l.size),
+                _ => None,
+            };
+            if let Some(size) = size {
+                w.pos = size;
+            }
+        }
         self.end_stream(w, false)?;
         let copy = self.stream_copy(w).map_err(|e| w.fail(e))?;
         let (path, writer) = (w.path.clone(), w.writer);
         // The file has no streaming handle any more (the next writer joins the copy).
         self.update_live(&path, writer, |l| {
-            if l.stream.as_ref().is_some_and(|(fh, _)| *fh == writer.fh) {
-                l.stream = None;
-            }
+            l.streams.retain(|(fh, _)| *fh != writer.fh);
         });
         **h = Handle::Staged(StagedHandle {
             path,
@@ -464,6 +492,14 @@ impl Fs {
         if size == e.size && !self.is_staged(path) {
             return Ok(());
         }
+        // Several appenders: stage them all (the one uploading first) before any of them.
+        let appenders = match lock(&self.live).get(path) {
+            Some(l) if l.appending && l.streams.len() > 1 => Some(Writer { id: l.id, fh: 0 }),
+            _ => None,
+        };
+        if let Some(w) = appenders {
+            self.stage_stream(path, w)?;
+        }
         if let Some(fh) = fh
             && let Ok(h) = self.handle(fh)
         {
@@ -471,6 +507,7 @@ impl Fs {
             if let Handle::Write(w) = &*g
                 && size == 0
                 && w.pos == 0
+                && w.running()
                 && w.error().is_none()
                 && w.tmp.is_none()
             {

@@ -8,7 +8,7 @@
 //! - an fsx-like exerciser: a seeded random sequence of pwrite/pread/ftruncate/truncate/fsync
 //!   on one file through the mount, mirrored on a local shadow file, reads compared as it
 //!   goes, the server's copy compared with the shadow after close;
-//! - `vim -es` edit-and-save, `sed -i`, `echo >>` appends;
+//! - `vim -es` edit-and-save, `sed -i`, `echo >>` appends (also beside a held O_APPEND fd);
 //! - `truncate -s 100M` then a 5-byte write at 50M (sparse; server size and bytes; RSS small);
 //! - `rsync -rt` a tree in and back out (bytes and mtimes), `cp -p` keeps mtimes;
 //! - `git init && git add && git commit` inside the mount.
@@ -180,6 +180,12 @@ fn editors(m: &Mount, srv: &FtpServer) {
     m.sh("echo second >> log.txt && echo third >> log.txt");
     assert_eq!(server_text(srv, "log.txt"), "first\nsecond\nthird\n");
     assert_eq!(m.sh("cat log.txt"), "first\nsecond\nthird\n");
+    // A writer holding the file open with O_APPEND (a daemon's log) and `echo >>` between
+    // its writes: they take turns with APPE (staged on servers that refuse it).
+    srv.write_file("d.log", "start\n");
+    m.sh("exec 3>>d.log; echo a >&3; echo b >> d.log; echo c >&3; echo d >> d.log; exec 3>&-");
+    assert_eq!(server_text(srv, "d.log"), "start\na\nb\nc\nd\n");
+    assert_eq!(m.sh("cat d.log"), "start\na\nb\nc\nd\n");
 }
 
 /// `truncate -s 100M` then 5 bytes at 50M: sparse locally, right bytes on the server.
