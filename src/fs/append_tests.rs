@@ -344,3 +344,30 @@ fn a_failed_append_write_passes_the_turn_on() {
     assert_eq!(fake.file("/f").unwrap(), b"0123aabb");
     assert_streamed(&fs, &fake, 0, "after the failure");
 }
+
+/// A's APPE fails (552) while a non-append writer stages the appenders: B's copy starts from
+/// what the server holds (listed afresh), not from the size that counted A's lost bytes, so
+/// no zeros are uploaded past the server's end.
+#[test]
+fn a_failed_appe_while_staging_uploads_no_zeros() {
+    let (fs, fake, ino) = with_file(b"0123");
+    let a = fs.open(ino, APPEND).unwrap().0;
+    let b = fs.open(ino, APPEND).unwrap().0;
+    append(&fs, ino, a, b"aa").unwrap();
+    fake.fail_next("finish", RemoteError::NoSpace("552 full".into()));
+    let c = fs.open(ino, libc::O_WRONLY).unwrap().0;
+    assert_eq!(
+        fs.getattr(ino).unwrap().size,
+        4,
+        "A's lost bytes are not shown"
+    );
+    fs.write(c, 0, b"C").unwrap();
+    close(&fs, c).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"C123");
+    let size = fs.getattr(ino).unwrap().size;
+    assert_eq!(fs.write(b, size, b"bb").unwrap(), 2);
+    close(&fs, b).unwrap();
+    assert_eq!(errno(close(&fs, a)), libc::ENOSPC, "A's close");
+    assert_eq!(fake.file("/f").unwrap(), b"C123bb");
+    assert_eq!(fs.getattr(ino).unwrap().size, 6);
+}

@@ -219,13 +219,15 @@ impl Fs {
     /// error for its own close and leaves the stream slot: the file goes on at the size the
     /// listing records (listed afresh after a failed append).
     pub(super) fn stage_stream(&self, path: &str, w: Writer) -> FsResult<()> {
-        let unsure = lock(&self.live)
-            .get(path)
-            .is_some_and(|l| l.id == w.id && l.unsure && l.appe.is_none());
-        if unsure && let Err(e) = self.relist(path, w) {
-            log::info!("{path}: size unknown after a failed append ({})", e.msg);
-        }
         loop {
+            // An upload failed (before, or just now while staging the previous handle): the
+            // next one starts from what the server kept, listed afresh.
+            let unsure = lock(&self.live)
+                .get(path)
+                .is_some_and(|l| l.id == w.id && l.unsure && l.appe.is_none());
+            if unsure && let Err(e) = self.relist(path, w) {
+                log::info!("{path}: size unknown after a failed append ({})", e.msg);
+            }
             let slot = match lock(&self.live).get_mut(path) {
                 Some(l) if l.id == w.id => {
                     l.appending = false;
@@ -276,9 +278,9 @@ impl Fs {
         if w.append && !w.running() {
             // An appender with nothing running: the file may have grown by other appenders'
             // uploads since it last wrote; with no upload running the server holds the size
-            // shown.
+            // shown (unless an upload failed and the listing could not tell what it kept).
             let size = match lock(&self.live).get(&w.path) {
-                Some(l) if l.id == w.writer.id && l.appe.is_none() => Some(l.size),
+                Some(l) if l.id == w.writer.id && l.appe.is_none() && !l.unsure => Some(l.size),
                 _ => None,
             };
             if let Some(size) = size {
