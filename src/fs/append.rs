@@ -206,7 +206,9 @@ impl Fs {
     }
 
     /// The upload of `w` ended (`ok`: with 226): if it held the file's turn, the turn is
-    /// free; after a failure the next appender lists the file first.
+    /// free; after a failure the next appender lists the file first, and the cached listing
+    /// of its directory is dropped (the server may have kept part of the upload: whoever
+    /// comes once the last writer has gone lists the directory afresh).
     pub(super) fn appe_ended(&self, w: &WriteState, ok: bool) {
         self.update_live(&w.path, w.writer, |l| {
             if l.appe == Some(w.writer.fh) {
@@ -214,5 +216,8 @@ impl Fs {
                 l.unsure |= !ok;
             }
         });
+        if !ok && let Some((dir, _)) = split(&w.path) {
+            self.cache.invalidate(dir);
+        }
     }
 }

@@ -371,3 +371,27 @@ fn a_failed_appe_while_staging_uploads_no_zeros() {
     assert_eq!(fake.file("/f").unwrap(), b"C123bb");
     assert_eq!(fs.getattr(ino).unwrap().size, 6);
 }
+
+/// A lone appender's upload fails mid-stream (the server kept part of it), then it closes:
+/// the next user learns the server's size (the cached listing is not trusted), so a later
+/// appender and a later writer lose nothing.
+#[test]
+fn a_failed_lone_append_leaves_no_stale_size() {
+    let (fs, fake, ino) = with_file(b"0123");
+    let a = fs.open(ino, APPEND).unwrap().0;
+    append(&fs, ino, a, b"aa").unwrap();
+    fake.fail_next("write", RemoteError::Connection("connection reset".into()));
+    assert_eq!(errno(fs.write(a, 6, b"AA")), libc::EIO);
+    assert_eq!(errno(close(&fs, a)), libc::EIO);
+    assert_eq!(fake.file("/f").unwrap(), b"0123aa");
+    assert_eq!(fs.getattr(ino).unwrap().size, 6, "the server's size");
+    let b = fs.open(ino, APPEND).unwrap().0;
+    append(&fs, ino, b, b"bb").unwrap();
+    close(&fs, b).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"0123aabb");
+    assert_eq!(fs.getattr(ino).unwrap().size, 8);
+    let c = fs.open(ino, libc::O_WRONLY).unwrap().0;
+    fs.write(c, 0, b"X").unwrap();
+    close(&fs, c).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"X123aabb");
+}
