@@ -395,3 +395,23 @@ fn a_failed_lone_append_leaves_no_stale_size() {
     close(&fs, c).unwrap();
     assert_eq!(fake.file("/f").unwrap(), b"X123aabb");
 }
+
+/// ftruncate through one appender while another one's APPE runs and `appending` is already
+/// cleared (the window in which a stager has cleared it but not yet staged the handles):
+/// all of them are staged first (the one uploading first), so no appended byte is dropped.
+#[test]
+fn ftruncate_while_another_appe_runs_stages_them_all() {
+    let (fs, fake, ino) = with_file(b"0123");
+    let a = fs.open(ino, APPEND).unwrap().0;
+    let b = fs.open(ino, APPEND).unwrap().0;
+    append(&fs, ino, a, b"aa").unwrap();
+    append(&fs, ino, b, b"bb").unwrap();
+    if let Some(l) = lock(&fs.live).get_mut("/f") {
+        l.appending = false;
+    }
+    fs.setattr(ino, Some(a), set(|s| s.size = Some(7))).unwrap();
+    close(&fs, a).unwrap();
+    close(&fs, b).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"0123aab");
+    assert_eq!(fs.getattr(ino).unwrap().size, 7);
+}

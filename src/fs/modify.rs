@@ -302,6 +302,22 @@ impl Fs {
         Ok(())
     }
 
+    /// When `h` is an appender with nothing running while another appender of its file
+    /// uploads: the writer to stage them all with ([`Fs::stage_stream`], after unlocking `h`),
+    /// as staging `h` alone would start the copy short of that upload. Once staged, no
+    /// appender joins the file any more.
+    fn other_appe(&self, h: &Handle) -> Option<Writer> {
+        let Handle::Write(w) = h else {
+            return None;
+        };
+        if !w.append || w.running() {
+            return None;
+        }
+        let live = lock(&self.live);
+        let l = live.get(&w.path).filter(|l| l.id == w.writer.id)?;
+        l.appe.is_some_and(|a| a != w.writer.fh).then_some(w.writer)
+    }
+
     /// The copy a streaming handle whose upload has ended turns into, holding its pending
     /// out-of-order writes (taken from the handle only once the copy exists).
     fn stream_copy(&self, w: &mut WriteState) -> FsResult<Arc<Mutex<Staged>>> {
@@ -494,9 +510,11 @@ impl Fs {
         if size == e.size && !self.is_staged(path) {
             return Ok(());
         }
-        // Several appenders: stage them all (the one uploading first) before any of them.
+        // Several appenders: stage them all (the one uploading first) before any of them,
+        // also when `appending` was cleared already by a stager that has not staged them
+        // yet (staging one while another's APPE runs would start its copy short of that).
         let appenders = match lock(&self.live).get(path) {
-            Some(l) if l.appending && l.streams.len() > 1 => Some(Writer { id: l.id, fh: 0 }),
+            Some(l) if l.streams.len() > 1 => Some(Writer { id: l.id, fh: 0 }),
             _ => None,
         };
         if let Some(w) = appenders {
@@ -506,6 +524,12 @@ impl Fs {
             && let Ok(h) = self.handle(fh)
         {
             let mut g = lock(&h);
+            // An appender that joined meanwhile has its upload running: stage them all.
+            if let Some(w) = self.other_appe(&g) {
+                drop(g);
+                self.stage_stream(path, w)?;
+                g = lock(&h);
+            }
             if let Handle::Write(w) = &*g
                 && size == 0
                 && w.pos == 0
