@@ -17,6 +17,10 @@
 //! - A failed upload is the failing handle's (reported by its flush/close), and holds up no
 //!   other appender: the next one (or the staging of them all) lists the directory first, as
 //!   the server may have kept part of the failed upload.
+//! - O_APPEND writes of a file arrive one at a time, in order: the kernel holds the inode
+//!   lock across an O_APPEND write (with FOPEN_DIRECT_IO it does not go through the page
+//!   cache), taking the offset from the size it knows. So an appender's write always lands
+//!   at the end and the reorder buffer (`handles.rs`) is never used for appenders.
 //! - Locks: a handle's mutex, then `live` briefly. The only handle locked other than the
 //!   caller's is the one whose upload runs, in [`Fs::finish_appe`], with no other handle
 //!   locked (the caller lets its own go first).
@@ -142,7 +146,10 @@ impl Fs {
     }
 
     /// After a failed upload: the size the server lists becomes the file's (unless another
-    /// appender learned it first, or took its turn meanwhile).
+    /// appender learned it first, or took its turn meanwhile). A file missing from the
+    /// listing (removed on the server, or a new file whose STOR failed) holds nothing: its
+    /// size becomes 0 (keeping it unsure would only list again at every write), and the
+    /// cached listing is not told of a file it does not have.
     pub(super) fn relist(&self, path: &str, w: Writer) -> FsResult<()> {
         let Some((dir, name)) = split(path) else {
             return Ok(());
@@ -156,10 +163,8 @@ impl Fs {
         self.update_live(path, w, |l| {
             if l.unsure && l.appe.is_none() {
                 l.unsure = false;
-                if let Some(size) = size {
-                    l.size = size;
-                    applied = true;
-                }
+                l.size = size.unwrap_or(0);
+                applied = size.is_some();
             }
         });
         if applied {

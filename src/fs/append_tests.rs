@@ -415,3 +415,25 @@ fn ftruncate_while_another_appe_runs_stages_them_all() {
     assert_eq!(fake.file("/f").unwrap(), b"0123aab");
     assert_eq!(fs.getattr(ino).unwrap().size, 7);
 }
+
+/// After a failed upload, a listing without the file (removed on the server) leaves its
+/// size 0, not the size before the failure, and the file no longer unsure.
+#[test]
+fn relist_of_a_missing_file_takes_size_zero() {
+    use crate::remote::Remote;
+    let (fs, fake, ino) = with_file(b"0123");
+    let a = fs.open(ino, APPEND).unwrap().0;
+    append(&fs, ino, a, b"aa").unwrap();
+    let w = {
+        let mut live = lock(&fs.live);
+        let l = live.get_mut("/f").unwrap();
+        l.appe = None;
+        l.unsure = true;
+        handles::Writer { id: l.id, fh: 0 }
+    };
+    fake.delete("/f").unwrap();
+    fs.relist("/f", w).unwrap();
+    let live = lock(&fs.live);
+    let l = live.get("/f").unwrap();
+    assert_eq!((l.size, l.unsure), (0, false));
+}
