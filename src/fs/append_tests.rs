@@ -437,3 +437,26 @@ fn relist_of_a_missing_file_takes_size_zero() {
     let l = live.get("/f").unwrap();
     assert_eq!((l.size, l.unsure), (0, false));
 }
+
+/// Like `a_failed_appe_while_staging_uploads_no_zeros` with a lone appender: the new writer's
+/// copy starts from what the server holds.
+#[test]
+fn a_lone_failed_appe_while_staging_uploads_no_zeros() {
+    for flags in [libc::O_WRONLY, libc::O_RDWR] {
+        let (fs, fake, ino) = with_file(b"0123");
+        let a = fs.open(ino, APPEND).unwrap().0;
+        append(&fs, ino, a, b"aa").unwrap();
+        fake.fail_next("finish", RemoteError::NoSpace("552 full".into()));
+        let c = fs.open(ino, flags).unwrap().0;
+        assert_eq!(
+            fs.getattr(ino).unwrap().size,
+            4,
+            "A's lost bytes are not shown"
+        );
+        fs.write(c, 0, b"C").unwrap();
+        close(&fs, c).unwrap();
+        assert_eq!(fake.file("/f").unwrap(), b"C123");
+        assert_eq!(errno(close(&fs, a)), libc::ENOSPC, "A's close");
+        assert_eq!(fs.getattr(ino).unwrap().size, 4);
+    }
+}

@@ -17,7 +17,8 @@
 //! - A streaming handle is staged only after its upload finished (226), so the server holds
 //!   exactly `[0, pos)`, which becomes the copy's `base`. A copy made with no streaming
 //!   handle takes as `base` the size listed after the last upload (every upload records its
-//!   size before its writer unregisters).
+//!   size before its writer unregisters; a failed one drops the cached listing, so the
+//!   directory is listed afresh).
 //! - A dirty copy is uploaded at a writer's flush/fsync/close, and whenever a user leaves it
 //!   (release, end of a truncate) while no other writer is registered to do so later, or as
 //!   its last user. That check, the upload and the leaving happen under the copy's mutex,
@@ -80,13 +81,15 @@ impl Fs {
 
     /// The copy a registered writer `w` of `path` works on: the file's streaming handle is
     /// staged first (its copy is then the file's), else a copy is made at the size the
-    /// listing records (`size` when it records none). ENOENT when the file was unlinked.
+    /// listing records (listed when not cached; `size` when it records none). ENOENT when
+    /// the file was unlinked.
     fn writer_copy(&self, path: &str, size: u64, w: Writer) -> FsResult<Arc<Mutex<Staged>>> {
         self.stage_stream(path, w)?;
+        // Listed afresh when the cached listing was dropped (after a failed upload, whose
+        // writer's size the caller may still have seen).
         let listed = split(path).and_then(|(dir, name)| {
-            self.cache
-                .peek(dir)
-                .and_then(|l| l.get(name).map(|e| e.size))
+            let l = self.listing(dir).ok()?;
+            l.get(name).map(|e| e.size)
         });
         self.stage(path, listed.unwrap_or(size), w)?
             .ok_or_else(|| super::error::enoent(path))
