@@ -460,3 +460,27 @@ fn a_lone_failed_appe_while_staging_uploads_no_zeros() {
         assert_eq!(fs.getattr(ino).unwrap().size, 4);
     }
 }
+
+/// As `a_failed_appe_while_staging_uploads_no_zeros`, the listing after A's failure failing
+/// too: the opener gets the error (nothing is staged at a guessed size) and a later one,
+/// with the server listing again, stages B from the server's size.
+#[test]
+fn a_failed_listing_after_a_failed_appe_stages_nothing() {
+    let (fs, fake, ino) = with_file(b"0123");
+    let a = fs.open(ino, APPEND).unwrap().0;
+    let b = fs.open(ino, APPEND).unwrap().0;
+    append(&fs, ino, a, b"aa").unwrap();
+    fake.fail_next("finish", RemoteError::NoSpace("552 full".into()));
+    fake.fail_next("list", RemoteError::Connection("connection reset".into()));
+    assert_eq!(errno(fs.open(ino, libc::O_WRONLY)), libc::EIO);
+    assert!(lock(&fs.staged).is_empty(), "nothing staged");
+    let c = fs.open(ino, libc::O_WRONLY).unwrap().0;
+    fs.write(c, 0, b"C").unwrap();
+    close(&fs, c).unwrap();
+    assert_eq!(fake.file("/f").unwrap(), b"C123");
+    let size = fs.getattr(ino).unwrap().size;
+    assert_eq!(fs.write(b, size, b"bb").unwrap(), 2);
+    close(&fs, b).unwrap();
+    assert_eq!(errno(close(&fs, a)), libc::ENOSPC, "A's close");
+    assert_eq!(fake.file("/f").unwrap(), b"C123bb");
+}

@@ -87,10 +87,10 @@ impl Fs {
         self.stage_stream(path, w)?;
         // Listed afresh when the cached listing was dropped (after a failed upload, whose
         // writer's size the caller may still have seen).
-        let listed = split(path).and_then(|(dir, name)| {
-            let l = self.listing(dir).ok()?;
-            l.get(name).map(|e| e.size)
-        });
+        let listed = match split(path) {
+            Some((dir, name)) => self.listing(dir)?.get(name).map(|e| e.size),
+            None => None,
+        };
         self.stage(path, listed.unwrap_or(size), w)?
             .ok_or_else(|| super::error::enoent(path))
     }
@@ -220,7 +220,8 @@ impl Fs {
     /// others join the copy). Locks one handle at a time (the caller holds none), waiting for
     /// its transfer to move on. A handle that cannot be staged (its upload failed) keeps its
     /// error for its own close and leaves the stream slot: the file goes on at the size the
-    /// listing records (listed afresh after a failed append).
+    /// listing records (listed afresh after a failed append; when that listing fails, so
+    /// does the staging, the rest left to the next stager).
     pub(super) fn stage_stream(&self, path: &str, w: Writer) -> FsResult<()> {
         loop {
             // An upload failed (before, or just now while staging the previous handle): the
@@ -228,8 +229,9 @@ impl Fs {
             let unsure = lock(&self.live)
                 .get(path)
                 .is_some_and(|l| l.id == w.id && l.unsure && l.appe.is_none());
-            if unsure && let Err(e) = self.relist(path, w) {
-                log::info!("{path}: size unknown after a failed append ({})", e.msg);
+            // Not known (the listing failed): nothing is staged at a guessed size.
+            if unsure {
+                self.relist(path, w)?;
             }
             let slot = match lock(&self.live).get_mut(path) {
                 Some(l) if l.id == w.id => {
