@@ -134,12 +134,27 @@ pub struct ProbeArgs {
 
 /// Validates `ftpfs probe` arguments into the connection settings to probe with.
 pub fn build_probe_config(args: &ProbeArgs, env: &dyn Env) -> Result<FtpConfig, ConfigError> {
+    let settings = parse_options(&args.options)?;
+    let url = parse_url(&args.url)?;
+    server_config(&settings, &url, env)
+}
+
+/// Every `-o` given, with its meaning. Each -o is split on its own so a trailing backslash
+/// cannot escape the separator that joining them would insert.
+fn parse_options(options: &[String]) -> Result<OptionSettings, ConfigError> {
     let mut pairs = Vec::new();
-    for o in &args.options {
+    for o in options {
         pairs.extend(parse_mount_options(o)?);
     }
-    let settings = OptionSettings::from_options(&pairs)?;
-    let url = parse_url(&args.url)?;
+    OptionSettings::from_options(&pairs)
+}
+
+/// The connection settings for `url` with these options, credentials resolved (may prompt).
+fn server_config(
+    settings: &OptionSettings,
+    url: &FtpUrl,
+    env: &dyn Env,
+) -> Result<FtpConfig, ConfigError> {
     let creds = resolve_credentials(
         env,
         &url.host,
@@ -178,13 +193,7 @@ impl Cli {
 /// (see the module doc for the order of checks). May prompt for a password.
 pub fn build_config(cli: Cli, env: &dyn Env) -> Result<MountConfig, ConfigError> {
     let log_level = cli.log_level();
-    // Each -o is split on its own so a trailing backslash cannot escape the
-    // separator that joining them would insert.
-    let mut pairs = Vec::new();
-    for o in &cli.options {
-        pairs.extend(parse_mount_options(o)?);
-    }
-    let settings = OptionSettings::from_options(&pairs)?;
+    let settings = parse_options(&cli.options)?;
     let url = parse_url(
         cli.url
             .as_deref()
@@ -195,25 +204,14 @@ pub fn build_config(cli: Cli, env: &dyn Env) -> Result<MountConfig, ConfigError>
             .as_deref()
             .ok_or(ConfigError::MissingArgument("MOUNTPOINT"))?,
     )?;
-    let creds = resolve_credentials(
-        env,
-        &url.host,
-        url.user.as_deref(),
-        settings.password_file.as_deref(),
-    )?;
+    let ftp = server_config(&settings, &url, env)?;
     let fsname = settings
         .fsname
-        .unwrap_or_else(|| default_fsname(&creds.user, &url.host, url.port, &url.root));
+        .unwrap_or_else(|| default_fsname(&ftp.user, &url.host, url.port, &url.root));
     Ok(MountConfig {
-        host: url.host,
-        port: url.port,
-        user: creds.user,
-        password: creds.password,
-        root: url.root,
+        ftp,
         mountpoint,
         foreground: cli.foreground || cli.debug,
-        connections: settings.connections,
-        timeout: settings.timeout,
         dir_cache_ttl: settings.dir_cache_ttl,
         dir_cache_size: settings.dir_cache_size,
         uid: settings.uid.unwrap_or_else(|| env.uid()),
@@ -227,11 +225,6 @@ pub fn build_config(cli: Cli, env: &dyn Env) -> Result<MountConfig, ConfigError>
         log_level,
         kernel_flags: settings.kernel_flags,
         log_file: settings.log_file,
-        data_mode: settings.data_mode,
-        data_connect_timeout: settings.data_connect_timeout,
-        active_port_range: settings.active_port_range,
-        active_address: settings.active_address,
-        pasv_address: settings.pasv_address,
         cache_dir: settings.cache_dir,
         cache_max_size: settings.cache_max_size,
         atomic_replace: settings.atomic_replace,
@@ -557,15 +550,18 @@ mod tests {
     fn build_defaults() {
         let (dir, cli) = cli(&["ftp://h"]);
         let c = build_config(cli, &FakeEnv::new()).expect("config");
-        assert_eq!((c.host.as_str(), c.port, c.root.as_str()), ("h", 21, "/"));
         assert_eq!(
-            (c.user.as_str(), c.password.expose()),
+            (c.ftp.host.as_str(), c.ftp.port, c.ftp.root.as_str()),
+            ("h", 21, "/")
+        );
+        assert_eq!(
+            (c.ftp.user.as_str(), c.ftp.password.as_str()),
             ("anonymous", "anonymous@")
         );
         assert_eq!(c.mountpoint, dir.path().canonicalize().expect("canonical"));
         assert!(!c.foreground && !c.read_only && !c.allow_other);
-        assert_eq!((c.connections, c.dir_cache_size), (24, 1024));
-        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert_eq!((c.ftp.connections, c.dir_cache_size), (24, 1024));
+        assert_eq!(c.ftp.timeout, Duration::from_secs(30));
         assert_eq!(c.dir_cache_ttl, Duration::from_secs(10));
         assert_eq!((c.uid, c.gid), (1000, 100));
         assert_eq!(c.log_level, LevelFilter::Warn);
@@ -586,7 +582,7 @@ mod tests {
         let c = build_config(cli, &env).expect("config");
         assert!(c.read_only && c.foreground);
         assert_eq!((c.uid, c.gid, c.umask), (0, 100, Some(0o027)));
-        assert_eq!(c.connections, 2);
+        assert_eq!(c.ftp.connections, 2);
         assert_eq!(c.kernel_flags, vec!["nodev"]);
         assert_eq!(c.fsname, "ftpfs#bob@[::1]:2121/srv");
     }
@@ -609,7 +605,7 @@ mod tests {
         let (_dir, cli) = cli(&["ftp://bob@h"]);
         let env = FakeEnv::new().var("FTPFS_PASSWORD", "hunter2-very-secret");
         let c = build_config(cli, &env).expect("config");
-        assert_eq!(c.password.expose(), "hunter2-very-secret");
+        assert_eq!(c.ftp.password, "hunter2-very-secret");
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
         assert!(dbg.contains("password: ****"), "{dbg}");

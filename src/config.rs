@@ -2,10 +2,10 @@
 //!
 //! [`MountConfig`] is what the rest of the program consumes. It is only built by
 //! [`crate::cli::build_config`], which guarantees these invariants:
-//! * `host` is non-empty (an IPv6 literal is stored without brackets), `port` != 0;
-//! * `user` is non-empty; `user`, `password` and `root` contain no CR, LF or NUL
+//! * `ftp.host` is non-empty (an IPv6 literal is stored without brackets), `ftp.port` != 0;
+//! * `ftp.user` is non-empty; user, password and root contain no CR, LF or NUL
 //!   (so they can never inject extra FTP commands);
-//! * `root` is absolute and normalized: starts with `/`, no `.`/`..`/empty
+//! * `ftp.root` is absolute and normalized: starts with `/`, no `.`/`..`/empty
 //!   segments, no trailing slash except for `/` itself;
 //! * `mountpoint` is an absolute, canonical path of an existing directory;
 //! * numeric options are inside the ranges documented on each field;
@@ -14,8 +14,8 @@
 //!
 //! [`OptionSettings::from_options`] gives every `-o` option its meaning; unknown
 //! options and bad values are errors ([`ConfigError`]), never silently ignored.
-//! [`Secret`] wraps the password so that `Debug`/`Display` (and therefore any log
-//! line or `{:?}` of the config) print `****` instead of it.
+//! [`Secret`] wraps the password until the credentials are resolved; `FtpConfig`'s `Debug`
+//! prints `****` for it (so a log line or `{:?}` of the config never shows it).
 
 use std::fmt;
 use std::io;
@@ -86,26 +86,14 @@ impl fmt::Display for Secret {
 /// Everything needed to mount one FTP server. See the module doc for invariants.
 #[derive(Debug, Clone)]
 pub struct MountConfig {
-    /// Host name or IP address; an IPv6 literal is stored without brackets.
-    pub host: String,
-    /// Control-connection port (default 21).
-    pub port: u16,
-    /// Login name; `anonymous` when neither the URL nor `~/.netrc` names one.
-    pub user: String,
-    /// Login password; prints as `****`, never log [`Secret::expose`].
-    pub password: Secret,
-    /// Remote directory shown at the mountpoint: absolute and normalized
-    /// (`/` by default, `/a/b` for `ftp://h/a/b/`).
-    pub root: String,
+    /// Server, login and connection settings (host, port, user, password, root, timeout,
+    /// connections, data modes), built by [`OptionSettings::ftp_config`] like `ftpfs probe`'s.
+    /// The password prints as `****`.
+    pub ftp: FtpConfig,
     /// Absolute, canonical path of an existing directory.
     pub mountpoint: PathBuf,
     /// Stay in the foreground (`-f`, implied by `-d`).
     pub foreground: bool,
-    /// Maximum number of simultaneous FTP connections (`-o connections=N`, 1..=64, default 24: parallel readers get parallel transfers; the pool shrinks when the server answers 421 to a new connection).
-    pub connections: usize,
-    /// Upper bound for every network wait: connecting, each server reply, and
-    /// inactivity on a data connection (`-o timeout=SECS`, default 30 s, at most one day).
-    pub timeout: Duration,
     /// How long a directory listing is reused (`-o dir_cache_ttl=SECS`, fractions
     /// allowed, default 10 s).
     ///
@@ -145,19 +133,6 @@ pub struct MountConfig {
     /// `-o log_file=PATH`: where a daemonized mount writes its log (appended). Without it a
     /// daemon has no terminal to log to and its log is discarded; `-f` logs to stderr.
     pub log_file: Option<PathBuf>,
-    /// `-o data_mode=`: which data-connection methods may be used (default auto: passive,
-    /// falling back to active).
-    pub data_mode: DataMode,
-    /// `-o data_connect_timeout=SECS` (default 3): the most one data-connection attempt may
-    /// take; short, because a firewall that drops packets costs exactly this before the
-    /// fallback to the other mode.
-    pub data_connect_timeout: Duration,
-    /// `-o active_port_range=LO-HI`: local ports for active-mode listeners.
-    pub active_port_range: Option<(u16, u16)>,
-    /// `-o active_address=IP`: the address advertised in EPRT/PORT (behind NAT).
-    pub active_address: Option<IpAddr>,
-    /// `-o pasv_address=control|reply` (default control).
-    pub pasv_address: PasvAddress,
     /// `-o cache_dir=DIR`: where staged copies of files being modified live (default
     /// `$XDG_CACHE_HOME/ftpfs` or `~/.cache/ftpfs`, resolved when mounting).
     pub cache_dir: Option<PathBuf>,

@@ -22,7 +22,7 @@ use crate::config::MountConfig;
 use crate::fs::{Fs, FsConfig};
 use crate::fuse::FuseAdapter;
 use crate::remote::Remote;
-use crate::remote::ftp::{FtpConfig, FtpRemote};
+use crate::remote::ftp::FtpRemote;
 
 /// Sets up env_logger at `level` (RUST_LOG refines it). suppaftp is capped at debug level:
 /// its trace output would contain the PASS command.
@@ -65,23 +65,6 @@ impl log::Log for Redacting {
     }
 }
 
-fn ftp_config(cfg: &MountConfig) -> FtpConfig {
-    FtpConfig {
-        host: cfg.host.clone(),
-        port: cfg.port,
-        user: cfg.user.clone(),
-        password: cfg.password.expose().to_string(),
-        root: cfg.root.clone(),
-        timeout: cfg.timeout,
-        connections: cfg.connections,
-        data_mode: cfg.data_mode,
-        data_connect_timeout: cfg.data_connect_timeout,
-        active_port_range: cfg.active_port_range,
-        active_address: cfg.active_address,
-        pasv_address: cfg.pasv_address,
-    }
-}
-
 fn fuse_config(cfg: &MountConfig) -> Config {
     let mut c = Config::default();
     let mut opts = vec![
@@ -117,7 +100,7 @@ fn fuse_config(cfg: &MountConfig) -> Config {
     };
     // Each FUSE thread may block on the network; enough of them that listings are served
     // while every pooled connection is streaming.
-    c.n_threads = Some((cfg.connections + 4).clamp(4, 32));
+    c.n_threads = Some((cfg.ftp.connections + 4).clamp(4, 32));
     c
 }
 
@@ -130,7 +113,7 @@ struct Mounted {
 
 /// Connects, checks the root, mounts. Returns a one-line error on failure.
 fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
-    let remote = Arc::new(FtpRemote::connect(ftp_config(cfg)).map_err(|e| e.to_string())?);
+    let remote = Arc::new(FtpRemote::connect(cfg.ftp.clone()).map_err(|e| e.to_string())?);
     let fs = Arc::new(Fs::new(
         Arc::clone(&remote) as Arc<dyn Remote>,
         FsConfig {
@@ -145,10 +128,13 @@ fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
         },
         Box::new(SystemClock),
     ));
-    let n = fs
-        .list_root()
-        .map_err(|e| format!("cannot list {} on {}:{}: {e}", cfg.root, cfg.host, cfg.port))?;
-    log::info!("{n} entries in {}", cfg.root);
+    let n = fs.list_root().map_err(|e| {
+        format!(
+            "cannot list {} on {}:{}: {e}",
+            cfg.ftp.root, cfg.ftp.host, cfg.ftp.port
+        )
+    })?;
+    log::info!("{n} entries in {}", cfg.ftp.root);
     let session = fuser::Session::new(
         FuseAdapter::new(Arc::clone(&fs)),
         &cfg.mountpoint,
