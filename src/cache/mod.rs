@@ -139,7 +139,7 @@ impl DirCache {
     where
         F: FnOnce() -> Result<Vec<RemoteEntry>, RemoteError>,
     {
-        let (flight, generation) = {
+        let flight = {
             let now = self.clock.now();
             let mut inner = self.lock();
             if let Some(c) = inner.lru.get(dir)
@@ -165,7 +165,7 @@ impl DirCache {
             });
             inner.flights.insert(dir.to_string(), Arc::clone(&f));
             inner.running += 1;
-            (f, generation)
+            f
         };
         let fetched_at = self.clock.now();
         let result = fetch().map(|list| {
@@ -186,7 +186,8 @@ impl DirCache {
                 inner.flights.remove(dir);
             }
             if let Ok(entries) = &result {
-                let unchanged = inner.generation.get(dir).copied().unwrap_or(0) == generation;
+                let unchanged =
+                    inner.generation.get(dir).copied().unwrap_or(0) == flight.generation;
                 if unchanged && !self.ttl.is_zero() {
                     inner.lru.put(
                         dir.to_string(),
@@ -251,11 +252,15 @@ impl DirCache {
         } else {
             format!("{dir}/")
         };
+        // Cached listings below, and fetches running below (a listing taken before the change
+        // must not be stored when it arrives).
         let doomed: Vec<String> = inner
             .lru
             .iter()
-            .map(|(k, _)| k.clone())
-            .filter(|k| k == dir || k.starts_with(&prefix))
+            .map(|(k, _)| k)
+            .chain(inner.flights.keys())
+            .filter(|k| *k == dir || k.starts_with(&prefix))
+            .cloned()
             .collect();
         for k in doomed {
             Self::bump(&mut inner, &k);
@@ -344,6 +349,32 @@ mod tests {
         assert!(cache.peek("/d").is_some_and(|e| e.contains_key("new")));
         // With no fetch running, the per-directory change counts are no longer needed.
         assert!(cache.lock().generation.is_empty());
+    }
+
+    #[test]
+    fn a_fetch_below_a_tree_invalidated_meanwhile_is_not_stored() {
+        let cache = Arc::new(DirCache::new(
+            Duration::from_secs(10),
+            16,
+            Box::new(SystemClock),
+        ));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let slow = {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || {
+                cache.get_or_fetch("/d/sub", || {
+                    let _ = started_tx.send(());
+                    let _ = go_rx.recv();
+                    Ok(vec![entry("old")])
+                })
+            })
+        };
+        started_rx.recv().expect("fetch started");
+        cache.invalidate_tree("/d"); // e.g. /d was renamed away, /d/sub is no more
+        let _ = go_tx.send(());
+        assert!(slow.join().is_ok_and(|r| r.is_ok()));
+        assert!(cache.peek("/d/sub").is_none(), "stale listing stored");
     }
 
     #[test]
