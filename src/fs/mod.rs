@@ -383,9 +383,7 @@ impl Fs {
     /// readdirplus entry carries. Resolved by path, so an inode the kernel forgot since opendir
     /// is simply created again. `None` when the entry is gone.
     pub fn readdirplus_lookup(&self, path: &str) -> Option<Attr> {
-        let e = self.entry(path).ok()?;
-        let ino = lock(&self.inodes).get_or_insert(path, true);
-        Some(self.attr(ino, &e))
+        self.attr_of_path(path, true).ok()
     }
 
     pub fn releasedir(&self, fh: u64) {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
+use super::shared_tests::close;
 use super::tests::*;
 use super::*;
 use crate::remote::fake::FakeRemote;
@@ -212,13 +213,6 @@ fn fs_read_fh(fs: &Fs, fh: u64) -> FsResult<Vec<u8>> {
     }
 }
 
-/// Closes a handle the way close(2) does: flush, then release (both verdicts count).
-fn fs_close(fs: &Fs, fh: u64) -> FsResult<()> {
-    let flushed = fs.flush(fh);
-    let released = fs.release(fh);
-    flushed.and(released)
-}
-
 /// The kernel's lookup of `p`, refusing a directory for the file operations.
 fn fs_file(fs: &Fs, p: &'static str) -> FsResult<Attr> {
     let (parent, name) = fs_parent(fs, p)?;
@@ -231,7 +225,7 @@ fn fs_apply_write(fs: &Fs, op: &Op) -> FsResult<Option<Vec<u8>>> {
             let a = fs_file(fs, p)?;
             let fh = fs.open(a.ino, libc::O_WRONLY)?.0;
             let w = fs.write(fh, *off, data);
-            fs_close(fs, fh).and(w)?;
+            close(fs, fh).and(w)?;
         }
         Op::Truncate(p, size) => {
             let a = fs_file(fs, p)?;
@@ -246,7 +240,7 @@ fn fs_apply_write(fs: &Fs, op: &Op) -> FsResult<Option<Vec<u8>>> {
             let fh = fs.open(a.ino, libc::O_WRONLY | libc::O_APPEND)?.0;
             let size = fs.getattr(a.ino)?.size;
             let w = fs.write(fh, size, data);
-            fs_close(fs, fh).and(w)?;
+            close(fs, fh).and(w)?;
         }
         Op::Rmw(p, size, off, data) => {
             let a = fs_file(fs, p)?;
@@ -264,7 +258,7 @@ fn fs_apply_write(fs: &Fs, op: &Op) -> FsResult<Option<Vec<u8>>> {
                     fs.write(fh, *off, data)
                 })
                 .and_then(|_| fs_read_fh(fs, fh));
-            let closed = fs_close(fs, fh);
+            let closed = close(fs, fh);
             return closed.and(r).map(Some);
         }
         Op::Two(p, trunc, (o1, d1), (o2, d2)) => {
@@ -278,9 +272,9 @@ fn fs_apply_write(fs: &Fs, op: &Op) -> FsResult<Option<Vec<u8>>> {
             let r = fs.write(h1, *o1, d1).and_then(|_| {
                 let h2 = fs.open(a.ino, libc::O_RDWR)?.0;
                 let r = fs.write(h2, *o2, d2).and_then(|_| fs_read_fh(fs, h2));
-                fs_close(fs, h2).and(r)
+                close(fs, h2).and(r)
             });
-            let closed = fs_close(fs, h1);
+            let closed = close(fs, h1);
             return closed.and(r).map(Some);
         }
         Op::Writers(p, append, writes) => {
@@ -299,9 +293,9 @@ fn fs_apply_write(fs: &Fs, op: &Op) -> FsResult<Option<Vec<u8>>> {
                         };
                         fs.write(fh, at, data).map(drop)
                     });
-                fs_close(fs, h2).and(r)
+                close(fs, h2).and(r)
             });
-            fs_close(fs, h1).and(r)?;
+            close(fs, h1).and(r)?;
         }
         _ => unreachable!("not a write op"),
     }

@@ -16,6 +16,7 @@ use crate::remote::{Capabilities, ReadStream, RemoteResult, WriteStream};
 /// How long a test waits for another thread before it calls the wait a failure.
 pub(super) const DEADLINE: Duration = Duration::from_secs(10);
 
+/// Closes a handle the way close(2) does: flush, then release (both verdicts count).
 pub(super) fn close(fs: &Fs, fh: u64) -> FsResult<()> {
     let flushed = fs.flush(fh);
     let released = fs.release(fh);

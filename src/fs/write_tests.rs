@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::shared_tests::close;
 use super::tests::*;
 use super::*;
 use crate::remote::fake::FakeRemote;
@@ -17,12 +18,6 @@ fn staged_setup(cfg: FsConfig, data: &[u8]) -> (Fs, FakeRemote, u64, std::path::
     fake.add_file("/f", data);
     let ino = fs.lookup(R, "f").unwrap().ino;
     (fs, fake, ino, dir)
-}
-
-fn close(fs: &Fs, fh: u64) -> FsResult<()> {
-    let flushed = fs.flush(fh);
-    let released = fs.release(fh);
-    flushed.and(released)
 }
 
 /// Files left in the cache directory (staged copies kept after a failed upload).

@@ -97,10 +97,10 @@ fn expect_eio(m: &Mount, cmd: &str, limit: Duration) {
 
 /// Mounts with `opts` where no data connection can work: either the mount fails (ftpfs lists
 /// the root before mounting) or `ls` then fails with EIO; either within `limit`, without a
-/// hang. Returns ftpfs's log.
+/// hang, and for that reason (not a bad option or a failed login). Returns ftpfs's log.
 fn expect_no_data(lab: &Lab, opts: &[&str], limit: Duration) -> String {
     let t = Instant::now();
-    match lab.try_mount(opts) {
+    let log = match lab.try_mount(opts) {
         Ok(m) => {
             expect_eio(&m, "ls", limit);
             m.log()
@@ -113,7 +113,12 @@ fn expect_no_data(lab: &Lab, opts: &[&str], limit: Duration) -> String {
             );
             log
         }
-    }
+    };
+    assert!(
+        log.contains("no data connection could be made"),
+        "with {opts:?} the failure was not about data connections:\n{log}"
+    );
+    log
 }
 
 /// `ls` of the root and `cat hello.txt`.

@@ -99,6 +99,14 @@ pub(super) fn resolve(host: &str, port: u16, timeout: Duration) -> RemoteResult<
     }
 }
 
+/// A refused login is final: say so plainly whatever the code (421 stays a connection limit).
+pub(super) fn login_refused(e: RemoteError) -> RemoteError {
+    match e {
+        RemoteError::Unavailable(m) | RemoteError::Other(m) => RemoteError::PermissionDenied(m),
+        other => other,
+    }
+}
+
 /// Servers known to mishandle pipelined commands (lftp's `ftp:auto-sync-mode` list): with
 /// them every command waits for the reply to the one before.
 const NO_PIPELINING: [&str; 3] = ["icrosoft FTP Service", "MadGoat", "MikroTik"];
@@ -189,11 +197,7 @@ pub(super) fn fast_login(
     raw.send_many(&cmds)?;
     let u = raw.reply()?;
     let p = raw.reply()?;
-    // A refused login is final; say so plainly whatever the code (421 stays a limit).
-    let refused = |r: &Reply| match classify_reply(r.code, r.last_line(), what) {
-        RemoteError::Unavailable(m) | RemoteError::Other(m) => RemoteError::PermissionDenied(m),
-        other => other,
-    };
+    let refused = |r: &Reply| login_refused(classify_reply(r.code, r.last_line(), what));
     match u.code {
         230 => {}
         331 if matches!(p.code, 230 | 202) => {}

@@ -68,7 +68,7 @@ impl std::fmt::Debug for FtpConfig {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("user", &self.user)
-            .field("password", &"****")
+            .field("password", &format_args!("****"))
             .field("root", &self.root)
             .field("timeout", &self.timeout)
             .field("connections", &self.connections)
@@ -195,23 +195,16 @@ impl FtpRemote {
         let mut prepared = false;
         let mut retried = false;
         while let Some(&method) = plan.first() {
-            if !prepared {
-                if let Some(dir) = cwd {
-                    match conn.session().cwd(dir) {
-                        Ok(()) => {}
-                        Err(e) if conn.reused && conn.session().dead && !retried => {
-                            log::debug!("retrying on a fresh connection after: {e}");
-                            retried = true;
-                            drop(conn);
-                            conn = self.pool.get_fresh(usage)?;
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                prepared = true;
-            }
-            match conn.session().attempt(method, cmd, rest) {
+            let ready = match cwd.filter(|_| !prepared) {
+                Some(dir) => conn.session().cwd(dir),
+                None => Ok(()),
+            };
+            prepared = ready.is_ok();
+            let attempt = match ready {
+                Ok(()) => conn.session().attempt(method, cmd, rest),
+                Err(e) => Err(Attempt::Command(e)),
+            };
+            match attempt {
                 Ok(dc) => {
                     if modes.succeeded(method) == Change::SwitchedTo(method) && !failures.is_empty()
                     {

@@ -31,7 +31,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::FtpConfig;
-use super::session::{Session, Shared};
+use super::session::{Session, Shared, is_421};
 use crate::remote::{RemoteError, RemoteResult, Wanted};
 
 /// Idle connections older than this are checked with NOOP before use (servers drop idle
@@ -533,15 +533,9 @@ fn prune(st: &mut State) -> Vec<Session> {
 
 /// The server refused one more login: 421 (too many connections), or a 530 for credentials
 /// that other connections of this pool logged in with (pure-ftpd and proftpd say "too many
-/// users/clients" with 530; callers only treat this as a limit while connections exist). The
-/// reply code is matched where classify_reply puts it (": 421 "), not anywhere in the message
-/// (a port 4210 …).
+/// users/clients" with 530; callers only treat this as a limit while connections exist).
 fn is_too_many(e: &RemoteError) -> bool {
-    match e {
-        RemoteError::Connection(m) => m.contains(": 421"),
-        RemoteError::PermissionDenied(m) => m.contains(": 530"),
-        _ => false,
-    }
+    is_421(e) || matches!(e, RemoteError::PermissionDenied(m) if m.contains(": 530"))
 }
 
 fn backoff(attempt: u32) -> Duration {

@@ -26,7 +26,7 @@ use suppaftp::{FtpError, FtpStream, Status};
 use super::FtpConfig;
 use super::datamode::{DataMode, DataModes, Method};
 pub use super::login::{Feats, parse_feat};
-use super::login::{fast_login, pipelining_allowed, resolve, setup};
+use super::login::{fast_login, login_refused, pipelining_allowed, resolve, setup};
 use super::transfer::{self, Attempt, Ctx, RawControl};
 use crate::remote::{RemoteError, RemoteResult};
 
@@ -213,6 +213,12 @@ pub fn classify_reply(code: u32, text: &str, what: &str) -> RemoteError {
     }
 }
 
+/// The server refused a new connection with 421 (too many connections). The code is matched
+/// where `classify_reply` puts it (": 421 "), not anywhere in the message (a port 4210 …).
+pub(super) fn is_421(e: &RemoteError) -> bool {
+    matches!(e, RemoteError::Connection(m) if m.contains(": 421"))
+}
+
 pub(super) fn is_fatal(e: &RemoteError) -> bool {
     matches!(e, RemoteError::Connection(_) | RemoteError::Timeout(_))
 }
@@ -231,10 +237,7 @@ impl Session {
             fast,
             &mut login_failed,
         ) {
-            Err(e)
-                if login_failed
-                    && !matches!(&e, RemoteError::Connection(m) if m.contains(": 421")) =>
-            {
+            Err(e) if login_failed && !is_421(&e) => {
                 let s = Self::open(cfg, Arc::clone(&shared), false, &mut login_failed)?;
                 if !shared.pipelining_off.swap(true, Ordering::Relaxed) {
                     log::info!(
@@ -283,11 +286,6 @@ impl Session {
             .pipelining
             .get_or_init(|| pipelining_allowed(&banner, &target));
         log::debug!("{target}: USER {} / PASS ****", cfg.user);
-        let login_failed = |e: RemoteError| match e {
-            // A refused login is final; say so plainly whatever the code.
-            RemoteError::Unavailable(m) | RemoteError::Other(m) => RemoteError::PermissionDenied(m),
-            other => other,
-        };
         let what = format!("login to {target} as {} failed", cfg.user);
         let feats = match shared.feats.get().filter(|_| fast) {
             // The first login showed the server and checked the credentials: later ones send
@@ -296,7 +294,7 @@ impl Session {
                 .inspect_err(|_| *fast_failed = true)?,
             None => {
                 ftp.login(cfg.user.as_str(), cfg.password.as_str())
-                    .map_err(|e| login_failed(classify(e, &what)))?;
+                    .map_err(|e| login_refused(classify(e, &what)))?;
                 setup(&mut ftp, &shared, &target)?
             }
         };
