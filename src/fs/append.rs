@@ -128,7 +128,7 @@ impl Fs {
             });
             return Ok(None);
         }
-        match w.write(self, w.pos, data) {
+        match w.write(w.pos, data) {
             Ok(n) => {
                 let end = w.pos;
                 self.update_live(&path, writer, |l| {

@@ -368,20 +368,15 @@ impl Fs {
                 // unlinked starts nothing: to_staged gives it a private copy.
                 if !self.is_current(&w.path, w.writer) {
                     self.to_staged(&mut h)?;
-                } else {
-                    match self.remote.open_append(&w.path) {
-                        Ok(s) => w.stream = Some(s),
-                        Err(e) => {
-                            log::info!("{}: append refused ({e}); staging the file", w.path);
-                            self.to_staged(&mut h)?;
-                        }
-                    }
+                } else if let Err(e) = w.start_append(self) {
+                    log::info!("{}: append refused ({e}); staging the file", w.path);
+                    self.to_staged(&mut h)?;
                 }
             }
         }
         match &mut *h {
             Handle::Write(w) => {
-                w.write(self, offset, data)?;
+                w.write(offset, data)?;
                 // Still under the handle's lock: while it streams, it is the file's only
                 // writer (staging it takes this lock first).
                 let end = w.pos;
@@ -637,7 +632,7 @@ impl WriteState {
         Ok(())
     }
 
-    pub(super) fn write(&mut self, fs: &Fs, offset: u64, data: &[u8]) -> FsResult<usize> {
+    pub(super) fn write(&mut self, offset: u64, data: &[u8]) -> FsResult<usize> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
@@ -646,36 +641,27 @@ impl WriteState {
             self.pending.insert(offset, data.to_vec());
             return Ok(data.len());
         }
-        self.send(fs, data)?;
+        self.send(data)?;
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() != self.pos {
                 break;
             }
             let chunk = entry.remove();
             self.pending_bytes -= chunk.len();
-            self.send(fs, &chunk)?;
+            self.send(&chunk)?;
         }
         Ok(data.len())
     }
 
-    fn send(&mut self, fs: &Fs, data: &[u8]) -> FsResult<()> {
-        if self.stream.is_none() {
-            // The upload was finished by a flush/fsync; continue it with APPE.
-            let s = fs.remote.open_append(&self.path).map_err(|e| {
-                let errno = match &e {
-                    RemoteError::Unsupported(_) => libc::ENOTSUP,
-                    other => upload_errno(other),
-                };
-                FsError::remote_as(errno, "append to", &self.path, &e)
-            });
-            match s {
-                Ok(s) => self.stream = Some(s),
-                Err(e) => return Err(self.fail(e)),
-            }
-        }
+    /// Sends in-order data on the running upload (the callers start one, APPE after a flush,
+    /// or stage the handle, before any write reaches this).
+    fn send(&mut self, data: &[u8]) -> FsResult<()> {
         let r = match self.stream.as_mut() {
             Some(s) => s.write_all(data),
-            None => Ok(()),
+            None => {
+                let e = FsError::new(libc::EIO, format!("{}: no upload running", self.path));
+                return Err(self.fail(e));
+            }
         };
         if let Err(e) = r {
             // The server may have said why (552 quota...): finishing reads its reply.
