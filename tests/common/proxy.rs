@@ -115,7 +115,8 @@ impl CountingProxy {
     }
 
     /// Waits until no command has arrived for `quiet` (background work of the client, such
-    /// as opening the next data connection ahead, has settled), at most 10 s.
+    /// as opening the next data connection ahead, has settled). Panics when commands keep
+    /// coming for 10 s: counts taken then would include a burst still running.
     pub fn settle(&self, quiet: Duration) {
         let end = std::time::Instant::now() + Duration::from_secs(10);
         let mut last = lock(&self.shared.commands).len();
@@ -130,6 +131,14 @@ impl CountingProxy {
                 return;
             }
         }
+        panic!(
+            "the client kept sending commands for 10 s; last ones: {:?}",
+            lock(&self.shared.commands)
+                .iter()
+                .rev()
+                .take(10)
+                .collect::<Vec<_>>()
+        );
     }
 
     /// Forget the recorded commands.
