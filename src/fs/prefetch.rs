@@ -242,7 +242,8 @@ impl Prefetcher {
                 };
                 log::debug!("resuming an idle download at {}", self.pos());
                 let stream = reopen(self.pos())?;
-                self.pipe = Some(spawn(stream).map_err(|e| RemoteError::Other(e.to_string()))?);
+                self.pipe =
+                    Some(spawn(stream).map_err(|e| RemoteError::Other(e.to_string().into()))?);
             }
         }
     }

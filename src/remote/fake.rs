@@ -165,7 +165,7 @@ impl FakeRemote {
 }
 
 fn missing(path: &str) -> RemoteError {
-    RemoteError::Unavailable(format!("{path}: No such file or directory"))
+    RemoteError::Unavailable(format!("{path}: No such file or directory").into())
 }
 
 fn parent_is_dir(st: &State, path: &str) -> bool {
@@ -183,7 +183,9 @@ fn create_node(
     mode: u32,
 ) -> RemoteResult<()> {
     if st.nodes.contains_key(path) {
-        return Err(RemoteError::Unavailable(format!("{path}: File exists")));
+        return Err(RemoteError::Unavailable(
+            format!("{path}: File exists").into(),
+        ));
     }
     if !parent_is_dir(st, path) {
         return Err(missing(path));
@@ -248,7 +250,9 @@ impl Remote for FakeRemote {
             return Err(missing(path));
         }
         if st.nodes.get(path).is_some_and(|n| n.kind == FileKind::Dir) {
-            return Err(RemoteError::Unavailable(format!("{path}: Is a directory")));
+            return Err(RemoteError::Unavailable(
+                format!("{path}: Is a directory").into(),
+            ));
         }
         let mode = st.nodes.get(path).map(|n| n.mode).unwrap_or(0o644);
         st.nodes.insert(
@@ -294,9 +298,9 @@ impl Remote for FakeRemote {
             _ => return Err(missing(path)),
         }
         if children(&st, path).next().is_some() {
-            return Err(RemoteError::Unavailable(format!(
-                "{path}: Directory not empty"
-            )));
+            return Err(RemoteError::Unavailable(
+                format!("{path}: Directory not empty").into(),
+            ));
         }
         st.nodes.remove(path);
         Ok(())
@@ -321,7 +325,9 @@ impl Remote for FakeRemote {
         if let Some(target) = st.nodes.get(to)
             && (target.kind == FileKind::Dir || node.kind == FileKind::Dir)
         {
-            return Err(RemoteError::Unavailable(format!("{to}: File exists")));
+            return Err(RemoteError::Unavailable(
+                format!("{to}: File exists").into(),
+            ));
         }
         let prefix = format!("{from}/");
         let moved: Vec<(String, Node)> = st

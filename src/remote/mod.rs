@@ -48,39 +48,85 @@ pub struct Capabilities {
     pub chmod: Option<bool>,
 }
 
+/// The text of a [`RemoteError`] and, when a server reply caused it, the reply code (so that
+/// callers decide by number, never by reading the code back out of the text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detail {
+    /// Complete message: what failed and, for a reply, its code and last line.
+    pub text: String,
+    /// The FTP reply code, when the error is a server's reply.
+    pub code: Option<u32>,
+}
+
+impl Detail {
+    /// A message caused by the reply `code`.
+    pub fn reply(code: u32, text: String) -> Detail {
+        Detail {
+            text,
+            code: Some(code),
+        }
+    }
+}
+
+impl From<String> for Detail {
+    fn from(text: String) -> Detail {
+        Detail { text, code: None }
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(text: &str) -> Detail {
+        Detail::from(text.to_string())
+    }
+}
+
+impl std::ops::Deref for Detail {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// Why a remote operation failed; the message is complete (says what failed and the server's
-/// reply) so it can be shown as it is. Classified from FTP reply codes and socket errors by the
-/// FTP layer; mapped onto errno by the core.
+/// reply) so it can be shown as it is, and a reply's code travels with it ([`Detail::code`]).
+/// Classified from FTP reply codes and socket errors by the FTP layer; mapped onto errno by
+/// the core.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RemoteError {
     /// 550 and friends: "file unavailable" (not found, or no access: the server does not say
     /// which). The core decides by context.
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(Detail),
     /// 530/532/534: not logged in / need account / policy refuses.
     #[error("{0}")]
-    PermissionDenied(String),
+    PermissionDenied(Detail),
     /// 553: file name not allowed.
     #[error("{0}")]
-    BadName(String),
+    BadName(Detail),
     /// 552: exceeded storage allocation.
     #[error("{0}")]
-    NoSpace(String),
+    NoSpace(Detail),
     /// 500/502/504 for a command, or a feature the server does not advertise.
     #[error("{0}")]
-    Unsupported(String),
+    Unsupported(Detail),
     /// A deadline passed (connect, reply, data).
     #[error("{0}")]
-    Timeout(String),
+    Timeout(Detail),
     /// The connection failed or was lost, or the server is shutting down (421).
     #[error("{0}")]
-    Connection(String),
+    Connection(Detail),
     /// The data connection could not be made or broke (refused, timed out, 425/426).
     #[error("{0}")]
-    DataConnection(String),
+    DataConnection(Detail),
     /// Any other refusal or malformed reply.
     #[error("{0}")]
-    Other(String),
+    Other(Detail),
 }
 
 impl RemoteError {
@@ -97,6 +143,25 @@ impl RemoteError {
                 libc::EIO
             }
         }
+    }
+
+    fn detail(&self) -> &Detail {
+        match self {
+            RemoteError::Unavailable(d)
+            | RemoteError::PermissionDenied(d)
+            | RemoteError::BadName(d)
+            | RemoteError::NoSpace(d)
+            | RemoteError::Unsupported(d)
+            | RemoteError::Timeout(d)
+            | RemoteError::Connection(d)
+            | RemoteError::DataConnection(d)
+            | RemoteError::Other(d) => d,
+        }
+    }
+
+    /// The server's reply code, when a reply caused this error.
+    pub fn code(&self) -> Option<u32> {
+        self.detail().code
     }
 }
 

@@ -1,27 +1,23 @@
-//! Logging in: name resolution with a deadline, the first login (suppaftp's USER/PASS, then
+//! Logging in: name resolution with a deadline, the banner, the first login (USER, PASS, then
 //! TYPE I, FEAT and OPTS UTF8, one at a time) and the later ones (USER, PASS, TYPE I and OPTS
 //! UTF8 in one write, with FEAT taken from the first; `Session::connect` falls back to one at
-//! a time for good when that fails where a plain login works), and FEAT parsing.
+//! a time for good when that fails where a plain login works), PWD, and FEAT parsing.
 //!
 //! Invariants:
-//! - The password goes out in PASS only, and is never logged (`RawControl::send_many` shows
+//! - The password goes out in PASS only, and is never logged (`Control::send_many` shows
 //!   `PASS ****`).
 //! - Nothing is pipelined with servers lftp knows to mishandle it (decided from the first
 //!   banner, kept in `Shared::pipelining`), nor after a pipelined login failed where a plain
 //!   one worked (`Shared::pipelining_off`).
-//! - Replies are read with `RawControl` (one byte at a time), so suppaftp's reader stays in
-//!   step for the commands it sends later.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use suppaftp::FtpStream;
-
 use super::FtpConfig;
+use super::control::{Control, Reply};
 use super::session::{Shared, classify_reply};
-use super::transfer::{RawControl, Reply};
-use crate::remote::{RemoteError, RemoteResult};
+use crate::remote::{Detail, RemoteError, RemoteResult};
 
 /// What the server advertised in FEAT.
 #[derive(Clone, Debug, Default)]
@@ -86,16 +82,19 @@ pub(super) fn resolve(host: &str, port: u16, timeout: Duration) -> RemoteResult<
                 .map(|a| a.collect::<Vec<_>>());
             let _ = tx.send(r);
         })
-        .map_err(|e| RemoteError::Connection(format!("cannot start a thread: {e}")))?;
+        .map_err(|e| RemoteError::Connection(format!("cannot start a thread: {e}").into()))?;
     match rx.recv_timeout(timeout) {
         Ok(Ok(addrs)) => Ok(addrs),
-        Ok(Err(e)) => Err(RemoteError::Connection(format!(
-            "cannot resolve {host}: {e}"
-        ))),
-        Err(_) => Err(RemoteError::Timeout(format!(
-            "cannot resolve {host}: no answer within {}s",
-            timeout.as_secs()
-        ))),
+        Ok(Err(e)) => Err(RemoteError::Connection(
+            format!("cannot resolve {host}: {e}").into(),
+        )),
+        Err(_) => Err(RemoteError::Timeout(
+            format!(
+                "cannot resolve {host}: no answer within {}s",
+                timeout.as_secs()
+            )
+            .into(),
+        )),
     }
 }
 
@@ -122,11 +121,75 @@ pub(super) fn pipelining_allowed(banner: &str, target: &str) -> bool {
     ok
 }
 
-fn raw_of(ftp: &FtpStream, what: &str) -> RemoteResult<RawControl> {
-    ftp.get_ref()
-        .try_clone()
-        .map(RawControl::new)
-        .map_err(|e| RemoteError::Connection(format!("{what}: {e}")))
+/// Reads the server's greeting: 220 (after any 120 "ready in n minutes"); anything else, a
+/// 421 "too many connections" among them, is the connection's error. Returns its text.
+pub(super) fn banner(ctl: &mut Control, target: &str) -> RemoteResult<String> {
+    let what = format!("connection to {target}");
+    loop {
+        let r = ctl.reply()?;
+        match r.code {
+            220 => return Ok(r.text),
+            120 => continue,
+            _ => {
+                let e = classify_reply(r.code, r.last_line(), &what);
+                // A refusal at the door is about the connection (421, or a 5xx "not
+                // allowed from your address"), and the server closes it.
+                return Err(match e {
+                    RemoteError::Connection(_) | RemoteError::PermissionDenied(_) => e,
+                    other => RemoteError::Connection(Detail::reply(r.code, other.to_string())),
+                });
+            }
+        }
+    }
+}
+
+/// The first login, one command at a time: USER, then PASS unless USER was enough (230).
+pub(super) fn login(ctl: &mut Control, cfg: &FtpConfig, what: &str) -> RemoteResult<()> {
+    let refused = |r: &Reply| login_refused(classify_reply(r.code, r.last_line(), what));
+    let u = ctl.command(&format!("USER {}", cfg.user))?;
+    match u.code {
+        230 => Ok(()),
+        331 => {
+            let p = ctl.command(&format!("PASS {}", cfg.password))?;
+            match p.code {
+                230 | 202 => Ok(()),
+                _ => Err(refused(&p)),
+            }
+        }
+        _ => Err(refused(&u)),
+    }
+}
+
+/// The login directory (PWD's 257 reply).
+pub(super) fn pwd(ctl: &mut Control) -> RemoteResult<String> {
+    let r = ctl.command("PWD")?;
+    if r.code != 257 {
+        return Err(classify_reply(r.code, r.last_line(), "PWD"));
+    }
+    parse_257(&r.text).ok_or_else(|| {
+        RemoteError::Other(format!("PWD: unreadable reply {:?}", r.last_line()).into())
+    })
+}
+
+/// The path of a 257 reply: between the first pair of double quotes, where `""` stands for
+/// one quote (RFC 959 appendix II).
+pub fn parse_257(text: &str) -> Option<String> {
+    let rest = &text.get(4..)?[text.get(4..)?.find('"')? + 1..];
+    let mut out = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                out.push('"');
+            } else {
+                return Some(out);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    None
 }
 
 /// Whether the server does not speak UTF8 for us (not in FEAT, or `OPTS UTF8 ON` refused).
@@ -148,10 +211,7 @@ fn check_setup(type_i: &Reply, opts: Option<&Reply>, shared: &Shared) -> RemoteR
 
 /// After the first login, one command at a time (the first login also finds out whether the
 /// server takes pipelined commands): `TYPE I`, FEAT, then `OPTS UTF8 ON` when FEAT lists UTF8.
-/// FEAT is read by hand: suppaftp's feat() waits for a closing "211 " line after the first
-/// one, so a legal one-line "211 No features" reply would stall it.
-pub(super) fn setup(ftp: &mut FtpStream, shared: &Shared, target: &str) -> RemoteResult<Feats> {
-    let mut raw = raw_of(ftp, target)?;
+pub(super) fn setup(raw: &mut Control, shared: &Shared, target: &str) -> RemoteResult<Feats> {
     let type_i = raw.command("TYPE I")?;
     if type_i.code != 200 {
         return Err(classify_reply(type_i.code, type_i.last_line(), "TYPE I"));
@@ -180,13 +240,12 @@ pub(super) fn setup(ftp: &mut FtpStream, shared: &Shared, target: &str) -> Remot
 /// server takes it) in one write, then their replies (a USER answered 230 needs no PASS;
 /// its answer to PASS is then ignored).
 pub(super) fn fast_login(
-    ftp: &mut FtpStream,
+    raw: &mut Control,
     cfg: &FtpConfig,
     shared: &Shared,
     feats: Feats,
     what: &str,
 ) -> RemoteResult<Feats> {
-    let mut raw = raw_of(ftp, what)?;
     let user = format!("USER {}", cfg.user);
     let pass = format!("PASS {}", cfg.password.as_str());
     let utf8 = !skip_utf8(&feats, shared);
@@ -226,6 +285,21 @@ mod tests {
             "220 MikroTik FTP server (MikroTik 6.49) ready",
             "t"
         ));
+    }
+
+    #[test]
+    fn pwd_paths() {
+        assert_eq!(
+            parse_257("257 \"/home/bob\" is the current directory").as_deref(),
+            Some("/home/bob")
+        );
+        assert_eq!(
+            parse_257("257 \"/a \"\"q\"\" b\" created").as_deref(),
+            Some("/a \"q\" b")
+        );
+        assert_eq!(parse_257("257 \"/\"").as_deref(), Some("/"));
+        assert_eq!(parse_257("257 /no/quotes"), None);
+        assert_eq!(parse_257("257 \"/unterminated"), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - A connection whose transfer ended is recycled: while idle it opens its next passive data
 //!   connection (not when other threads are waiting for connections).
 
+pub mod control;
 pub mod datamode;
 pub mod listing;
 pub mod login;
@@ -247,7 +248,7 @@ impl FtpRemote {
         }
         let msg = advice(modes.mode(), &failures);
         log::error!("{cmd}: {msg}");
-        Err(RemoteError::DataConnection(msg))
+        Err(RemoteError::DataConnection(msg.into()))
     }
 
     fn abs(&self, path: &str) -> String {
@@ -269,14 +270,16 @@ impl FtpRemote {
                 Ok(0) => break,
                 Ok(n) => bytes.extend_from_slice(&buf[..n]),
                 Err(e) => {
-                    if dc.abort().is_err() {
-                        conn.session().dead = true;
+                    let s = conn.session();
+                    if dc.abort(&mut s.ctl).is_err() {
+                        s.dead = true;
                     }
                     return Err(e);
                 }
             }
         }
-        dc.finish().map_err(|e| conn.session().note(e))?;
+        let s = conn.session();
+        dc.finish(&mut s.ctl).map_err(|e| s.note(e))?;
         Ok(String::from_utf8_lossy(&bytes)
             .split('\n')
             .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
@@ -374,6 +377,20 @@ impl Remote for FtpRemote {
     }
 }
 
+/// Ends a data connection of `conn`'s session with the server's verdict (see
+/// [`DataConn::finish`]); the error is recorded on the session.
+fn finish(conn: &mut Option<Conn>, dc: DataConn) -> RemoteResult<()> {
+    match conn.as_mut() {
+        Some(c) => {
+            let s = c.session();
+            dc.finish(&mut s.ctl).map_err(|e| s.note(e))
+        }
+        None => Err(RemoteError::Connection(
+            "the transfer lost its control connection".into(),
+        )),
+    }
+}
+
 /// Marks the session of `conn` dead (when there is one).
 fn kill(conn: &mut Option<Conn>) {
     if let Some(c) = conn.as_mut() {
@@ -384,19 +401,7 @@ fn kill(conn: &mut Option<Conn>) {
 /// Whether `LIST -a` failed because of its option, as far as the reply can tell: 500/502/504
 /// (unknown), 501 (bad argument) or 550 (`-a` taken for a file name). Not 4xx (transient).
 fn refuses_option(e: &RemoteError) -> bool {
-    match e {
-        RemoteError::Unsupported(_) | RemoteError::Unavailable(_) => true,
-        RemoteError::Other(m) => m.contains(": 501"),
-        _ => false,
-    }
-}
-
-/// Records an error's effect on the session of `conn`.
-fn note(conn: &mut Option<Conn>, e: RemoteError) -> RemoteError {
-    match conn.as_mut() {
-        Some(c) => c.session().note(e),
-        None => e,
-    }
+    matches!(e.code(), Some(500 | 501 | 502 | 504 | 550))
 }
 
 /// A running RETR.
@@ -416,7 +421,7 @@ impl ReadStream for FtpRead {
                     return Ok(0);
                 };
                 // End of data: the transfer is good only if the server says 226.
-                dc.finish().map_err(|e| note(&mut self.conn, e))?;
+                finish(&mut self.conn, dc)?;
                 Ok(0)
             }
             Ok(n) => Ok(n),
@@ -438,9 +443,14 @@ impl ReadStream for FtpRead {
 
 impl FtpRead {
     fn abort(&mut self) {
-        if let Some(dc) = self.dc.take()
-            && let Err(e) = dc.abort()
-        {
+        let Some(dc) = self.dc.take() else {
+            return;
+        };
+        let r = match self.conn.as_mut() {
+            Some(c) => dc.abort(&mut c.session().ctl),
+            None => Ok(()),
+        };
+        if let Err(e) = r {
             log::debug!("ABOR answered unexpectedly ({e}); dropping the connection");
             kill(&mut self.conn);
         }
@@ -537,7 +547,7 @@ impl WriteStream for FtpWrite {
             .stop_uploader()
             .and(self.failed.take().map_or(Ok(()), Err));
         let verdict = match self.dc.take() {
-            Some(dc) => dc.finish().map_err(|e| note(&mut self.conn, e)),
+            Some(dc) => finish(&mut self.conn, dc),
             None => Ok(()),
         };
         // The server's verdict says more (552 quota) than the failed write (broken pipe).
@@ -551,7 +561,7 @@ impl Drop for FtpWrite {
         // Dropped without finish (an error path): close the data connection and read the
         // verdict so the control connection stays in step; drop it if that fails.
         if let Some(dc) = self.dc.take()
-            && dc.finish().is_err()
+            && finish(&mut self.conn, dc).is_err()
         {
             kill(&mut self.conn);
         }
@@ -567,17 +577,16 @@ mod tests {
 
     #[test]
     fn list_a_is_given_up_only_for_permanent_refusals() {
-        let other = |m: &str| RemoteError::Other(m.into());
-        assert!(refuses_option(&RemoteError::Unsupported(
-            "LIST -a: 500 Unknown command".into()
-        )));
-        assert!(refuses_option(&other("LIST -a: 501 Invalid option")));
-        assert!(refuses_option(&RemoteError::Unavailable(
-            "LIST -a: 550 -a: No such file".into()
-        )));
-        assert!(!refuses_option(&other("LIST -a: 450 Try again later")));
-        assert!(!refuses_option(&RemoteError::DataConnection(
-            "LIST -a: 425 Can't open data connection".into()
+        use super::session::classify_reply;
+        let reply = |code: u32| classify_reply(code, "x", "LIST -a");
+        for code in [500, 501, 502, 504, 550] {
+            assert!(refuses_option(&reply(code)), "{code}");
+        }
+        for code in [450, 425, 421, 530] {
+            assert!(!refuses_option(&reply(code)), "{code}");
+        }
+        assert!(!refuses_option(&RemoteError::Other(
+            "LIST -a: 501 said in a message, not a reply".into()
         )));
         assert!(!refuses_option(&RemoteError::Timeout("LIST -a".into())));
     }

@@ -291,11 +291,14 @@ impl Pool {
                     st.streams -= 1;
                     self.freed.notify_all();
                 }
-                return Err(RemoteError::Timeout(format!(
-                    "all {} connections stayed busy for {}s (raise -o connections)",
-                    st.limit,
-                    self.cfg.timeout.as_secs()
-                )));
+                return Err(RemoteError::Timeout(
+                    format!(
+                        "all {} connections stayed busy for {}s (raise -o connections)",
+                        st.limit,
+                        self.cfg.timeout.as_secs()
+                    )
+                    .into(),
+                ));
             }
             // Without a login of its own, only a connection given back can help this request.
             let starved = ticket.is_none();
@@ -535,7 +538,7 @@ fn prune(st: &mut State) -> Vec<Session> {
 /// that other connections of this pool logged in with (pure-ftpd and proftpd say "too many
 /// users/clients" with 530; callers only treat this as a limit while connections exist).
 fn is_too_many(e: &RemoteError) -> bool {
-    is_421(e) || matches!(e, RemoteError::PermissionDenied(m) if m.contains(": 530"))
+    is_421(e) || (matches!(e, RemoteError::PermissionDenied(_)) && e.code() == Some(530))
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -608,16 +611,24 @@ mod tests {
 
     #[test]
     fn refusals_of_one_more_login() {
-        let c = |m: &str| RemoteError::Connection(m.into());
-        let p = |m: &str| RemoteError::PermissionDenied(m.into());
-        assert!(is_too_many(&c(
-            "connection to h:21: 421 Too many connections"
+        use super::super::login::login_refused;
+        use super::super::session::classify_reply;
+        let login = |code: u32, text: &str| {
+            login_refused(classify_reply(code, text, "login to h:21 as u failed"))
+        };
+        assert!(is_too_many(&classify_reply(
+            421,
+            "Too many connections",
+            "connection to h:21"
         )));
-        assert!(is_too_many(&p(
-            "login to h:21 as u failed: 530 Sorry, the maximum number of clients is reached"
+        assert!(is_too_many(&login(
+            530,
+            "Sorry, the maximum number of clients is reached"
         )));
-        assert!(!is_too_many(&c("cannot connect to h:4210: refused")));
-        assert!(!is_too_many(&p("login to h:21 as u failed: 550 no")));
+        assert!(!is_too_many(&RemoteError::Connection(
+            "cannot connect to h:4210: refused".into()
+        )));
+        assert!(!is_too_many(&login(550, "no")));
         assert!(!is_too_many(&RemoteError::Other(": 421".into())));
     }
 }

@@ -41,7 +41,7 @@ fn try_method(s: &mut Session, method: Method, cmd: &str) -> Result<u128, Failur
                     }
                 }
             }
-            dc.finish()
+            dc.finish(&mut s.ctl)
                 .map(|()| start.elapsed().as_millis())
                 .map_err(|e| Failure::Failed(e.to_string()))
         }

@@ -1,16 +1,14 @@
 //! One FTP control connection: resolve and connect with a deadline, log in (see
 //! [`super::login`]: `TYPE I`, `FEAT` on the first login, `OPTS UTF8 ON` where advertised),
-//! `PWD` once per mount to resolve the root, then the commands the remote needs. Data
-//! commands go through [`super::transfer`] (by hand, on a clone of this control socket); the
-//! others through suppaftp. A session may hold a passive data connection opened ahead of its
-//! next transfer.
+//! `PWD` once per mount to resolve the root, then the commands the remote needs, all over the
+//! session's own [`Control`] connection; data commands go through [`super::transfer`]. A
+//! session may hold a passive data connection opened ahead of its next transfer.
 //!
 //! Invariants:
 //! - Every socket wait has a deadline: the control socket and every data socket carry read and
 //!   write timeouts of `timeout`; connects use `connect_timeout`; name resolution gives up
 //!   after `timeout`.
-//! - The password is sent once (PASS) and never logged: suppaftp's own trace output, which
-//!   would show it, is capped at debug level by `crate::run::init_logging`.
+//! - The password is sent once (PASS) and never logged (`Control` shows `PASS ****`).
 //! - A `Session` is used by one thread at a time (the pool hands it out); `dead` is set when the
 //!   control connection can no longer be trusted, and the pool then drops it.
 //! - A reply is outstanding only between `start_preopen` and `settle` (an EPSV/PASV sent
@@ -21,14 +19,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use suppaftp::{FtpError, FtpStream, Status};
+use suppaftp::Status;
 
 use super::FtpConfig;
+use super::control::{Control, Transport};
 use super::datamode::{DataMode, DataModes, Method};
 pub use super::login::{Feats, parse_feat};
-use super::login::{fast_login, login_refused, pipelining_allowed, resolve, setup};
-use super::transfer::{self, Attempt, Ctx, RawControl};
-use crate::remote::{RemoteError, RemoteResult};
+use super::login::{banner, fast_login, login, pipelining_allowed, pwd, resolve, setup};
+use super::transfer::{self, Attempt, Ctx};
+use crate::remote::{Detail, RemoteError, RemoteResult};
 
 /// Beyond this age a data connection opened ahead no longer counts as ready when the pool
 /// picks a connection (servers time out idle data connections; it is still used, see
@@ -150,16 +149,13 @@ pub fn resolve_root(home: &str, root: &str) -> String {
 
 /// One logged-in control connection.
 pub struct Session {
-    pub(super) ftp: FtpStream,
+    /// The control connection: every command and reply of this session.
+    pub(super) ctl: Control,
     pub feats: Feats,
     /// Set when the connection must not be reused.
     pub dead: bool,
     /// Set after an unexpected reply: checked with NOOP before the connection is reused.
     pub suspect: bool,
-    /// The same control socket, for the data commands this crate makes by hand.
-    raw: RawControl,
-    peer: SocketAddr,
-    local: SocketAddr,
     /// A passive data connection opened ahead of the next transfer.
     ready: Option<(Method, transfer::Connecting, Instant)>,
     /// An EPSV/PASV sent ahead whose reply is not read yet (see [`Session::start_preopen`]);
@@ -169,30 +165,6 @@ pub struct Session {
     pub(super) shared: Arc<Shared>,
 }
 
-/// Turns a suppaftp error into a [`RemoteError`] with a complete message.
-pub fn classify(err: FtpError, what: &str) -> RemoteError {
-    match err {
-        FtpError::ConnectionError(io) => match io.kind() {
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                RemoteError::Timeout(format!("{what}: no answer from the server in time"))
-            }
-            _ => RemoteError::Connection(format!("{what}: {io}")),
-        },
-        FtpError::UnexpectedResponse(resp) => {
-            let code = resp.status.code();
-            let text = String::from_utf8_lossy(&resp.body)
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim()
-                .to_string();
-            classify_reply(code, &text, what)
-        }
-        FtpError::BadResponse => RemoteError::Other(format!("{what}: malformed reply")),
-        other => RemoteError::Other(format!("{what}: {other}")),
-    }
-}
-
 /// Classifies a reply code (with its last line) for the command `what`.
 pub fn classify_reply(code: u32, text: &str, what: &str) -> RemoteError {
     let text = if text.starts_with(&code.to_string()) {
@@ -200,7 +172,7 @@ pub fn classify_reply(code: u32, text: &str, what: &str) -> RemoteError {
     } else {
         format!("{code} {text}")
     };
-    let msg = format!("{what}: {text}");
+    let msg = Detail::reply(code, format!("{what}: {text}"));
     match code {
         421 => RemoteError::Connection(msg),
         425 | 426 => RemoteError::DataConnection(msg),
@@ -213,10 +185,9 @@ pub fn classify_reply(code: u32, text: &str, what: &str) -> RemoteError {
     }
 }
 
-/// The server refused a new connection with 421 (too many connections). The code is matched
-/// where `classify_reply` puts it (": 421 "), not anywhere in the message (a port 4210 …).
+/// The server refused a new connection with 421 (too many connections).
 pub(super) fn is_421(e: &RemoteError) -> bool {
-    matches!(e, RemoteError::Connection(m) if m.contains(": 421"))
+    e.code() == Some(421)
 }
 
 pub(super) fn is_fatal(e: &RemoteError) -> bool {
@@ -273,15 +244,11 @@ impl Session {
         }
         let stream = stream.ok_or_else(|| {
             let why = last.map_or_else(|| "no address".to_string(), |e| e.to_string());
-            RemoteError::Connection(format!("cannot connect to {target}: {why}"))
+            RemoteError::Connection(format!("cannot connect to {target}: {why}").into())
         })?;
-        let io = |e: std::io::Error| RemoteError::Connection(format!("{target}: {e}"));
-        stream.set_read_timeout(Some(cfg.timeout)).map_err(io)?;
-        stream.set_write_timeout(Some(cfg.timeout)).map_err(io)?;
-        stream.set_nodelay(true).map_err(io)?;
-        let mut ftp = FtpStream::connect_with_stream(stream)
-            .map_err(|e| classify(e, &format!("connection to {target}")))?;
-        let banner = ftp.get_welcome_msg().unwrap_or_default().to_string();
+        let io = |e: std::io::Error| RemoteError::Connection(format!("{target}: {e}").into());
+        let mut ctl = Control::new(stream, cfg.timeout).map_err(io)?;
+        let banner = banner(&mut ctl, &target)?;
         shared
             .pipelining
             .get_or_init(|| pipelining_allowed(&banner, &target));
@@ -290,16 +257,15 @@ impl Session {
         let feats = match shared.feats.get().filter(|_| fast) {
             // The first login showed the server and checked the credentials: later ones send
             // USER, PASS, TYPE I (and OPTS UTF8) in one go, two round trips less each.
-            Some(known) => fast_login(&mut ftp, &cfg, &shared, known.clone(), &what)
+            Some(known) => fast_login(&mut ctl, &cfg, &shared, known.clone(), &what)
                 .inspect_err(|_| *fast_failed = true)?,
             None => {
-                ftp.login(cfg.user.as_str(), cfg.password.as_str())
-                    .map_err(|e| login_refused(classify(e, &what)))?;
-                setup(&mut ftp, &shared, &target)?
+                login(&mut ctl, &cfg, &what)?;
+                setup(&mut ctl, &shared, &target)?
             }
         };
         if shared.root.get().is_none() {
-            let home = ftp.pwd().unwrap_or_else(|e| {
+            let home = pwd(&mut ctl).unwrap_or_else(|e| {
                 log::debug!("{target}: PWD failed ({e}); taking / as the login directory");
                 "/".into()
             });
@@ -307,20 +273,11 @@ impl Session {
             log::debug!("{target}: login directory {home}; mounting {root}");
             let _ = shared.root.set(root);
         }
-        let (raw, peer, local) = {
-            let sock = ftp.get_ref();
-            let peer = sock.peer_addr().map_err(io)?;
-            let local = sock.local_addr().map_err(io)?;
-            (RawControl::new(sock.try_clone().map_err(io)?), peer, local)
-        };
         Ok(Session {
-            ftp,
+            ctl,
             feats,
             dead: false,
             suspect: false,
-            raw,
-            peer,
-            local,
             ready: None,
             pending: None,
             cfg,
@@ -366,8 +323,7 @@ impl Session {
             match r {
                 Ok(data) => {
                     return Ok(transfer::DataConn::new(
-                        data,
-                        self.raw_clone()?,
+                        Transport::Tcp(data),
                         cmd.to_string(),
                     ));
                 }
@@ -388,8 +344,7 @@ impl Session {
         self.suspect |= suspect;
         match result {
             Ok(data) => Ok(transfer::DataConn::new(
-                data,
-                self.raw_clone()?,
+                Transport::Tcp(data),
                 cmd.to_string(),
             )),
             Err(Attempt::Data(f)) => {
@@ -411,11 +366,11 @@ impl Session {
 
     fn ctx(&mut self) -> Ctx<'_> {
         Ctx {
-            ctl: &mut self.raw,
+            peer: self.ctl.peer(),
+            local: self.ctl.local(),
+            ctl: &mut self.ctl,
             cfg: &self.cfg,
             shared: &self.shared,
-            peer: self.peer,
-            local: self.local,
             rest_stream: self.feats.rest_stream,
             dead: false,
             suspect: false,
@@ -432,7 +387,7 @@ impl Session {
         let Some(method) = self.shared.modes.current().filter(|m| m.is_passive()) else {
             return;
         };
-        match self.raw.send(method.name()) {
+        match self.ctl.send(method.name()) {
             Ok(()) => self.pending = Some((method, Instant::now())),
             Err(e) => {
                 log::debug!("sending {method} ahead failed: {e}");
@@ -477,17 +432,9 @@ impl Session {
         }
     }
 
-    fn raw_clone(&mut self) -> Result<RawControl, Attempt> {
-        let sock = self.ftp.get_ref().try_clone().map_err(|e| {
-            self.dead = true;
-            Attempt::Command(RemoteError::Connection(format!("control connection: {e}")))
-        })?;
-        Ok(RawControl::new(sock))
-    }
-
     /// The server's address, for diagnostics.
     pub fn peer(&self) -> SocketAddr {
-        self.peer
+        self.ctl.peer()
     }
 
     /// The raw control connection (for the probe's own PASV).
@@ -498,20 +445,20 @@ impl Session {
     /// CWD.
     pub fn cwd(&mut self, path: &str) -> RemoteResult<()> {
         let abs = self.abs(path);
-        self.ftp
-            .cwd(&abs)
-            .map_err(|e| classify(e, &format!("CWD {abs}")))
-            .map_err(|e| self.note(e))
+        self.command(
+            &format!("CWD {abs}"),
+            &[Status::RequestedFileActionOk, Status::CommandOk],
+        )
     }
 
     /// Runs a simple command expecting one of `ok`.
     pub fn command(&mut self, cmd: &str, ok: &[Status]) -> RemoteResult<()> {
-        log::debug!("-> {cmd}");
-        self.ftp
-            .custom_command(cmd, ok)
-            .map(|_| ())
-            .map_err(|e| classify(e, cmd))
-            .map_err(|e| self.note(e))
+        let r = self.ctl.command(cmd).map_err(|e| self.note(e))?;
+        if ok.iter().any(|s| s.code() == r.code) {
+            Ok(())
+        } else {
+            Err(self.note(classify_reply(r.code, r.last_line(), cmd)))
+        }
     }
 
     pub fn mkdir(&mut self, path: &str) -> RemoteResult<()> {
@@ -590,7 +537,7 @@ impl Session {
         let mut last = None;
         for m in candidates {
             let line = m.command(&stamp, &abs);
-            let r = self.raw.command(&line).map_err(|e| self.note(e))?;
+            let r = self.ctl.command(&line).map_err(|e| self.note(e))?;
             match (m, r.code) {
                 (_, 200 | 213 | 250) => {
                     let mut known = self
@@ -619,19 +566,19 @@ impl Session {
             "setting the modification time of {abs}: the server accepts none of MFMT, SITE UTIME, \
              MDTM with a time ({})",
             last.map_or_else(|| "none advertised".to_string(), |e| e.to_string())
-        )))
+        ).into()))
     }
 
     /// NOOP: is the connection still good?
     pub fn noop(&mut self) -> bool {
         self.settle();
-        !self.dead && self.ftp.noop().is_ok()
+        !self.dead && matches!(self.ctl.command("NOOP"), Ok(r) if r.code == 200)
     }
 
     /// Says goodbye (best effort).
     pub fn quit(mut self) {
         self.settle();
-        let _ = self.ftp.quit();
+        let _ = self.ctl.command("QUIT");
     }
 }
 
@@ -680,37 +627,30 @@ mod tests {
     }
 
     #[test]
-    fn replies_are_classified_by_code() {
-        let resp = |code: u32, text: &str| {
-            FtpError::UnexpectedResponse(suppaftp::types::Response::new(
-                Status::from(code),
-                format!("{code} {text}\r\n").into_bytes(),
-            ))
-        };
+    fn replies_are_classified_by_code_and_keep_it() {
+        let e = classify_reply(550, "No such file", "RETR /x");
+        assert!(matches!(&e, RemoteError::Unavailable(m) if m.text == "RETR /x: 550 No such file"));
+        assert_eq!(e.code(), Some(550));
         assert!(matches!(
-            classify(resp(550, "No such file"), "RETR /x"),
-            RemoteError::Unavailable(m) if m == "RETR /x: 550 No such file"
-        ));
-        assert!(matches!(
-            classify(resp(552, "Quota"), "STOR"),
+            classify_reply(552, "Quota", "STOR"),
             RemoteError::NoSpace(_)
         ));
         assert!(matches!(
-            classify(resp(502, "no"), "EPSV"),
+            classify_reply(502, "no", "EPSV"),
             RemoteError::Unsupported(_)
         ));
         assert!(matches!(
-            classify(resp(530, "Login incorrect"), "login"),
-            RemoteError::PermissionDenied(_)
+            classify_reply(530, "530 Login incorrect", "login"),
+            RemoteError::PermissionDenied(m) if m.text == "login: 530 Login incorrect"
         ));
         assert!(matches!(
-            classify(resp(425, "no data"), "LIST"),
+            classify_reply(425, "no data", "LIST"),
             RemoteError::DataConnection(_)
         ));
-        let io = std::io::Error::from(std::io::ErrorKind::WouldBlock);
-        assert!(matches!(
-            classify(FtpError::ConnectionError(io), "x"),
-            RemoteError::Timeout(_)
-        ));
+        let e = classify_reply(421, "Too many", "connection to h:4210");
+        assert!(is_421(&e) && is_fatal(&e));
+        assert!(!is_421(&RemoteError::Connection(
+            "cannot connect to h:421: refused".into()
+        )));
     }
 }

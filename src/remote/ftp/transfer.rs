@@ -1,12 +1,10 @@
-//! Data connections, made by hand on top of suppaftp's control connection.
+//! Data connections, made by hand over the session's [`Control`] connection.
 //!
 //! Why by hand: suppaftp 12 parses only the parenthesised 227/229 forms, has no data-connect
 //! deadline of its own, and its active mode binds an arbitrary port and polls `accept` every
 //! 100 ms, with no port range and no address to advertise. So for every data command this
-//! module talks to the server directly over a clone of the control socket: the method's
-//! command (EPSV/PASV/EPRT/PORT), `REST`, the transfer command, and the replies, read one
-//! byte at a time so that nothing is ever buffered past a reply (suppaftp's reader is empty
-//! between commands, and stays in step because we consume exactly the replies we caused).
+//! module sends the method's command (EPSV/PASV/EPRT/PORT), `REST` and the transfer command
+//! itself, pipelined where that saves a round trip, and reads their replies.
 //!
 //! Invariants:
 //! - A data-connection failure (connect refused/timed out, no inbound connection in time,
@@ -25,24 +23,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::FtpConfig;
+use super::control::{Control, Reply, Transport};
 use super::datamode::{Failure, Method, PasvAddress, parse_227, parse_229};
 use super::session::{Shared, classify_reply};
-use crate::remote::RemoteError;
-
-/// One reply from the server.
-#[derive(Clone, Debug)]
-pub struct Reply {
-    pub code: u32,
-    /// All lines, joined with `\n`.
-    pub text: String,
-}
-
-impl Reply {
-    /// The last line, for messages.
-    pub fn last_line(&self) -> &str {
-        self.text.lines().last().unwrap_or("").trim()
-    }
-}
+use crate::remote::{Detail, RemoteError};
 
 /// How an attempt to open a data connection failed.
 #[derive(Debug)]
@@ -51,132 +35,9 @@ pub enum Attempt {
     Command(RemoteError),
 }
 
-/// A raw view of the control connection (a clone of suppaftp's socket).
-pub struct RawControl {
-    sock: TcpStream,
-}
-
-impl RawControl {
-    pub fn new(sock: TcpStream) -> Self {
-        RawControl { sock }
-    }
-
-    /// Sends one command line.
-    pub fn send(&mut self, line: &str) -> Result<(), RemoteError> {
-        self.send_many(&[line])
-    }
-
-    /// Sends several command lines in one write (pipelining).
-    pub fn send_many(&mut self, lines: &[&str]) -> Result<(), RemoteError> {
-        let mut buf = Vec::new();
-        for line in lines {
-            // Never a password in a log line or an error message.
-            let shown = if line
-                .get(..5)
-                .is_some_and(|v| v.eq_ignore_ascii_case("PASS "))
-            {
-                "PASS ****"
-            } else {
-                line
-            };
-            if line.contains(['\r', '\n']) {
-                return Err(RemoteError::BadName(format!(
-                    "{shown:?}: line breaks cannot be sent"
-                )));
-            }
-            log::debug!("-> {shown}");
-            buf.extend_from_slice(line.as_bytes());
-            buf.extend_from_slice(b"\r\n");
-        }
-        self.sock
-            .write_all(&buf)
-            .map_err(|e| io_error("sending a command", &e))
-    }
-
-    fn line(&mut self) -> Result<String, RemoteError> {
-        let mut out = Vec::new();
-        let mut b = [0u8; 1];
-        loop {
-            match self.sock.read(&mut b) {
-                Ok(0) => {
-                    return Err(RemoteError::Connection(
-                        "the server closed the control connection".into(),
-                    ));
-                }
-                Ok(_) => {
-                    if b[0] == b'\n' {
-                        break;
-                    }
-                    out.push(b[0]);
-                    if out.len() > 64 * 1024 {
-                        return Err(RemoteError::Other("reply line too long".into()));
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_error("waiting for a reply", &e)),
-            }
-        }
-        if out.last() == Some(&b'\r') {
-            out.pop();
-        }
-        Ok(String::from_utf8_lossy(&out).into_owned())
-    }
-
-    /// Reads one complete reply (multi-line replies end with `NNN `).
-    pub fn reply(&mut self) -> Result<Reply, RemoteError> {
-        let first = self.line()?;
-        let code = reply_code(&first)
-            .ok_or_else(|| RemoteError::Other(format!("malformed reply {first:?}")))?;
-        let mut text = first.clone();
-        if first.as_bytes().get(3) == Some(&b'-') {
-            loop {
-                let l = self.line()?;
-                text.push('\n');
-                text.push_str(&l);
-                if l.len() >= 4 && reply_code(&l).is_some() && l.as_bytes()[3] == b' ' {
-                    break;
-                }
-            }
-        }
-        log::debug!("<- {}", text.replace('\n', " | "));
-        Ok(Reply { code, text })
-    }
-
-    /// Sends a command and reads its reply.
-    pub fn command(&mut self, line: &str) -> Result<Reply, RemoteError> {
-        self.send(line)?;
-        self.reply()
-    }
-
-    fn fd(&self) -> i32 {
-        self.sock.as_raw_fd()
-    }
-}
-
-fn reply_code(line: &str) -> Option<u32> {
-    let b = line.as_bytes();
-    if b.len() >= 3
-        && b[..3].iter().all(u8::is_ascii_digit)
-        && (b.len() == 3 || b[3] == b' ' || b[3] == b'-')
-    {
-        line[..3].parse().ok()
-    } else {
-        None
-    }
-}
-
-fn io_error(what: &str, e: &std::io::Error) -> RemoteError {
-    match e.kind() {
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-            RemoteError::Timeout(format!("{what}: no answer from the server in time"))
-        }
-        _ => RemoteError::Connection(format!("{what}: {e}")),
-    }
-}
-
 /// What an attempt needs to know about its session.
 pub struct Ctx<'a> {
-    pub ctl: &'a mut RawControl,
+    pub ctl: &'a mut Control,
     pub cfg: &'a FtpConfig,
     pub shared: &'a Shared,
     /// The control connection's peer (the server) and local address.
@@ -212,6 +73,19 @@ fn poll_read(fds: &[i32], timeout: Duration) -> Vec<bool> {
         .collect()
 }
 
+/// Waits until the listener has a connection or the control connection a reply (one that
+/// was already read into the control connection's buffer counts at once).
+fn wait_active(listener: &TcpListener, ctl: &Control, timeout: Duration) -> Vec<bool> {
+    let timeout = if ctl.has_buffered() {
+        Duration::ZERO
+    } else {
+        timeout
+    };
+    let mut ready = poll_read(&[listener.as_raw_fd(), ctl.fd()], timeout);
+    ready[1] |= ctl.has_buffered();
+    ready
+}
+
 fn data_socket(s: TcpStream, timeout: Duration) -> Result<TcpStream, Attempt> {
     let fail = |e: std::io::Error| Attempt::Data(Failure::Failed(e.to_string()));
     s.set_read_timeout(Some(timeout)).map_err(fail)?;
@@ -225,7 +99,7 @@ fn method_refused(m: Method, r: &Reply) -> Attempt {
     let msg = format!("{m} answered {}", r.last_line());
     match r.code {
         500 | 502 | 504 => Attempt::Data(Failure::Rejected(msg)),
-        421 => Attempt::Command(RemoteError::Connection(msg)),
+        421 => Attempt::Command(RemoteError::Connection(Detail::reply(421, msg))),
         _ => Attempt::Data(Failure::Declined(msg)),
     }
 }
@@ -569,7 +443,7 @@ fn open_active(
                 dct.as_secs_f32()
             ))));
         }
-        let ready = poll_read(&[listener.as_raw_fd(), ctx.ctl.fd()], left);
+        let ready = wait_active(&listener, ctx.ctl, left);
         if ready[0] && data.is_none() {
             data = accept_from(&listener, ctx)?;
         }
@@ -599,7 +473,7 @@ fn open_active(
                 dct.as_secs_f32()
             ))));
         }
-        let ready = poll_read(&[listener.as_raw_fd(), ctx.ctl.fd()], left);
+        let ready = wait_active(&listener, ctx.ctl, left);
         if ready[1] {
             let r = ctx.ctl.reply().map_err(Attempt::Command)?;
             if opened {
@@ -634,18 +508,17 @@ fn accept_from(listener: &TcpListener, ctx: &Ctx<'_>) -> Result<Option<TcpStream
     }
 }
 
-/// An open data connection and the control connection that will report its end.
+/// An open data connection; the session's control connection reports its end
+/// ([`DataConn::finish`], [`DataConn::abort`]).
 pub struct DataConn {
-    data: Option<TcpStream>,
-    ctl: RawControl,
+    data: Option<Transport>,
     what: String,
 }
 
 impl DataConn {
-    pub fn new(data: TcpStream, ctl: RawControl, what: String) -> Self {
+    pub fn new(data: Transport, what: String) -> Self {
         DataConn {
             data: Some(data),
-            ctl,
             what,
         }
     }
@@ -665,21 +538,20 @@ impl DataConn {
 
     pub fn write_all(&mut self, buf: &[u8]) -> Result<(), RemoteError> {
         let Some(d) = self.data.as_mut() else {
-            return Err(RemoteError::Other(format!(
-                "{}: already finished",
-                self.what
-            )));
+            return Err(RemoteError::Other(
+                format!("{}: already finished", self.what).into(),
+            ));
         };
         d.write_all(buf).map_err(|e| data_error(&self.what, &e))
     }
 
-    /// Closes the data connection and reads the server's verdict (226/250).
-    pub fn finish(mut self) -> Result<(), RemoteError> {
+    /// Closes the data connection and reads the server's verdict (226/250) from `ctl`.
+    pub fn finish(mut self, ctl: &mut Control) -> Result<(), RemoteError> {
         if let Some(d) = self.data.take() {
-            let _ = d.shutdown(std::net::Shutdown::Write);
+            let _ = d.get_ref().shutdown(std::net::Shutdown::Write);
             drop(d);
         }
-        let r = self.ctl.reply()?;
+        let r = ctl.reply()?;
         match r.code {
             226 | 250 => Ok(()),
             _ => Err(classify_reply(r.code, r.last_line(), &self.what)),
@@ -692,31 +564,39 @@ impl DataConn {
     /// the server folds the two. So after a first 225/226 a NOOP, sent only now (servers
     /// discard what arrives with ABOR), tells where the replies end. Anything unexpected is an
     /// error: the caller drops the session.
-    pub fn abort(mut self) -> Result<(), RemoteError> {
-        self.ctl.send("ABOR")?;
+    pub fn abort(mut self, ctl: &mut Control) -> Result<(), RemoteError> {
+        ctl.send("ABOR")?;
         drop(self.data.take());
-        let r = self.ctl.reply()?;
+        let r = ctl.reply()?;
         match r.code {
             426 | 450 | 451 | 552 => {
-                let r2 = self.ctl.reply()?;
+                let r2 = ctl.reply()?;
                 match r2.code {
                     225 | 226 => Ok(()),
-                    _ => Err(RemoteError::Other(format!("ABOR: {}", r2.last_line()))),
+                    _ => Err(RemoteError::Other(
+                        format!("ABOR: {}", r2.last_line()).into(),
+                    )),
                 }
             }
             225 | 226 | 250 => {
-                self.ctl.send("NOOP")?;
+                ctl.send("NOOP")?;
                 for _ in 0..3 {
-                    let r = self.ctl.reply()?;
+                    let r = ctl.reply()?;
                     match r.code {
                         200 => return Ok(()),
                         225 | 226 | 250 => {}
-                        _ => return Err(RemoteError::Other(format!("ABOR: {}", r.last_line()))),
+                        _ => {
+                            return Err(RemoteError::Other(
+                                format!("ABOR: {}", r.last_line()).into(),
+                            ));
+                        }
                     }
                 }
                 Err(RemoteError::Other("ABOR: no end to the replies".into()))
             }
-            _ => Err(RemoteError::Other(format!("ABOR: {}", r.last_line()))),
+            _ => Err(RemoteError::Other(
+                format!("ABOR: {}", r.last_line()).into(),
+            )),
         }
     }
 }
@@ -724,52 +604,8 @@ impl DataConn {
 fn data_error(what: &str, e: &std::io::Error) -> RemoteError {
     match e.kind() {
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-            RemoteError::Timeout(format!("{what}: no data from the server in time"))
+            RemoteError::Timeout(format!("{what}: no data from the server in time").into())
         }
-        _ => RemoteError::DataConnection(format!("{what}: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_password_with_a_line_break_is_refused_without_showing_it() {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let sock = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
-        let mut raw = RawControl::new(sock);
-        let err = raw
-            .send_many(&["USER u", "PASS sec\r\nret", "TYPE I"])
-            .expect_err("refused");
-        let msg = err.to_string();
-        assert!(msg.contains("PASS ****") && !msg.contains("sec"), "{msg}");
-    }
-
-    #[test]
-    fn reply_codes() {
-        assert_eq!(reply_code("226 ok"), Some(226));
-        assert_eq!(reply_code("211-Features"), Some(211));
-        assert_eq!(reply_code("226"), Some(226));
-        assert_eq!(reply_code(" 226 x"), None);
-        assert_eq!(reply_code("2x6 x"), None);
-    }
-
-    #[test]
-    fn multiline_replies_are_read_whole_and_nothing_beyond() {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = l.local_addr().expect("addr");
-        let t = std::thread::spawn(move || {
-            let (mut s, _) = l.accept().expect("accept");
-            s.write_all(b"150-one\r\n 150 not the end\r\n150 done\r\n226 next\r\n")
-                .expect("write");
-            std::thread::sleep(Duration::from_millis(100));
-        });
-        let mut c = RawControl::new(TcpStream::connect(addr).expect("connect"));
-        let r = c.reply().expect("reply");
-        assert_eq!(r.code, 150);
-        assert_eq!(r.text.lines().count(), 3);
-        assert_eq!(c.reply().expect("second").code, 226);
-        t.join().expect("join");
+        _ => RemoteError::DataConnection(format!("{what}: {e}").into()),
     }
 }

@@ -101,23 +101,21 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
 
     use super::*;
-    use crate::remote::ftp::transfer::RawControl;
+    use crate::remote::ftp::control::Transport;
 
-    /// A data connection to a local peer (returned too), with a control side nobody reads.
-    fn pair() -> (DataConn, TcpStream, TcpStream) {
+    /// A data connection to a local peer (returned too).
+    fn pair() -> (DataConn, TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
         let data = TcpStream::connect(addr).expect("connect");
         let (peer, _) = l.accept().expect("accept");
-        let ctl = TcpStream::connect(addr).expect("connect");
-        let (ctl_peer, _) = l.accept().expect("accept");
-        let dc = DataConn::new(data, RawControl::new(ctl), "STOR x".into());
-        (dc, peer, ctl_peer)
+        let dc = DataConn::new(Transport::Tcp(data), "STOR x".into());
+        (dc, peer)
     }
 
     #[test]
     fn chunks_arrive_in_order_and_stop_waits_for_all() {
-        let (dc, mut peer, _ctl) = pair();
+        let (dc, mut peer) = pair();
         let reader = std::thread::spawn(move || {
             let mut got = vec![];
             peer.read_to_end(&mut got).expect("read");
@@ -138,7 +136,7 @@ mod tests {
 
     #[test]
     fn a_write_error_stops_the_thread_and_is_reported() {
-        let (dc, peer, _ctl) = pair();
+        let (dc, peer) = pair();
         drop(peer);
         let mut up = Uploader::start(dc).ok().expect("thread");
         let chunk = vec![7u8; 1 << 20];

@@ -1,0 +1,419 @@
+//! The control connection: one owned transport (plain TCP, or TLS once negotiated) behind one
+//! buffered reply reader. Every command and every reply of a session goes through a
+//! [`Control`]: the banner, the login, FEAT, PWD, CWD, the data commands and their replies,
+//! ABOR, NOOP, QUIT.
+//!
+//! Why our own and not suppaftp's `FtpStream`: ftpfs must send commands without reading their
+//! replies yet (pipelined logins, an EPSV sent ahead of the next transfer, REST with RETR) and
+//! read replies without sending anything (an active-mode 1xx that races the server's connect,
+//! the 226 after a data connection closes, the 226/426 pair after ABOR); suppaftp 12 offers
+//! neither. Under TLS there can be only one owner of the stream, so the control connection is
+//! ours, and suppaftp supplies the transport type ([`suppaftp::DataStream`], plain or rustls)
+//! and reply codes ([`suppaftp::Status`]).
+//!
+//! Invariants:
+//! - One reader: replies are read through the `BufReader` only, so bytes past a reply stay
+//!   buffered for the next one; nothing else reads the socket. Before `poll()`ing the socket
+//!   to see whether a reply has come, ask [`Control::has_buffered`] first.
+//! - Bounded input: a reply line is at most [`MAX_LINE`] bytes and a whole reply at most
+//!   [`MAX_REPLY`] bytes, or the read fails (and the session must be dropped).
+//! - Every wait has a deadline: the socket's read and write timeouts are `timeout`, and a
+//!   whole reply must arrive within `timeout` of the moment we started waiting for it (a
+//!   server that drips one byte at a time does not restart the clock).
+//! - A command line never contains CR or LF (it could smuggle a second command), and the
+//!   password is never logged: a line starting with `PASS ` is shown as `PASS ****`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use crate::remote::{RemoteError, RemoteResult};
+
+/// The TLS stream type suppaftp builds with rustls (its `RustlsStream` is not exported by
+/// name; the trait projection is the way to name it).
+pub type TlsStream = <suppaftp::RustlsConnector as suppaftp::TlsConnector>::Stream;
+
+/// A plain or TLS stream (control or data connection).
+pub type Transport = suppaftp::DataStream<TlsStream>;
+
+/// Longest reply line accepted (a 257 reply carries a path; FEAT lines are short).
+pub const MAX_LINE: usize = 16 * 1024;
+/// Longest whole reply accepted (a multi-line banner or FEAT is a few KiB).
+pub const MAX_REPLY: usize = 64 * 1024;
+
+/// One reply from the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u32,
+    /// All lines, joined with `\n`.
+    pub text: String,
+}
+
+impl Reply {
+    /// The last line, for messages.
+    pub fn last_line(&self) -> &str {
+        self.text.lines().last().unwrap_or("").trim()
+    }
+}
+
+/// The control connection of one session.
+pub struct Control {
+    io: BufReader<Transport>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    timeout: Duration,
+    /// The socket's read timeout is shorter than `timeout` (a reply's deadline was near).
+    shortened: bool,
+}
+
+impl Control {
+    /// Takes over a connected socket, setting its timeouts.
+    pub fn new(sock: TcpStream, timeout: Duration) -> std::io::Result<Control> {
+        sock.set_read_timeout(Some(timeout))?;
+        sock.set_write_timeout(Some(timeout))?;
+        sock.set_nodelay(true)?;
+        let peer = sock.peer_addr()?;
+        let local = sock.local_addr()?;
+        Ok(Control {
+            io: BufReader::with_capacity(8 * 1024, Transport::Tcp(sock)),
+            peer,
+            local,
+            timeout,
+            shortened: false,
+        })
+    }
+
+    /// The server's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Our address on this connection.
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The socket, for `poll()` (see [`Control::has_buffered`]).
+    pub fn fd(&self) -> RawFd {
+        self.io.get_ref().get_ref().as_raw_fd()
+    }
+
+    /// Whether a reply (or part of one) has already been read from the socket: `poll()` on
+    /// the socket cannot see it, so check this first.
+    pub fn has_buffered(&self) -> bool {
+        !self.io.buffer().is_empty()
+    }
+
+    /// Sends one command line.
+    pub fn send(&mut self, line: &str) -> RemoteResult<()> {
+        self.send_many(&[line])
+    }
+
+    /// Sends several command lines in one write (pipelining).
+    pub fn send_many(&mut self, lines: &[&str]) -> RemoteResult<()> {
+        let mut buf = Vec::new();
+        for line in lines {
+            let shown = shown(line);
+            if line.contains(['\r', '\n']) {
+                return Err(RemoteError::BadName(
+                    format!("{shown:?}: line breaks cannot be sent").into(),
+                ));
+            }
+            log::debug!("-> {shown}");
+            buf.extend_from_slice(line.as_bytes());
+            buf.extend_from_slice(b"\r\n");
+        }
+        let out = self.io.get_mut();
+        out.write_all(&buf)
+            .and_then(|()| out.flush())
+            .map_err(|e| io_error("sending a command", &e))
+    }
+
+    /// Sends a command and reads its reply.
+    pub fn command(&mut self, line: &str) -> RemoteResult<Reply> {
+        self.send(line)?;
+        self.reply()
+    }
+
+    /// Reads one complete reply (multi-line replies end with `NNN `), within `timeout`.
+    pub fn reply(&mut self) -> RemoteResult<Reply> {
+        let deadline = Instant::now() + self.timeout;
+        let r = self.read_reply(deadline);
+        if self.shortened {
+            self.shortened = false;
+            if let Err(e) = self
+                .io
+                .get_ref()
+                .get_ref()
+                .set_read_timeout(Some(self.timeout))
+            {
+                log::debug!("restoring the control connection's read timeout: {e}");
+            }
+        }
+        let r = r?;
+        log::debug!("<- {}", r.text.replace('\n', " | "));
+        Ok(r)
+    }
+
+    fn read_reply(&mut self, deadline: Instant) -> RemoteResult<Reply> {
+        let mut line = Vec::new();
+        self.line(&mut line, deadline)?;
+        let first = String::from_utf8_lossy(&line).into_owned();
+        let code = reply_code(&first).ok_or_else(|| {
+            RemoteError::Other(format!("malformed reply {:?}", clip(&first)).into())
+        })?;
+        let mut text = first;
+        if text.as_bytes().get(3) == Some(&b'-') {
+            loop {
+                line.clear();
+                self.line(&mut line, deadline)?;
+                let l = String::from_utf8_lossy(&line);
+                if text.len() + l.len() > MAX_REPLY {
+                    return Err(RemoteError::Other(
+                        format!(
+                            "reply {code} longer than {} KiB (the server keeps sending lines)",
+                            MAX_REPLY / 1024
+                        )
+                        .into(),
+                    ));
+                }
+                text.push('\n');
+                text.push_str(&l);
+                if reply_code(&l) == Some(code) && l.as_bytes().get(3) == Some(&b' ') {
+                    break;
+                }
+            }
+        }
+        Ok(Reply { code, text })
+    }
+
+    /// Reads one line (without its CR LF) into `out`.
+    fn line(&mut self, out: &mut Vec<u8>, deadline: Instant) -> RemoteResult<()> {
+        loop {
+            if self.io.buffer().is_empty() {
+                self.shorten_wait(deadline)?;
+            }
+            let buf = match self.io.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error("waiting for a reply", &e)),
+            };
+            if buf.is_empty() {
+                return Err(RemoteError::Connection(
+                    "the server closed the control connection".into(),
+                ));
+            }
+            let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            if out.len() + take > MAX_LINE + 2 {
+                return Err(RemoteError::Other(
+                    format!(
+                        "reply line longer than {} KiB: {:?}…",
+                        MAX_LINE / 1024,
+                        clip(&String::from_utf8_lossy(out))
+                    )
+                    .into(),
+                ));
+            }
+            out.extend_from_slice(&buf[..take]);
+            self.io.consume(take);
+            if done {
+                out.pop();
+                if out.last() == Some(&b'\r') {
+                    out.pop();
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// Before waiting on the socket: fails when the reply's deadline has passed, and makes
+    /// the socket wait no longer than what is left of it (a server that drips bytes must not
+    /// restart the clock with every byte).
+    fn shorten_wait(&mut self, deadline: Instant) -> RemoteResult<()> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(RemoteError::Timeout(
+                format!(
+                    "waiting for a reply: no complete answer from the server within {}s",
+                    self.timeout.as_secs_f32()
+                )
+                .into(),
+            ));
+        }
+        if left + Duration::from_millis(50) < self.timeout {
+            self.shortened = true;
+            self.io
+                .get_ref()
+                .get_ref()
+                .set_read_timeout(Some(left))
+                .map_err(|e| io_error("waiting for a reply", &e))?;
+        }
+        Ok(())
+    }
+}
+
+/// How a command line appears in logs and messages (never the password).
+fn shown(line: &str) -> &str {
+    if line
+        .get(..5)
+        .is_some_and(|v| v.eq_ignore_ascii_case("PASS "))
+    {
+        "PASS ****"
+    } else {
+        line
+    }
+}
+
+/// The first 200 characters of a server's text, for messages.
+fn clip(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// The code of a reply line: three digits, then a space, a dash or the end.
+pub fn reply_code(line: &str) -> Option<u32> {
+    let b = line.as_bytes();
+    if b.len() >= 3
+        && b[..3].iter().all(u8::is_ascii_digit)
+        && (b.len() == 3 || b[3] == b' ' || b[3] == b'-')
+    {
+        line[..3].parse().ok()
+    } else {
+        None
+    }
+}
+
+/// An I/O error on the control connection: a timeout, or a lost connection.
+pub fn io_error(what: &str, e: &std::io::Error) -> RemoteError {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            RemoteError::Timeout(format!("{what}: no answer from the server in time").into())
+        }
+        _ => RemoteError::Connection(format!("{what}: {e}").into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A control connection to a local peer that writes `script` (with pauses) and then holds
+    /// the connection open for `hold`.
+    fn peer(script: Vec<(Duration, Vec<u8>)>, hold: Duration) -> Control {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().expect("accept");
+            for (pause, bytes) in script {
+                std::thread::sleep(pause);
+                if s.write_all(&bytes).is_err() {
+                    return;
+                }
+            }
+            std::thread::sleep(hold);
+        });
+        let sock = TcpStream::connect(addr).expect("connect");
+        Control::new(sock, Duration::from_secs(1)).expect("control")
+    }
+
+    #[test]
+    fn a_password_with_a_line_break_is_refused_without_showing_it() {
+        let mut c = peer(vec![], Duration::from_millis(100));
+        let err = c
+            .send_many(&["USER u", "PASS sec\r\nret", "TYPE I"])
+            .expect_err("refused");
+        let msg = err.to_string();
+        assert!(msg.contains("PASS ****") && !msg.contains("sec"), "{msg}");
+    }
+
+    #[test]
+    fn reply_codes() {
+        assert_eq!(reply_code("226 ok"), Some(226));
+        assert_eq!(reply_code("211-Features"), Some(211));
+        assert_eq!(reply_code("226"), Some(226));
+        assert_eq!(reply_code(" 226 x"), None);
+        assert_eq!(reply_code("2x6 x"), None);
+    }
+
+    #[test]
+    fn two_replies_in_one_read_are_read_one_at_a_time() {
+        let bytes = b"150-one\r\n 150 not the end\r\n226-x\r\n150 done\r\n226 next\r\n".to_vec();
+        let mut c = peer(vec![(Duration::ZERO, bytes)], Duration::from_millis(200));
+        let r = c.reply().expect("reply");
+        assert_eq!(r.code, 150);
+        assert_eq!(r.text.lines().count(), 4);
+        // The second reply arrived with the first: poll() would not see it, the buffer does.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(c.has_buffered());
+        assert_eq!(c.reply().expect("second").code, 226);
+        assert!(!c.has_buffered());
+    }
+
+    #[test]
+    fn a_reply_split_across_reads_is_joined() {
+        let script = vec![
+            (Duration::ZERO, b"22".to_vec()),
+            (Duration::from_millis(30), b"6 Transfer co".to_vec()),
+            (Duration::from_millis(30), b"mplete\r\n".to_vec()),
+        ];
+        let mut c = peer(script, Duration::from_millis(200));
+        let r = c.reply().expect("reply");
+        assert_eq!((r.code, r.last_line()), (226, "226 Transfer complete"));
+    }
+
+    #[test]
+    fn a_dripping_reply_fails_at_its_deadline_not_per_byte() {
+        // One byte every 300 ms: each read succeeds well within the 1 s socket timeout, but
+        // the reply as a whole must be abandoned after about 1 s.
+        let script: Vec<_> = b"220 welcome to a very slow server\r\n"
+            .iter()
+            .map(|&b| (Duration::from_millis(300), vec![b]))
+            .collect();
+        let mut c = peer(script, Duration::from_secs(1));
+        let start = Instant::now();
+        let e = c.reply().expect_err("too slow");
+        let took = start.elapsed();
+        assert!(matches!(e, RemoteError::Timeout(_)), "{e}");
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_millis(1600),
+            "took {took:?}"
+        );
+    }
+
+    #[test]
+    fn an_endless_reply_is_cut_off() {
+        let mut endless = b"220-hello\r\n".to_vec();
+        for i in 0..20_000 {
+            endless.extend_from_slice(format!("220-line {i}\r\n").as_bytes());
+        }
+        let mut c = peer(vec![(Duration::ZERO, endless)], Duration::from_millis(500));
+        let e = c.reply().expect_err("too long");
+        assert!(e.to_string().contains("longer than 64 KiB"), "{e}");
+    }
+
+    #[test]
+    fn an_endless_line_is_cut_off() {
+        let mut c = peer(
+            vec![(Duration::ZERO, vec![b'x'; 100_000])],
+            Duration::from_millis(500),
+        );
+        let e = c.reply().expect_err("too long");
+        assert!(e.to_string().contains("reply line longer than"), "{e}");
+    }
+
+    #[test]
+    fn a_closed_connection_is_a_connection_error() {
+        let mut c = peer(
+            vec![(Duration::ZERO, b"220 hi\r\n".to_vec())],
+            Duration::ZERO,
+        );
+        assert_eq!(c.reply().expect("banner").code, 220);
+        assert!(matches!(c.reply(), Err(RemoteError::Connection(_))));
+    }
+}
