@@ -346,3 +346,63 @@ fn badftp_drop_is_quick_while_clients_are_stuck() {
     assert!(stalled.closed(), "a stalled connection is closed at drop");
     assert!(delayed.closed());
 }
+
+#[test]
+fn badftp_drip_and_substitute_data() {
+    let srv = BadFtp::start();
+    srv.put_file("/f", "real content");
+    srv.on("NOOP", Fault::Drip(Duration::from_millis(50)));
+    srv.add(Rule::on("RETR", Fault::Data(b"other bytes".to_vec())).nth(1));
+    srv.add(Rule::on("NLST", Fault::Data(b"ghost\r\n".to_vec())));
+    let mut c = Client::login(&srv);
+    // "200 NOOP ok.\r\n": 14 bytes, one every 50 ms: 0.65 s.
+    let t0 = Instant::now();
+    assert_eq!(c.cmd("NOOP").code, 200);
+    let took = t0.elapsed();
+    assert!((0.55..2.0).contains(&secs(took)), "NOOP took {took:?}");
+    assert_eq!(c.fetch("RETR /f"), b"other bytes");
+    assert_eq!(c.fetch("RETR /f"), b"real content", "only the first RETR");
+    assert_eq!(c.fetch("NLST"), b"ghost\r\n");
+    assert_eq!(srv.names("/"), vec![b"f".to_vec()]);
+}
+
+#[test]
+fn badftp_abor_during_a_transfer_obeys_its_rules() {
+    let srv = BadFtp::start();
+    let body = vec![3u8; 10_000];
+    srv.put_file("/f", &body);
+    srv.on(
+        "RETR",
+        Fault::Trickle {
+            bytes_per_sec: 20_000,
+        },
+    );
+    let ignore = srv.add(Rule::on("ABOR", Fault::Ignore).nth(1));
+    srv.add(Rule::on("ABOR", Fault::Stall).nth(2));
+    let mut c = Client::login(&srv);
+    // Ignored: the whole file comes, then 226, and the ABOR is never answered.
+    let mut d = c.passive(false);
+    assert_eq!(c.cmd("RETR /f").code, 150);
+    let mut got = vec![0u8; 100];
+    d.read_exact(&mut got).unwrap();
+    c.send("ABOR");
+    d.read_to_end(&mut got).unwrap();
+    assert_eq!(got, body, "the transfer went on");
+    assert_eq!(c.reply().code, 226);
+    assert_eq!(c.cmd("NOOP").code, 200);
+    assert_eq!(srv.hits(ignore), 1);
+    // Stalled: no 426, no 226, nothing any more.
+    let mut d = c.passive(false);
+    assert_eq!(c.cmd("RETR /f").code, 150);
+    d.read_exact(&mut [0u8; 100]).unwrap();
+    c.send("ABOR");
+    assert!(c.silent_for(Duration::from_millis(400)));
+    let aborts: Vec<_> = srv
+        .log()
+        .into_iter()
+        .filter(|e| e.verb() == "ABOR")
+        .collect();
+    assert_eq!(aborts.len(), 2);
+    assert_eq!(aborts[0].fault.as_deref(), Some("Ignore"));
+    assert_eq!(aborts[1].fault.as_deref(), Some("Stall"));
+}

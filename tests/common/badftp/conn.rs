@@ -91,7 +91,7 @@ struct Conn<'a> {
     plan: Plan,
     rnfr: Option<Vec<u8>>,
     /// Set by a fault for the current command only.
-    reply_rate: Option<u64>,
+    reply_rate: Option<f64>,
     data_fault: Option<Fault>,
 }
 
@@ -195,12 +195,12 @@ impl Conn<'_> {
                 self.flood_reply();
                 Flow::Close
             }
-            Fault::Trickle { bytes_per_sec } if !is_transfer(verb) => {
-                self.reply_rate = Some(bytes_per_sec);
+            Fault::Trickle { .. } | Fault::Drip(_) if !is_transfer(verb) => {
+                self.reply_rate = f.rate();
                 return None;
             }
             Fault::TrickleReply { bytes_per_sec } => {
-                self.reply_rate = Some(bytes_per_sec);
+                self.reply_rate = Some(bytes_per_sec as f64);
                 return None;
             }
             other => {
@@ -418,15 +418,17 @@ impl Conn<'_> {
             }
             Sent::Closed => self.reply(426, "Failure on the data connection; transfer aborted."),
             Sent::Gone => Flow::Close,
+            Sent::Stall => Flow::Stall,
         }
     }
 
     /// Sends `bytes` (or what the data fault makes of them) over the data connection.
     fn send_data(&mut self, kind: Option<ListKind>, bytes: Vec<u8>, dc: &mut TcpStream) -> Sent {
         let fault = self.data_fault.take();
-        let rate = match fault {
-            Some(Fault::Trickle { bytes_per_sec }) => Some(bytes_per_sec),
-            _ => None,
+        let rate = fault.as_ref().and_then(Fault::rate);
+        let bytes = match &fault {
+            Some(Fault::Data(d)) => d.clone(),
+            _ => bytes,
         };
         let mut n = 0u64;
         let mut off = 0usize;
@@ -487,10 +489,7 @@ impl Conn<'_> {
         }
         self.transfer("Ok to send data.", |c, dc| {
             let fault = c.data_fault.take();
-            let rate = match fault {
-                Some(Fault::Trickle { bytes_per_sec }) => Some(bytes_per_sec),
-                _ => None,
-            };
+            let rate = fault.as_ref().and_then(Fault::rate);
             let stall = fault == Some(Fault::StallData);
             let shared = c.shared;
             let mut sink = |b: &[u8]| lock(&shared.tree).append(&p, b);
@@ -516,7 +515,8 @@ impl Conn<'_> {
     fn generate(&mut self, kind: ListKind, dir: &[u8]) -> Result<Vec<u8>, Flow> {
         let now = tree::now_secs();
         let t = lock(&self.shared.tree);
-        let entries = match t.get(dir) {
+        // Formatted under the lock: no copy of any file's contents.
+        let entries: Vec<(&[u8], &tree::Node)> = match t.get(dir) {
             None => {
                 drop(t);
                 return Err(self.reply(550, "No such file or directory."));
@@ -525,12 +525,11 @@ impl Conn<'_> {
                 drop(t);
                 return Err(self.reply(501, "Not a directory."));
             }
-            Some(n) if !n.is_dir() => vec![(tree::base(dir).to_vec(), n.clone())],
-            Some(_) => t.children(dir),
+            Some(n) if !n.is_dir() => vec![(tree::base(dir), n)],
+            Some(_) => t.children(dir).collect(),
         };
-        drop(t);
         let mut out = Vec::new();
-        for (name, n) in &entries {
+        for (name, n) in entries {
             match kind {
                 ListKind::List => out.extend_from_slice(&tree::list_line(name, n, now)),
                 ListKind::Mlsd => out.extend_from_slice(&tree::mlsd_line(name, n)),

@@ -7,6 +7,10 @@
 //!   flag at least that often, so nothing here blocks a server shutdown.
 //! - A rate limit holds on average from the first byte: `n` bytes take about `(n-1)/rate`
 //!   seconds, sent in chunks of a tenth of a second's worth (at least one byte).
+//! - An ABOR that arrives during a transfer is logged and matched against the rules like any
+//!   command: `Ignore` lets the transfer go on, `Stall` stalls the connection, `Delay` waits
+//!   before the abort, `Close`/`CloseAfter` close the connection (no reply); any other fault
+//!   aborts normally (426 then 226).
 //! - The control connection's bytes are consumed one line at a time, in order; a line that
 //!   arrives during a transfer stays buffered unless it is the ABOR that ends the transfer.
 
@@ -16,7 +20,7 @@ use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::Shared;
+use super::{Fault, Shared};
 
 /// How often blocked socket calls wake to check the shutdown flag.
 pub(super) const TICK: Duration = Duration::from_millis(100);
@@ -62,28 +66,29 @@ pub(super) fn sleep_checked(shared: &Shared, d: Duration) -> bool {
 struct Pacer {
     start: Instant,
     sent: u64,
-    rate: Option<u64>,
+    rate: Option<f64>,
 }
 
 impl Pacer {
-    fn new(rate: Option<u64>) -> Pacer {
+    /// `rate` in bytes per second (fractions allowed: 0.5 is one byte every 2 s).
+    fn new(rate: Option<f64>) -> Pacer {
         Pacer {
             start: Instant::now(),
             sent: 0,
-            rate: rate.map(|r| r.max(1)),
+            rate: rate.map(|r| r.max(1e-3)),
         }
     }
 
     /// Largest write allowed at once.
     fn chunk(&self) -> usize {
         self.rate
-            .map_or(64 << 10, |r| (r / 10).clamp(1, 64 << 10) as usize)
+            .map_or(64 << 10, |r| ((r / 10.0) as usize).clamp(1, 64 << 10))
     }
 
     /// How long until the next byte may go.
     fn wait(&self) -> Option<Duration> {
         let r = self.rate?;
-        let due = self.start + Duration::from_secs_f64(self.sent as f64 / r as f64);
+        let due = self.start + Duration::from_secs_f64(self.sent as f64 / r);
         let now = Instant::now();
         (due > now).then(|| due - now)
     }
@@ -97,8 +102,10 @@ pub(super) enum Sent {
     Abor,
     /// The data connection failed or was closed by the client.
     Closed,
-    /// The control connection is gone, or the server is shutting down.
+    /// The control connection is gone (or is to be closed), or the server is shutting down.
     Gone,
+    /// A `Stall` fault on the ABOR: the connection answers nothing from now on.
+    Stall,
 }
 
 /// The control connection of one session.
@@ -173,8 +180,9 @@ impl Control {
         }
     }
 
-    /// During a transfer: whether the client sent ABOR (consumed and logged), closed the
-    /// control connection, or the server is shutting down. Other lines stay buffered.
+    /// During a transfer: whether the client sent ABOR (consumed, logged, and subject to the
+    /// rules, see the module docs), closed the control connection, or the server is shutting
+    /// down. Other lines stay buffered.
     pub fn interrupted(&mut self, shared: &Shared) -> Option<Sent> {
         if shared.down() {
             return Some(Sent::Gone);
@@ -191,13 +199,28 @@ impl Control {
             return None;
         }
         let (line, len) = self.take_line()?;
-        shared.record(self.id, &line, len);
-        Some(Sent::Abor)
+        let idx = shared.record(self.id, &line, len);
+        let (verb, arg) = super::conn::split_command(&line);
+        let Some(fault) = shared.fault_for(&verb, &arg, None, len) else {
+            return Some(Sent::Abor);
+        };
+        shared.note_fault(idx, &fault);
+        match fault {
+            Fault::Ignore => None,
+            Fault::Stall => Some(Sent::Stall),
+            Fault::Close | Fault::CloseAfter(..) => Some(Sent::Gone),
+            Fault::Delay(d) => Some(if sleep_checked(shared, d) {
+                Sent::Abor
+            } else {
+                Sent::Gone
+            }),
+            _ => Some(Sent::Abor),
+        }
     }
 
     /// Writes `bytes` at `rate` (bytes per second, `None`: at once); false when the
     /// connection failed or the server is shutting down.
-    pub fn send(&mut self, shared: &Shared, bytes: &[u8], rate: Option<u64>) -> bool {
+    pub fn send(&mut self, shared: &Shared, bytes: &[u8], rate: Option<f64>) -> bool {
         let mut pacer = Pacer::new(rate);
         let mut off = 0;
         while off < bytes.len() {
@@ -292,7 +315,7 @@ pub(super) fn pump(
     ctl: &mut Control,
     data: &mut TcpStream,
     src: &mut Source<'_>,
-    rate: Option<u64>,
+    rate: Option<f64>,
 ) -> Sent {
     let mut pacer = Pacer::new(rate);
     let (mut cur, mut off) = (Vec::new(), 0);
@@ -337,7 +360,7 @@ pub(super) fn receive(
     ctl: &mut Control,
     data: &mut TcpStream,
     sink: &mut dyn FnMut(&[u8]),
-    rate: Option<u64>,
+    rate: Option<f64>,
     stall: bool,
 ) -> Sent {
     let mut pacer = Pacer::new(rate);

@@ -23,6 +23,20 @@
 //! Every command line is logged raw ([`LogEntry`]: connection id, time since start, bytes;
 //! `PASS ****` for passwords) and connections are counted.
 //!
+//! ```ignore
+//! let srv = BadFtp::start();
+//! srv.put_file(b"/pub/caf\xe9.txt", "Latin-1 name");          // names are bytes
+//! srv.set_listing(ListKind::List, "/iis", b"01-02-24  03:04PM  <DIR>  sub\r\n");
+//! srv.on("LIST", Fault::Trickle { bytes_per_sec: 1 });         // every LIST, from now on
+//! srv.add(Rule::on("RETR", Fault::ShortData { fraction: 0.5 }).path("/pub/big").nth(2));
+//! srv.close_on_long_lines(4096);                               // vsftpd's 500 + close
+//! let m = Mount::of_bad(&srv, &["timeout=5"]);                 // tests/mount/harness.rs
+//! // … then: srv.count("LIST"), srv.any_longer_than(4096), srv.open_connections(), srv.log()
+//! ```
+//!
+//! An ABOR that arrives during a transfer is matched against the rules too (`Ignore`, `Stall`,
+//! `Delay`, `Close` change what happens; see the `data` module).
+//!
 //! Invariants:
 //! - Only loopback: the server listens on 127.0.0.1, passive ports too, and refuses EPRT/PORT
 //!   to any other address.
@@ -80,6 +94,12 @@ pub enum Fault {
     Trickle { bytes_per_sec: u64 },
     /// Handle normally, but send every reply of the command at this rate.
     TrickleReply { bytes_per_sec: u64 },
+    /// Like `Trickle`, one byte every so often (slower than 1 B/s: a reply dripping one byte
+    /// every 2 s).
+    Drip(Duration),
+    /// Transfer commands: send these bytes as the data instead (RETR's file content, or a
+    /// listing), then 226. The tree is not changed.
+    Data(Vec<u8>),
     /// Transfer commands: after 150, endless data (listing lines for LIST/MLSD/NLST).
     FloodData,
     /// Transfer commands: after 150, an endless single line with no newline.
@@ -91,12 +111,13 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// Whether this fault changes only how a normal transfer's data is sent.
-    fn is_data_fault(&self) -> bool {
-        matches!(
-            self,
-            Fault::FloodData | Fault::FloodLine | Fault::ShortData { .. } | Fault::StallData
-        )
+    /// The pace of `Trickle`/`Drip`, in bytes per second.
+    fn rate(&self) -> Option<f64> {
+        match self {
+            Fault::Trickle { bytes_per_sec } => Some(*bytes_per_sec as f64),
+            Fault::Drip(every) => Some(1.0 / every.as_secs_f64().max(1e-6)),
+            _ => None,
+        }
     }
 }
 
@@ -470,7 +491,7 @@ impl BadFtp {
     pub fn names(&self, dir: impl AsRef<[u8]>) -> Vec<Vec<u8>> {
         let p = tree::resolve(b"/", dir.as_ref());
         let t = lock(&self.shared.tree);
-        t.children(&p).into_iter().map(|(n, _)| n).collect()
+        t.children(&p).map(|(n, _)| n.to_vec()).collect()
     }
 
     /// Modification time (seconds since the epoch).

@@ -128,15 +128,15 @@ impl Tree {
         self.get(path).is_some_and(Node::is_dir)
     }
 
-    /// Direct children of `dir`, in byte order of their names.
-    pub fn children(&self, dir: &[u8]) -> Vec<(Vec<u8>, Node)> {
+    /// Direct children of `dir` (name, node), in byte order of their names.
+    pub fn children(&self, dir: &[u8]) -> impl Iterator<Item = (&[u8], &Node)> {
         let prefix = child_prefix(dir);
+        let skip = prefix.len();
         self.nodes
             .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(k, _)| !k[prefix.len()..].contains(&b'/') && k.len() > prefix.len())
-            .map(|(k, n)| (k[prefix.len()..].to_vec(), n.clone()))
-            .collect()
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+            .filter(move |(k, _)| k.len() > skip && !k[skip..].contains(&b'/'))
+            .map(move |(k, n)| (&k[skip..], n))
     }
 
     fn touch(&mut self, dir: &[u8]) {
@@ -260,7 +260,7 @@ impl Tree {
             None => Err("No such directory."),
             Some(n) if !n.is_dir() => Err("Not a directory."),
             Some(_) if path == b"/" => Err("Cannot remove the root."),
-            Some(_) if !self.children(path).is_empty() => Err("Directory not empty."),
+            Some(_) if self.children(path).next().is_some() => Err("Directory not empty."),
             Some(_) => {
                 self.nodes.remove(path);
                 self.touch(parent(path));
@@ -472,7 +472,7 @@ mod tests {
             Err("Cannot move a directory into itself.")
         );
         assert_eq!(t.rmdir(b"/e"), Err("Directory not empty."));
-        let names: Vec<_> = t.children(b"/").into_iter().map(|(n, _)| n).collect();
+        let names: Vec<_> = t.children(b"/").map(|(n, _)| n.to_vec()).collect();
         assert_eq!(names, vec![b"d2".to_vec(), b"e".to_vec()]);
     }
 }
