@@ -41,7 +41,7 @@ fn badftp_trickle_sends_data_and_replies_at_the_rate() {
         "30 bytes took {took:?} at 20 B/s"
     );
     assert!(
-        at_half_second.is_some_and(|n| n <= 15),
+        at_half_second.is_some_and(|n| n <= 20),
         "{at_half_second:?} bytes after 0.5 s"
     );
     // "200 NOOP ok.\r\n" is 14 bytes: 0.33 s at 40 B/s.
@@ -51,8 +51,9 @@ fn badftp_trickle_sends_data_and_replies_at_the_rate() {
     assert!((0.25..2.0).contains(&secs(took)), "NOOP took {took:?}");
     let t0 = Instant::now();
     assert_eq!(c.cmd("SYST").code, 215);
+    // (At 40 B/s its 19-byte reply would take 0.45 s.)
     assert!(
-        t0.elapsed() < Duration::from_millis(200),
+        t0.elapsed() < Duration::from_millis(400),
         "other commands are quick"
     );
 }
