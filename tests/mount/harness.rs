@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::badftp::BadFtp;
 use crate::common::servers::FtpServer;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ftpfs");
@@ -122,6 +123,11 @@ impl Mount {
 
     /// Mounts a test server as its user.
     pub fn of(server: &FtpServer, opts: &[&str]) -> Mount {
+        Mount::new(&server.url(), &server.password, opts)
+    }
+
+    /// Mounts our misbehaving test server ([`BadFtp`]) as its user.
+    pub fn of_bad(server: &BadFtp, opts: &[&str]) -> Mount {
         Mount::new(&server.url(), &server.password, opts)
     }
 

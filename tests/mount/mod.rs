@@ -1,5 +1,6 @@
 //! End-to-end tests through a real FUSE mount of the `ftpfs` binary.
 
+mod badftp;
 mod cli;
 mod commands;
 mod coreutils;
