@@ -1,11 +1,12 @@
 //! Command-line arguments and turning them into a [`MountConfig`].
 //!
 //! `ftpfs [OPTIONS] URL MOUNTPOINT`, with `URL` = `ftp://[user@]host[:port][/path]`
-//! or the bare `[user@]host[:port][/path]`. [`build_config`] checks, in this
+//! (`ftps://` implicit TLS, default port 990; `ftpes://` explicit TLS) or the bare
+//! `[user@]host[:port][/path]`. [`build_config`] checks, in this
 //! order, the `-o` options, the URL, the mountpoint and finally the credentials,
 //! so that nobody is asked for a password before a typo is reported.
 //!
-//! URL rules: the scheme is `ftp` (`ftps` → "not supported yet"); a password in
+//! URL rules: the scheme is `ftp`, `ftps` or `ftpes`; a password in
 //! the URL is refused (argv is visible in `ps`); user and path are
 //! percent-decoded; IPv6 literals go in brackets (`ftp://[::1]:2121/`); the path
 //! becomes [`MountConfig::root`], absolute and normalized (`//a/./b/` → `/a/b`,
@@ -28,10 +29,11 @@ use std::path::{Path, PathBuf};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use log::LevelFilter;
 
-use crate::config::{ConfigError, DEFAULT_PORT, MountConfig, OptionSettings};
+use crate::config::{ConfigError, MountConfig, OptionSettings};
 use crate::credentials::{Env, resolve_credentials};
 use crate::mount_opts::parse_mount_options;
 use crate::remote::ftp::FtpConfig;
+use crate::remote::ftp::tls::TlsMode;
 
 const AFTER_HELP: &str = "\
 Mount options (-o, comma-separated, repeatable; '\\,' is a literal comma):
@@ -161,13 +163,14 @@ fn server_config(
         url.user.as_deref(),
         settings.password_file.as_deref(),
     )?;
-    Ok(settings.ftp_config(
+    settings.ftp_config(
         &url.host,
+        url.tls,
         url.port,
         &creds.user,
         creds.password.expose(),
         &url.root,
-    ))
+    )
 }
 
 impl Cli {
@@ -207,7 +210,7 @@ pub fn build_config(cli: Cli, env: &dyn Env) -> Result<MountConfig, ConfigError>
     let ftp = server_config(&settings, &url, env)?;
     let fsname = settings
         .fsname
-        .unwrap_or_else(|| default_fsname(&ftp.user, &url.host, url.port, &url.root));
+        .unwrap_or_else(|| default_fsname(&ftp.user, &url.host, ftp.port, &url.root));
     Ok(MountConfig {
         ftp,
         mountpoint,
@@ -247,25 +250,29 @@ pub struct FtpUrl {
     pub user: Option<String>,
     /// Host; IPv6 without brackets.
     pub host: String,
-    pub port: u16,
+    /// The port, when the URL names one (the default depends on TLS).
+    pub port: Option<u16>,
+    /// The TLS the scheme asks for: `ftps://` implicit, `ftpes://` explicit.
+    pub tls: Option<TlsMode>,
     /// Decoded, normalized absolute path.
     pub root: String,
 }
 
-/// Parses `ftp://[user@]host[:port][/path]` or `[user@]host[:port][/path]`.
+/// Parses `ftp[s|es]://[user@]host[:port][/path]` or `[user@]host[:port][/path]`.
 pub fn parse_url(url: &str) -> Result<FtpUrl, ConfigError> {
     let bad = |m: String| Err(ConfigError::BadUrl(m));
-    let rest = match url.split_once("://") {
+    let (tls, rest) = match url.split_once("://") {
         Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
-            "ftp" => rest,
-            "ftps" => return Err(ConfigError::FtpsUnsupported),
+            "ftp" => (None, rest),
+            "ftps" => (Some(TlsMode::Implicit), rest),
+            "ftpes" => (Some(TlsMode::Explicit), rest),
             _ => {
                 return bad(format!(
-                    "unsupported scheme '{scheme}://' (expected ftp://)"
+                    "unsupported scheme '{scheme}://' (expected ftp://, ftps:// or ftpes://)"
                 ));
             }
         },
-        None => url,
+        None => (None, url),
     };
     if rest.contains(['?', '#']) {
         return bad("'?' and '#' are not allowed (write them as %3F and %23)".to_string());
@@ -293,11 +300,12 @@ pub fn parse_url(url: &str) -> Result<FtpUrl, ConfigError> {
         user,
         host,
         port,
+        tls,
         root,
     })
 }
 
-fn split_host_port(hp: &str) -> Result<(String, u16), ConfigError> {
+fn split_host_port(hp: &str) -> Result<(String, Option<u16>), ConfigError> {
     let bad = |m: String| Err(ConfigError::BadUrl(m));
     let (host, port) = if let Some(inner) = hp.strip_prefix('[') {
         let Some((addr, after)) = inner.split_once(']') else {
@@ -334,9 +342,9 @@ fn split_host_port(hp: &str) -> Result<(String, u16), ConfigError> {
         return bad(format!("invalid host name '{host}'"));
     }
     let port = match port {
-        None | Some("") => DEFAULT_PORT,
+        None | Some("") => None,
         Some(p) => match p.parse::<u16>() {
-            Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
+            Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
             _ => return bad(format!("invalid port '{p}' (expected 1-65535)")),
         },
     };
@@ -430,19 +438,21 @@ mod tests {
             .to_string()
     }
 
+    /// A plain `ftp://` URL's parts; port 0: the URL names none.
     fn u(user: Option<&str>, host: &str, port: u16, root: &str) -> FtpUrl {
         FtpUrl {
             user: user.map(str::to_string),
             host: host.to_string(),
-            port,
+            port: (port != 0).then_some(port),
+            tls: None,
             root: root.to_string(),
         }
     }
 
     #[test]
     fn url_plain_host() {
-        assert_eq!(url("ftp://example.com"), u(None, "example.com", 21, "/"));
-        assert_eq!(url("FTP://example.com/"), u(None, "example.com", 21, "/"));
+        assert_eq!(url("ftp://example.com"), u(None, "example.com", 0, "/"));
+        assert_eq!(url("FTP://example.com/"), u(None, "example.com", 0, "/"));
     }
 
     #[test]
@@ -455,18 +465,18 @@ mod tests {
 
     #[test]
     fn url_bare_forms() {
-        assert_eq!(url("example.com"), u(None, "example.com", 21, "/"));
+        assert_eq!(url("example.com"), u(None, "example.com", 0, "/"));
         assert_eq!(
             url("bob@10.0.0.1:990/x"),
             u(Some("bob"), "10.0.0.1", 990, "/x")
         );
-        assert_eq!(url("host:"), u(None, "host", 21, "/"));
+        assert_eq!(url("host:"), u(None, "host", 0, "/"));
     }
 
     #[test]
     fn url_ipv6() {
         assert_eq!(url("ftp://[::1]:2121/"), u(None, "::1", 2121, "/"));
-        assert_eq!(url("[fe80::1]/d"), u(None, "fe80::1", 21, "/d"));
+        assert_eq!(url("[fe80::1]/d"), u(None, "fe80::1", 0, "/d"));
         assert!(url_err("ftp://::1/").contains("brackets"));
         assert!(url_err("ftp://[::1/").contains("']'"));
         assert!(url_err("ftp://[nothex]/").contains("IPv6"));
@@ -477,7 +487,7 @@ mod tests {
     fn url_percent_encoding() {
         assert_eq!(
             url("ftp://bob%40corp@h/my%20dir/%C3%A9t%C3%A9"),
-            u(Some("bob@corp"), "h", 21, "/my dir/été")
+            u(Some("bob@corp"), "h", 0, "/my dir/été")
         );
         // An unencoded '@' in the user also works: the last '@' ends it.
         assert_eq!(url("ftp://bob@corp@h").user.as_deref(), Some("bob@corp"));
@@ -510,11 +520,19 @@ mod tests {
 
     #[test]
     fn url_scheme_errors() {
-        assert_eq!(url_err("ftps://h/"), "ftps:// is not supported yet");
         assert_eq!(
             url_err("http://h/"),
-            "invalid URL: unsupported scheme 'http://' (expected ftp://)"
+            "invalid URL: unsupported scheme 'http://' (expected ftp://, ftps:// or ftpes://)"
         );
+    }
+
+    #[test]
+    fn url_tls_schemes() {
+        let s = url("ftps://bob@h/x");
+        assert_eq!((s.tls, s.port), (Some(TlsMode::Implicit), None));
+        let e = url("FTPES://h:2121");
+        assert_eq!((e.tls, e.port), (Some(TlsMode::Explicit), Some(2121)));
+        assert_eq!(url("ftp://h").tls, None);
     }
 
     #[test]

@@ -26,9 +26,11 @@ use std::time::Duration;
 use log::LevelFilter;
 use thiserror::Error;
 
+use crate::config_tls::TlsSettings;
 use crate::mount_opts::OptError;
 use crate::remote::ftp::FtpConfig;
 use crate::remote::ftp::datamode::{DataMode, PasvAddress};
+use crate::remote::ftp::tls::TlsMode;
 
 /// Default FTP control port.
 pub const DEFAULT_PORT: u16 = 21;
@@ -177,9 +179,9 @@ pub enum ConfigError {
     /// The URL argument is malformed (the message never repeats the whole URL).
     #[error("invalid URL: {0}")]
     BadUrl(String),
-    /// `ftps://` URL.
-    #[error("ftps:// is not supported yet")]
-    FtpsUnsupported,
+    /// A TLS option on a plain `ftp://` mount.
+    #[error("mount option '{0}' needs a TLS mount (an ftps:// or ftpes:// URL, or -o tls)")]
+    TlsOptionWithoutTls(&'static str),
     /// `ftp://user:password@host`.
     #[error(
         "passwords in the URL are not accepted (command lines are visible in ps): set FTPFS_PASSWORD, use -o password_file=PATH or ~/.netrc"
@@ -256,6 +258,8 @@ pub struct OptionSettings {
     pub cache_dir: Option<PathBuf>,
     pub cache_max_size: u64,
     pub atomic_replace: bool,
+    /// The FTPS options (`tls`, `tls_ca`, …).
+    pub tls: TlsSettings,
 }
 
 impl Default for OptionSettings {
@@ -284,6 +288,7 @@ impl Default for OptionSettings {
             cache_dir: None,
             cache_max_size: DEFAULT_CACHE_MAX_SIZE,
             atomic_replace: false,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -315,16 +320,19 @@ fn is_ignored(key: &str) -> bool {
 
 impl OptionSettings {
     /// The connection settings these options give for a server and login (shared by the
-    /// mount and `ftpfs probe`).
+    /// mount and `ftpfs probe`): `scheme` is the TLS the URL asked for, `url_port` the port it
+    /// named (the default port depends on the TLS mode).
     pub fn ftp_config(
         &self,
         host: &str,
-        port: u16,
+        scheme: Option<TlsMode>,
+        url_port: Option<u16>,
         user: &str,
         password: &str,
         root: &str,
-    ) -> FtpConfig {
-        FtpConfig {
+    ) -> Result<FtpConfig, ConfigError> {
+        let (tls, port) = self.tls.resolve(scheme, url_port)?;
+        Ok(FtpConfig {
             host: host.to_string(),
             port,
             user: user.to_string(),
@@ -337,7 +345,8 @@ impl OptionSettings {
             active_port_range: self.active_port_range,
             active_address: self.active_address,
             pasv_address: self.pasv_address,
-        }
+            tls,
+        })
     }
 
     /// Gives every `(key, value)` pair its meaning, in order (a later option
@@ -356,6 +365,9 @@ impl OptionSettings {
     fn apply(&mut self, key: &str, value: Option<&str>) -> Result<(), ConfigError> {
         if is_ignored(key) {
             return Ok(());
+        }
+        if let Some(r) = self.tls.apply(key, value) {
+            return r;
         }
         if IGNORED_FLAGS.contains(&key) {
             flag(key, value)?;

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod config_tls;
 pub mod credentials;
 pub mod fs;
 pub mod fuse;

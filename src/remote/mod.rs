@@ -124,6 +124,11 @@ pub enum RemoteError {
     /// The data connection could not be made or broke (refused, timed out, 425/426).
     #[error("{0}")]
     DataConnection(Detail),
+    /// TLS could not be set up or kept (a refused certificate, `AUTH TLS` or `PROT P`
+    /// refused, a failed handshake): never retried as a connection error, never a reason to
+    /// fall back to plain text.
+    #[error("{0}")]
+    Tls(Detail),
     /// Any other refusal or malformed reply.
     #[error("{0}")]
     Other(Detail),
@@ -139,9 +144,10 @@ impl RemoteError {
             RemoteError::NoSpace(_) => libc::ENOSPC,
             RemoteError::Unsupported(_) => libc::ENOTSUP,
             RemoteError::Timeout(_) => libc::ETIMEDOUT,
-            RemoteError::Connection(_) | RemoteError::DataConnection(_) | RemoteError::Other(_) => {
-                libc::EIO
-            }
+            RemoteError::Connection(_)
+            | RemoteError::DataConnection(_)
+            | RemoteError::Tls(_)
+            | RemoteError::Other(_) => libc::EIO,
         }
     }
 
@@ -155,6 +161,7 @@ impl RemoteError {
             | RemoteError::Timeout(d)
             | RemoteError::Connection(d)
             | RemoteError::DataConnection(d)
+            | RemoteError::Tls(d)
             | RemoteError::Other(d) => d,
         }
     }

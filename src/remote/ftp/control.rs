@@ -28,6 +28,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
+use suppaftp::TlsStream as _;
+
+use super::tls::{SessionTls, disarm, handshake};
 use crate::remote::{RemoteError, RemoteResult};
 
 /// The TLS stream type suppaftp builds with rustls (its `RustlsStream` is not exported by
@@ -65,7 +68,21 @@ pub struct Control {
     timeout: Duration,
     /// The socket's read timeout is shorter than `timeout` (a reply's deadline was near).
     shortened: bool,
+    /// What the TLS handshake gave, on a TLS connection.
+    tls: Option<TlsInfo>,
 }
+
+/// What a control connection's TLS handshake negotiated (for logs and `ftpfs probe`).
+#[derive(Clone, Debug)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+    /// The server's certificate (DER).
+    pub cert: Option<Vec<u8>>,
+}
+
+/// The size of the reply reader's buffer.
+const BUFFER: usize = 8 * 1024;
 
 impl Control {
     /// Takes over a connected socket, setting its timeouts.
@@ -76,12 +93,74 @@ impl Control {
         let peer = sock.peer_addr()?;
         let local = sock.local_addr()?;
         Ok(Control {
-            io: BufReader::with_capacity(8 * 1024, Transport::Tcp(sock)),
+            io: BufReader::with_capacity(BUFFER, Transport::Tcp(sock)),
             peer,
             local,
             timeout,
             shortened: false,
+            tls: None,
         })
+    }
+
+    /// Turns this plain connection into a TLS one (after `AUTH TLS` was answered 234, or at
+    /// once for implicit TLS): the handshake is complete and the certificate verified when
+    /// this returns. `what` names the connection in errors.
+    pub fn start_tls(mut self, tls: &mut SessionTls, what: &str) -> RemoteResult<Control> {
+        if self.has_buffered() {
+            // The server must wait for our ClientHello; bytes it sent before would be
+            // plain text taken for part of the protected session.
+            return Err(RemoteError::Tls(
+                format!("{what}: the server sent more after accepting AUTH TLS").into(),
+            ));
+        }
+        let Control {
+            io,
+            peer,
+            local,
+            timeout,
+            ..
+        } = self;
+        let sock = match io.into_inner() {
+            Transport::Tcp(s) => s,
+            Transport::Ssl(_) => {
+                return Err(RemoteError::Tls(
+                    format!("{what}: TLS is already on").into(),
+                ));
+            }
+        };
+        let mut s = tls.start(sock)?;
+        if let Err(e) = handshake(&mut s, Instant::now() + timeout, what) {
+            disarm(s);
+            return Err(e);
+        }
+        let conn = &s.mut_ref().conn;
+        let info = TlsInfo {
+            version: conn
+                .protocol_version()
+                .map_or_else(|| "?".into(), |v| format!("{v:?}")),
+            cipher: conn
+                .negotiated_cipher_suite()
+                .map_or_else(|| "?".into(), |c| format!("{:?}", c.suite())),
+            cert: conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.as_ref().to_vec()),
+        };
+        tls.version = conn.protocol_version();
+        log::debug!("{what}: {} {}", info.version, info.cipher);
+        Ok(Control {
+            io: BufReader::with_capacity(BUFFER, Transport::Ssl(Box::new(s))),
+            peer,
+            local,
+            timeout,
+            shortened: false,
+            tls: Some(info),
+        })
+    }
+
+    /// What TLS negotiated, on a TLS connection.
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
     }
 
     /// The server's address.
@@ -99,10 +178,22 @@ impl Control {
         self.io.get_ref().get_ref().as_raw_fd()
     }
 
-    /// Whether a reply (or part of one) has already been read from the socket: `poll()` on
-    /// the socket cannot see it, so check this first.
-    pub fn has_buffered(&self) -> bool {
-        !self.io.buffer().is_empty()
+    /// Whether a reply (or part of one) has already been read from the socket, into our
+    /// buffer or into TLS's: `poll()` on the socket cannot see it, so check this first.
+    pub fn has_buffered(&mut self) -> bool {
+        if !self.io.buffer().is_empty() {
+            return true;
+        }
+        match self.io.get_mut() {
+            Transport::Tcp(_) => false,
+            // Records already read from the socket but not yet decrypted count too; an error
+            // counts as something to read (the read then reports it).
+            Transport::Ssl(s) => s
+                .mut_ref()
+                .conn
+                .process_new_packets()
+                .map_or(true, |st| st.plaintext_bytes_to_read() > 0),
+        }
     }
 
     /// Sends one command line.

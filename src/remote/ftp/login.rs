@@ -212,6 +212,11 @@ fn check_setup(type_i: &Reply, opts: Option<&Reply>, shared: &Shared) -> RemoteR
 /// After the first login, one command at a time (the first login also finds out whether the
 /// server takes pipelined commands): `TYPE I`, FEAT, then `OPTS UTF8 ON` when FEAT lists UTF8.
 pub(super) fn setup(raw: &mut Control, shared: &Shared, target: &str) -> RemoteResult<Feats> {
+    if shared.tls.is_some() {
+        let pbsz = raw.command("PBSZ 0")?;
+        let prot = raw.command("PROT P")?;
+        check_protection(&pbsz, &prot, target)?;
+    }
     let type_i = raw.command("TYPE I")?;
     if type_i.code != 200 {
         return Err(classify_reply(type_i.code, type_i.last_line(), "TYPE I"));
@@ -236,9 +241,27 @@ pub(super) fn setup(raw: &mut Control, shared: &Shared, target: &str) -> RemoteR
     Ok(feats)
 }
 
-/// A login once the server is known: USER, PASS, `TYPE I` and `OPTS UTF8 ON` (when the
-/// server takes it) in one write, then their replies (a USER answered 230 needs no PASS;
-/// its answer to PASS is then ignored).
+/// On a TLS session: data connections must be protected (`PBSZ 0`, `PROT P`), or the login
+/// fails; ftpfs never sends file data in clear on a TLS mount.
+fn check_protection(pbsz: &Reply, prot: &Reply, target: &str) -> RemoteResult<()> {
+    for (r, cmd) in [(pbsz, "PBSZ 0"), (prot, "PROT P")] {
+        if r.code != 200 {
+            return Err(RemoteError::Tls(
+                format!(
+                    "{target} refused {cmd} ({}): ftpfs does not send data connections in clear \
+                     on a TLS mount",
+                    r.last_line()
+                )
+                .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A login once the server is known: USER, PASS, (on TLS `PBSZ 0`, `PROT P`), `TYPE I` and
+/// `OPTS UTF8 ON` (when the server takes it) in one write, then their replies (a USER
+/// answered 230 needs no PASS; its answer to PASS is then ignored).
 pub(super) fn fast_login(
     raw: &mut Control,
     cfg: &FtpConfig,
@@ -249,7 +272,12 @@ pub(super) fn fast_login(
     let user = format!("USER {}", cfg.user);
     let pass = format!("PASS {}", cfg.password.as_str());
     let utf8 = !skip_utf8(&feats, shared);
-    let mut cmds = vec![user.as_str(), pass.as_str(), "TYPE I"];
+    let tls = shared.tls.is_some();
+    let mut cmds = vec![user.as_str(), pass.as_str()];
+    if tls {
+        cmds.extend(["PBSZ 0", "PROT P"]);
+    }
+    cmds.push("TYPE I");
     if utf8 {
         cmds.push("OPTS UTF8 ON");
     }
@@ -262,6 +290,11 @@ pub(super) fn fast_login(
         331 if matches!(p.code, 230 | 202) => {}
         331 => return Err(refused(&p)),
         _ => return Err(refused(&u)),
+    }
+    if tls {
+        let pbsz = raw.reply()?;
+        let prot = raw.reply()?;
+        check_protection(&pbsz, &prot, what)?;
     }
     let type_i = raw.reply()?;
     let opts = if utf8 { Some(raw.reply()?) } else { None };

@@ -21,6 +21,8 @@ pub mod login;
 pub mod pool;
 pub mod probe;
 pub mod session;
+pub mod tls;
+pub mod tls_verify;
 pub mod transfer;
 mod upload;
 
@@ -31,7 +33,8 @@ use std::time::{Duration, SystemTime};
 use self::datamode::{Change, DataMode, Failure, Method, PasvAddress};
 use self::pool::{Conn, Pool, Use};
 use self::session::{Session, Shared};
-use self::transfer::{Attempt, DataConn};
+use self::tls::TlsOptions;
+use self::transfer::{Attempt, DataConn, TlsFailure};
 use self::upload::Uploader;
 use super::{
     Capabilities, ReadStream, Remote, RemoteEntry, RemoteError, RemoteResult, Wanted, WriteStream,
@@ -61,6 +64,8 @@ pub struct FtpConfig {
     pub active_address: Option<IpAddr>,
     /// Where PASV data connections go.
     pub pasv_address: PasvAddress,
+    /// FTPS (`None`: plain FTP).
+    pub tls: Option<TlsOptions>,
 }
 
 impl std::fmt::Debug for FtpConfig {
@@ -78,6 +83,7 @@ impl std::fmt::Debug for FtpConfig {
             .field("active_port_range", &self.active_port_range)
             .field("active_address", &self.active_address)
             .field("pasv_address", &self.pasv_address)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -129,7 +135,14 @@ fn advice(mode: DataMode, failures: &[(Method, Failure)]) -> String {
 impl FtpRemote {
     /// Connects and logs in once (so that bad credentials fail here), keeping that connection.
     pub fn connect(cfg: FtpConfig) -> RemoteResult<FtpRemote> {
-        let shared = Arc::new(Shared::new(cfg.data_mode));
+        if cfg.tls.as_ref().is_some_and(|t| t.insecure) {
+            log::warn!(
+                "TLS: -o tls_insecure: the server's certificate is NOT checked; anyone between \
+                 here and {} can read and change everything, the password included",
+                cfg.host
+            );
+        }
+        let shared = Arc::new(Shared::new(&cfg)?);
         let pool = Pool::new(Arc::new(cfg), Arc::clone(&shared));
         let mut conn = pool.get(Use::Meta)?;
         let feats = conn.session().feats.clone();
@@ -195,6 +208,7 @@ impl FtpRemote {
         let mut conn = self.pool.get(usage)?;
         let mut prepared = false;
         let mut retried = false;
+        let mut tls_retries = 0;
         while let Some(&method) = plan.first() {
             let ready = match cwd.filter(|_| !prepared) {
                 Some(dir) => conn.session().cwd(dir),
@@ -231,6 +245,22 @@ impl FtpRemote {
                     }
                     return Err(e);
                 }
+                Err(Attempt::Tls(TlsFailure::Retire(why))) if tls_retries < 3 => {
+                    // Not a data-mode failure: the session cannot resume its TLS session.
+                    // Another (or a new) connection has tickets; new logins may use TLS 1.2.
+                    log::debug!("{cmd}: {why}; retrying on another connection");
+                    tls_retries += 1;
+                    if let Some(t) = &self.shared.tls {
+                        t.policy.retired(conn.session().tls13(), &why);
+                    }
+                    drop(conn);
+                    conn = self.pool.get(usage)?;
+                    prepared = false;
+                }
+                Err(Attempt::Tls(TlsFailure::Retire(why))) => {
+                    return Err(RemoteError::Tls(format!("{cmd}: {why}").into()));
+                }
+                Err(Attempt::Tls(TlsFailure::Failed(e))) => return Err(e),
                 Err(Attempt::Data(f)) => {
                     log::debug!("{method} for {cmd}: {f}");
                     plan.remove(0);
@@ -270,16 +300,12 @@ impl FtpRemote {
                 Ok(0) => break,
                 Ok(n) => bytes.extend_from_slice(&buf[..n]),
                 Err(e) => {
-                    let s = conn.session();
-                    if dc.abort(&mut s.ctl).is_err() {
-                        s.dead = true;
-                    }
+                    let _ = conn.session().abort(dc);
                     return Err(e);
                 }
             }
         }
-        let s = conn.session();
-        dc.finish(&mut s.ctl).map_err(|e| s.note(e))?;
+        conn.session().finish(dc)?;
         Ok(String::from_utf8_lossy(&bytes)
             .split('\n')
             .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
@@ -381,10 +407,7 @@ impl Remote for FtpRemote {
 /// [`DataConn::finish`]); the error is recorded on the session.
 fn finish(conn: &mut Option<Conn>, dc: DataConn) -> RemoteResult<()> {
     match conn.as_mut() {
-        Some(c) => {
-            let s = c.session();
-            dc.finish(&mut s.ctl).map_err(|e| s.note(e))
-        }
+        Some(c) => c.session().finish(dc),
         None => Err(RemoteError::Connection(
             "the transfer lost its control connection".into(),
         )),
@@ -446,13 +469,10 @@ impl FtpRead {
         let Some(dc) = self.dc.take() else {
             return;
         };
-        let r = match self.conn.as_mut() {
-            Some(c) => dc.abort(&mut c.session().ctl),
-            None => Ok(()),
-        };
-        if let Err(e) = r {
+        if let Some(c) = self.conn.as_mut()
+            && let Err(e) = c.session().abort(dc)
+        {
             log::debug!("ABOR answered unexpectedly ({e}); dropping the connection");
-            kill(&mut self.conn);
         }
     }
 }

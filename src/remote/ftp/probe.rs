@@ -15,14 +15,16 @@ use std::time::Instant;
 use super::FtpConfig;
 use super::datamode::{DataMode, Failure, Method, PasvAddress};
 use super::session::{Session, Shared, abs_path};
-use super::transfer::{self, Attempt};
+use super::transfer::{self, Attempt, TlsFailure};
 
 /// The outcome per method.
 pub type Results = Vec<(Method, Result<u128, Failure>)>;
 
 fn connect(cfg: &FtpConfig) -> Result<Session, String> {
-    let shared = Arc::new(Shared::new(DataMode::Auto));
-    Session::connect(Arc::new(cfg.clone()), shared).map_err(|e| e.to_string())
+    let mut cfg = cfg.clone();
+    cfg.data_mode = DataMode::Auto;
+    let shared = Arc::new(Shared::new(&cfg).map_err(|e| e.to_string())?);
+    Session::connect(Arc::new(cfg), shared).map_err(|e| e.to_string())
 }
 
 /// Lists the root once with `method`; returns the milliseconds taken.
@@ -41,11 +43,18 @@ fn try_method(s: &mut Session, method: Method, cmd: &str) -> Result<u128, Failur
                     }
                 }
             }
-            dc.finish(&mut s.ctl)
+            s.finish(dc)
                 .map(|()| start.elapsed().as_millis())
                 .map_err(|e| Failure::Failed(e.to_string()))
         }
         Err(Attempt::Data(f)) => Err(f),
+        Err(Attempt::Tls(t)) => {
+            s.dead = true;
+            Err(Failure::Failed(match t {
+                TlsFailure::Retire(why) => why,
+                TlsFailure::Failed(e) => e.to_string(),
+            }))
+        }
         Err(Attempt::Command(e)) => {
             s.dead = true;
             Err(Failure::Failed(e.to_string()))

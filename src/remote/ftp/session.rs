@@ -22,11 +22,12 @@ use std::time::{Duration, Instant, SystemTime};
 use suppaftp::Status;
 
 use super::FtpConfig;
-use super::control::{Control, Transport};
-use super::datamode::{DataMode, DataModes, Method};
+use super::control::Control;
+use super::datamode::{DataModes, Method};
 pub use super::login::{Feats, parse_feat};
 use super::login::{banner, fast_login, login, pipelining_allowed, pwd, resolve, setup};
-use super::transfer::{self, Attempt, Ctx};
+use super::tls::{Before, SessionTls, TlsMode, TlsSetup, handshake};
+use super::transfer::{self, Attempt, Ctx, TlsFailure};
 use crate::remote::{Detail, RemoteError, RemoteResult};
 
 /// Beyond this age a data connection opened ahead no longer counts as ready when the pool
@@ -93,6 +94,8 @@ pub struct Shared {
     pub pipelining: OnceLock<bool>,
     /// A pipelined login failed where a plain one worked: no more pipelining.
     pub pipelining_off: AtomicBool,
+    /// FTPS: the mount's TLS setup (`None`: plain FTP).
+    pub tls: Option<TlsSetup>,
 }
 
 impl Shared {
@@ -102,9 +105,14 @@ impl Shared {
             && !self.pipelining_off.load(Ordering::Relaxed)
     }
 
-    pub fn new(mode: DataMode) -> Self {
-        Shared {
-            modes: DataModes::new(mode),
+    /// The state of a new mount (loads the trusted roots of a TLS mount).
+    pub fn new(cfg: &FtpConfig) -> RemoteResult<Self> {
+        let tls = match &cfg.tls {
+            Some(opts) => Some(TlsSetup::new(opts, &cfg.host)?),
+            None => None,
+        };
+        Ok(Shared {
+            modes: DataModes::new(cfg.data_mode),
             active_cursor: AtomicUsize::new(0),
             list_a_rejected: AtomicBool::new(false),
             mtime_method: Mutex::new(None),
@@ -113,7 +121,8 @@ impl Shared {
             utf8_refused: AtomicBool::new(false),
             pipelining: OnceLock::new(),
             pipelining_off: AtomicBool::new(false),
-        }
+            tls,
+        })
     }
 }
 
@@ -151,6 +160,10 @@ pub fn resolve_root(home: &str, root: &str) -> String {
 pub struct Session {
     /// The control connection: every command and reply of this session.
     pub(super) ctl: Control,
+    /// FTPS: this session's TLS state (its own session store).
+    pub(super) tls: Option<SessionTls>,
+    /// How the last data connection's TLS handshake went (`Some(true)`: resumed).
+    pub tls_resumed: Option<bool>,
     pub feats: Feats,
     /// Set when the connection must not be reused.
     pub dead: bool,
@@ -248,7 +261,25 @@ impl Session {
         })?;
         let io = |e: std::io::Error| RemoteError::Connection(format!("{target}: {e}").into());
         let mut ctl = Control::new(stream, cfg.timeout).map_err(io)?;
+        let mut tls = shared.tls.as_ref().map(TlsSetup::session);
+        let mode = shared.tls.as_ref().map(|t| t.mode);
+        if let (Some(t), Some(TlsMode::Implicit)) = (tls.as_mut(), mode) {
+            ctl = ctl.start_tls(t, &format!("connection to {target}"))?;
+        }
         let banner = banner(&mut ctl, &target)?;
+        if let (Some(t), Some(TlsMode::Explicit)) = (tls.as_mut(), mode) {
+            let r = ctl.command("AUTH TLS")?;
+            if r.code != 234 {
+                return Err(RemoteError::Tls(
+                    format!(
+                        "{target} refused AUTH TLS ({}); ftpfs never falls back to plain FTP                          (mount ftp://… without -o tls to accept an unencrypted connection)",
+                        r.last_line()
+                    )
+                    .into(),
+                ));
+            }
+            ctl = ctl.start_tls(t, &format!("connection to {target}"))?;
+        }
         shared
             .pipelining
             .get_or_init(|| pipelining_allowed(&banner, &target));
@@ -275,6 +306,8 @@ impl Session {
         }
         Ok(Session {
             ctl,
+            tls,
+            tls_resumed: None,
             feats,
             dead: false,
             suspect: false,
@@ -309,32 +342,81 @@ impl Session {
         rest: u64,
     ) -> Result<transfer::DataConn, Attempt> {
         self.settle();
+        if let (Some(t), Some(setup)) = (&self.tls, &self.shared.tls)
+            && setup
+                .policy
+                .before_data(t.tls13(), t.store.tickets(), t.store.received())
+                == Before::Retire
+        {
+            self.dead = true;
+            return Err(Attempt::Tls(TlsFailure::Retire(
+                "a run of transfers used up the TLS 1.3 session tickets of a connection (the \
+                 server sends no new ones after some transfers, and requires data connections \
+                 to resume their session)"
+                    .into(),
+            )));
+        }
+        let data = self.open_data(method, cmd, rest)?;
+        self.protected(data, cmd)
+            .map(|d| transfer::DataConn::new(d, cmd.to_string()))
+    }
+
+    /// Finishes the TLS handshake of a data connection whose command was answered 1xx, and
+    /// checks that it resumed the session when it offered to (see `tls::TlsPolicy`).
+    fn protected(
+        &mut self,
+        mut data: transfer::DataSock,
+        cmd: &str,
+    ) -> Result<transfer::DataSock, Attempt> {
+        let (Some(s), Some(t)) = (data.tls_mut(), self.tls.as_ref()) else {
+            return Ok(data);
+        };
+        let deadline = Instant::now() + self.cfg.timeout;
+        let offered = t.store.take_offered();
+        let kind = handshake(s, deadline, cmd).map_err(|e| {
+            // The server has a command in flight whose data connection failed.
+            self.dead = true;
+            Attempt::Tls(TlsFailure::Failed(e))
+        })?;
+        let resumed = kind == suppaftp::rustls::HandshakeKind::Resumed;
+        self.tls_resumed = Some(resumed);
+        if offered && !resumed {
+            self.dead = true;
+            return Err(Attempt::Tls(TlsFailure::Retire(format!(
+                "the server did not resume the TLS session of a data connection for {}",
+                cmd.split(' ').next().unwrap_or(cmd)
+            ))));
+        }
+        Ok(data)
+    }
+
+    /// The data connection for `cmd`, answered 1xx (its TLS handshake not yet finished).
+    fn open_data(
+        &mut self,
+        method: Method,
+        cmd: &str,
+        rest: u64,
+    ) -> Result<transfer::DataSock, Attempt> {
         // A data connection opened ahead is used whatever its age or the method that opened
         // it (the mode may have changed since; a connected data connection works either way):
         // closing it unused makes pyftpdlib send an unsolicited 226 on the control
         // connection, which would put the session out of step. A long-idle session passed a
         // NOOP check in the pool first; a stale one answers 425/426 and a new one is made.
-        if let Some((m, data, since)) = self.ready.take() {
+        if let Some((m, data, _since)) = self.ready.take() {
             let mut ctx = self.ctx();
             let r = transfer::use_ready(&mut ctx, data, cmd, rest);
             let (dead, suspect) = (ctx.dead, ctx.suspect);
             self.dead |= dead;
             self.suspect |= suspect;
             match r {
-                Ok(data) => {
-                    return Ok(transfer::DataConn::new(
-                        Transport::Tcp(data),
-                        cmd.to_string(),
-                    ));
-                }
+                Ok(data) => return Ok(data),
                 Err(Attempt::Data(f)) if !dead => {
                     log::debug!(
                         "a data connection opened ahead went stale ({m} {f}); making a new one"
                     );
-                    let _ = since;
                 }
-                Err(Attempt::Data(f)) => return Err(Attempt::Data(f)),
                 Err(Attempt::Command(e)) => return Err(Attempt::Command(self.note(e))),
+                Err(other) => return Err(other),
             }
         }
         let mut ctx = self.ctx();
@@ -343,10 +425,7 @@ impl Session {
         self.dead |= dead;
         self.suspect |= suspect;
         match result {
-            Ok(data) => Ok(transfer::DataConn::new(
-                Transport::Tcp(data),
-                cmd.to_string(),
-            )),
+            Ok(data) => Ok(data),
             Err(Attempt::Data(f)) => {
                 // An active attempt that did not end with a complete reply (no connection in
                 // time, accept failed) leaves the command in flight: the session is done.
@@ -361,6 +440,7 @@ impl Session {
                 Err(Attempt::Data(f))
             }
             Err(Attempt::Command(e)) => Err(Attempt::Command(self.note(e))),
+            Err(other) => Err(other),
         }
     }
 
@@ -369,6 +449,7 @@ impl Session {
             peer: self.ctl.peer(),
             local: self.ctl.local(),
             ctl: &mut self.ctl,
+            tls: self.tls.as_ref(),
             cfg: &self.cfg,
             shared: &self.shared,
             rest_stream: self.feats.rest_stream,
@@ -430,6 +511,26 @@ impl Session {
             }
             _ => 0,
         }
+    }
+
+    /// Whether this is a TLS 1.3 session.
+    pub fn tls13(&self) -> bool {
+        self.tls.as_ref().is_some_and(SessionTls::tls13)
+    }
+
+    /// What the control connection's TLS negotiated, on a TLS session.
+    pub fn tls_info(&self) -> Option<&super::control::TlsInfo> {
+        self.ctl.tls_info()
+    }
+
+    /// Ends a data connection with the server's verdict, recording its effect on the session.
+    pub fn finish(&mut self, dc: transfer::DataConn) -> RemoteResult<()> {
+        dc.finish(&mut self.ctl).map_err(|e| self.note(e))
+    }
+
+    /// Aborts a data connection (ABOR); an unexpected answer kills the session.
+    pub fn abort(&mut self, dc: transfer::DataConn) -> RemoteResult<()> {
+        dc.abort(&mut self.ctl).inspect_err(|_| self.dead = true)
     }
 
     /// The server's address, for diagnostics.

@@ -6,6 +6,11 @@
 //! module sends the method's command (EPSV/PASV/EPRT/PORT), `REST` and the transfer command
 //! itself, pipelined where that saves a round trip, and reads their replies.
 //!
+//! On a TLS session every data connection is TLS too: the ClientHello is written as soon as
+//! the socket exists and the transfer command is on its way (servers start their side of the
+//! handshake only after their 1xx reply, so nothing is lost by writing it early, and a round
+//! trip is saved), and the session finishes the handshake after the 1xx.
+//!
 //! Invariants:
 //! - A data-connection failure (connect refused/timed out, no inbound connection in time,
 //!   425/426, the method rejected) is returned as [`Attempt::Data`]; anything else about the
@@ -22,22 +27,41 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use suppaftp::TlsStream as _;
+
 use super::FtpConfig;
-use super::control::{Control, Reply, Transport};
+use super::control::{Control, Reply, TlsStream, Transport};
 use super::datamode::{Failure, Method, PasvAddress, parse_227, parse_229};
 use super::session::{Shared, classify_reply};
+use super::tls::{SessionTls, disarm};
 use crate::remote::{Detail, RemoteError};
 
 /// How an attempt to open a data connection failed.
 #[derive(Debug)]
 pub enum Attempt {
+    /// The data connection could not be made (teaches the data-mode state machine).
     Data(Failure),
+    /// The command failed (550 …), or the control connection did.
     Command(RemoteError),
+    /// TLS on the data connection failed: never a reason to change the data mode.
+    Tls(TlsFailure),
+}
+
+/// How TLS on a data connection failed.
+#[derive(Debug)]
+pub enum TlsFailure {
+    /// The session cannot resume its TLS session any more (see `tls::TlsPolicy`): the session
+    /// is retired and the transfer may be retried on another one.
+    Retire(String),
+    /// The handshake failed.
+    Failed(RemoteError),
 }
 
 /// What an attempt needs to know about its session.
 pub struct Ctx<'a> {
     pub ctl: &'a mut Control,
+    /// The session's TLS state: data connections are protected with it.
+    pub tls: Option<&'a SessionTls>,
     pub cfg: &'a FtpConfig,
     pub shared: &'a Shared,
     /// The control connection's peer (the server) and local address.
@@ -75,7 +99,7 @@ fn poll_read(fds: &[i32], timeout: Duration) -> Vec<bool> {
 
 /// Waits until the listener has a connection or the control connection a reply (one that
 /// was already read into the control connection's buffer counts at once).
-fn wait_active(listener: &TcpListener, ctl: &Control, timeout: Duration) -> Vec<bool> {
+fn wait_active(listener: &TcpListener, ctl: &mut Control, timeout: Duration) -> Vec<bool> {
     let timeout = if ctl.has_buffered() {
         Duration::ZERO
     } else {
@@ -86,12 +110,78 @@ fn wait_active(listener: &TcpListener, ctl: &Control, timeout: Duration) -> Vec<
     ready
 }
 
-fn data_socket(s: TcpStream, timeout: Duration) -> Result<TcpStream, Attempt> {
-    let fail = |e: std::io::Error| Attempt::Data(Failure::Failed(e.to_string()));
+fn data_socket(s: TcpStream, timeout: Duration) -> Result<TcpStream, Failure> {
+    let fail = |e: std::io::Error| Failure::Failed(e.to_string());
     s.set_read_timeout(Some(timeout)).map_err(fail)?;
     s.set_write_timeout(Some(timeout)).map_err(fail)?;
     s.set_nodelay(true).map_err(fail)?;
     Ok(s)
+}
+
+/// The data socket as the session needs it: plain, or TLS with its ClientHello written. The
+/// transfer command must already be on its way (a server whose 1xx never comes would leave a
+/// data connection with a ticket spent).
+fn protect(ctx: &Ctx<'_>, sock: TcpStream) -> Result<DataSock, Attempt> {
+    match ctx.tls {
+        None => Ok(DataSock::plain(sock)),
+        Some(t) => t
+            .start(sock)
+            .map(|s| DataSock(Some(Transport::Ssl(Box::new(s)))))
+            .map_err(|e| Attempt::Tls(TlsFailure::Failed(e))),
+    }
+}
+
+/// A data connection's stream, plain or TLS. Dropped, it closes the socket without a TLS
+/// close_notify: suppaftp's TLS stream would write one on drop without reading what comes
+/// back (a reset, and an error in the log when the peer is gone); a complete transfer is
+/// closed by [`DataConn::finish`] instead.
+pub struct DataSock(Option<Transport>);
+
+impl DataSock {
+    pub fn plain(s: TcpStream) -> DataSock {
+        DataSock(Some(Transport::Tcp(s)))
+    }
+
+    /// The TLS stream, on a TLS data connection.
+    pub fn tls_mut(&mut self) -> Option<&mut TlsStream> {
+        match self.0.as_mut() {
+            Some(Transport::Ssl(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl Read for DataSock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.as_mut() {
+            Some(t) => t.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
+impl Write for DataSock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.as_mut() {
+            Some(t) => t.write(buf),
+            None => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.as_mut() {
+            Some(t) => t.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for DataSock {
+    fn drop(&mut self) {
+        if let Some(Transport::Ssl(s)) = self.0.take() {
+            disarm(*s);
+        }
+    }
 }
 
 /// The reply to a method's own command (EPSV/PASV/EPRT/PORT) when it is not the good one.
@@ -142,7 +232,7 @@ fn send_rest_and_command(ctx: &mut Ctx<'_>, cmd: &str, rest: u64) -> Result<(), 
 
 /// Opens a data connection with `method` for the transfer command `cmd` (restarting at
 /// `rest` when non-zero). On success the server has answered 1xx.
-pub fn open(ctx: &mut Ctx<'_>, method: Method, cmd: &str, rest: u64) -> Result<TcpStream, Attempt> {
+pub fn open(ctx: &mut Ctx<'_>, method: Method, cmd: &str, rest: u64) -> Result<DataSock, Attempt> {
     if method.is_passive() {
         open_passive(ctx, method, cmd, rest)
     } else {
@@ -231,10 +321,7 @@ impl Connecting {
             }
             _ => Failure::Failed(format!("{addr}: {e}")),
         })?;
-        data_socket(data, ctx.cfg.timeout).map_err(|e| match e {
-            Attempt::Data(f) => f,
-            Attempt::Command(e) => Failure::Failed(e.to_string()),
-        })
+        data_socket(data, ctx.cfg.timeout)
     }
 }
 
@@ -243,7 +330,7 @@ fn open_passive(
     method: Method,
     cmd: &str,
     rest: u64,
-) -> Result<TcpStream, Attempt> {
+) -> Result<DataSock, Attempt> {
     let (addr, _) = passive_target(ctx, method)?;
     let connecting = Connecting::start(addr, ctx.cfg.data_connect_timeout)?;
     command_while_connecting(ctx, connecting, cmd, rest)
@@ -256,7 +343,7 @@ fn command_while_connecting(
     connecting: Connecting,
     cmd: &str,
     rest: u64,
-) -> Result<TcpStream, Attempt> {
+) -> Result<DataSock, Attempt> {
     let sent = send_transfer_command(ctx, cmd, rest);
     let connected = connecting.finish(ctx);
     let sent_rest = sent?;
@@ -265,6 +352,7 @@ fn command_while_connecting(
         ctx.dead = true;
         Attempt::Data(f)
     })?;
+    let data = protect(ctx, data).inspect_err(|_| ctx.dead = true)?;
     read_opening_replies(ctx, data, cmd, sent_rest)
 }
 
@@ -284,10 +372,10 @@ fn send_transfer_command(ctx: &mut Ctx<'_>, cmd: &str, rest: u64) -> Result<bool
 /// Reads the replies to a (pipelined) `REST` and transfer command: 350, then 1xx.
 fn read_opening_replies(
     ctx: &mut Ctx<'_>,
-    data: TcpStream,
+    data: DataSock,
     cmd: &str,
     sent_rest: bool,
-) -> Result<TcpStream, Attempt> {
+) -> Result<DataSock, Attempt> {
     if sent_rest {
         let r = ctx.ctl.reply().map_err(Attempt::Command)?;
         if r.code != 350 {
@@ -345,12 +433,13 @@ pub fn use_ready(
     data: Connecting,
     cmd: &str,
     rest: u64,
-) -> Result<TcpStream, Attempt> {
+) -> Result<DataSock, Attempt> {
     if !data.is_finished() {
         return command_while_connecting(ctx, data, cmd, rest);
     }
     let data = data.finish(ctx).map_err(Attempt::Data)?;
     let sent_rest = send_transfer_command(ctx, cmd, rest)?;
+    let data = protect(ctx, data).inspect_err(|_| ctx.dead = true)?;
     read_opening_replies(ctx, data, cmd, sent_rest)
 }
 
@@ -400,7 +489,7 @@ fn open_active(
     method: Method,
     cmd: &str,
     rest: u64,
-) -> Result<TcpStream, Attempt> {
+) -> Result<DataSock, Attempt> {
     let listener = bind_active(ctx)?;
     let port = listener
         .local_addr()
@@ -430,7 +519,7 @@ fn open_active(
     };
     ctx.ctl.send(&line).map_err(Attempt::Command)?;
     let dct = ctx.cfg.data_connect_timeout;
-    let mut data: Option<TcpStream> = None;
+    let mut data: Option<DataSock> = None;
     // The reply to EPRT/PORT: some servers (pyftpdlib) connect before they answer, so wait for
     // either, within the data-connect deadline.
     let deadline = Instant::now() + dct;
@@ -445,7 +534,10 @@ fn open_active(
         }
         let ready = wait_active(&listener, ctx.ctl, left);
         if ready[0] && data.is_none() {
-            data = accept_from(&listener, ctx)?;
+            // The ClientHello goes out at once; the server reads it after its 1xx.
+            data = accept_from(&listener, ctx)?
+                .map(|s| protect(ctx, s))
+                .transpose()?;
         }
         if ready[1] {
             let r = ctx.ctl.reply().map_err(Attempt::Command)?;
@@ -489,7 +581,10 @@ fn open_active(
             opened = true;
         }
         if ready[0] && data.is_none() {
-            data = accept_from(&listener, ctx)?;
+            // The ClientHello goes out at once; the server reads it after its 1xx.
+            data = accept_from(&listener, ctx)?
+                .map(|s| protect(ctx, s))
+                .transpose()?;
         }
     }
     data.ok_or_else(|| Attempt::Data(Failure::Failed("no data connection".into())))
@@ -499,7 +594,9 @@ fn open_active(
 /// dropped (anyone may reach the listener first).
 fn accept_from(listener: &TcpListener, ctx: &Ctx<'_>) -> Result<Option<TcpStream>, Attempt> {
     match listener.accept() {
-        Ok((s, from)) if from.ip() == ctx.peer.ip() => Ok(Some(data_socket(s, ctx.cfg.timeout)?)),
+        Ok((s, from)) if from.ip() == ctx.peer.ip() => data_socket(s, ctx.cfg.timeout)
+            .map(Some)
+            .map_err(Attempt::Data),
         Ok((_, from)) => {
             log::warn!("ignoring a data connection from {from} (not the server)");
             Ok(None)
@@ -511,15 +608,26 @@ fn accept_from(listener: &TcpListener, ctx: &Ctx<'_>) -> Result<Option<TcpStream
 /// An open data connection; the session's control connection reports its end
 /// ([`DataConn::finish`], [`DataConn::abort`]).
 pub struct DataConn {
-    data: Option<Transport>,
+    data: Option<DataSock>,
     what: String,
+    /// STOR/APPE: we write, the server reads.
+    upload: bool,
 }
 
+/// How long an upload's TLS close waits for the server's end of the stream (and the session
+/// ticket that comes before it).
+const TLS_CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 impl DataConn {
-    pub fn new(data: Transport, what: String) -> Self {
+    pub fn new(data: DataSock, what: String) -> Self {
+        let verb = what.split(' ').next().unwrap_or("");
+        let upload = ["STOR", "APPE", "STOU"]
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(verb));
         DataConn {
             data: Some(data),
             what,
+            upload,
         }
     }
 
@@ -548,8 +656,7 @@ impl DataConn {
     /// Closes the data connection and reads the server's verdict (226/250) from `ctl`.
     pub fn finish(mut self, ctl: &mut Control) -> Result<(), RemoteError> {
         if let Some(d) = self.data.take() {
-            let _ = d.get_ref().shutdown(std::net::Shutdown::Write);
-            drop(d);
+            close_data(d, self.upload);
         }
         let r = ctl.reply()?;
         match r.code {
@@ -558,12 +665,13 @@ impl DataConn {
         }
     }
 
-    /// Ends a transfer early: ABOR, close the data connection, read the replies. A transfer
-    /// the server cancelled answers 426 (or 451) and then 226. A transfer that had already
-    /// ended answers 226 (its end) and then 225/226 (for the ABOR) — or a single 225/226 when
-    /// the server folds the two. So after a first 225/226 a NOOP, sent only now (servers
-    /// discard what arrives with ABOR), tells where the replies end. Anything unexpected is an
-    /// error: the caller drops the session.
+    /// Ends a transfer early: ABOR, close the data connection (without a TLS close: the
+    /// transfer is cut, not complete), read the replies. A transfer the server cancelled
+    /// answers 426 (or 451) and then 226. A transfer that had already ended answers 226 (its
+    /// end) and then 225/226 (for the ABOR) — or a single 225/226 when the server folds the
+    /// two; proftpd over TLS answers 226 (the ABOR) before the 426 (the transfer). So after a
+    /// first 225/226 a NOOP, sent only now (servers discard what arrives with ABOR), tells
+    /// where the replies end. Anything unexpected is an error: the caller drops the session.
     pub fn abort(mut self, ctl: &mut Control) -> Result<(), RemoteError> {
         ctl.send("ABOR")?;
         drop(self.data.take());
@@ -584,7 +692,7 @@ impl DataConn {
                     let r = ctl.reply()?;
                     match r.code {
                         200 => return Ok(()),
-                        225 | 226 | 250 => {}
+                        225 | 226 | 250 | 426 | 450 | 451 => {}
                         _ => {
                             return Err(RemoteError::Other(
                                 format!("ABOR: {}", r.last_line()).into(),
@@ -598,6 +706,37 @@ impl DataConn {
                 format!("ABOR: {}", r.last_line()).into(),
             )),
         }
+    }
+}
+
+/// Closes a finished data connection. A TLS upload sends its close_notify, half-closes, and
+/// reads through TLS until the server's end: that collects the session ticket a TLS 1.3
+/// server sends after a resumed handshake (rustls uses each ticket once; without new ones a
+/// run of uploads runs out), and avoids the reset that unread data would cause (some servers
+/// then report 426). A download has been read to the server's close_notify already.
+fn close_data(mut d: DataSock, upload: bool) {
+    match d.tls_mut() {
+        None => {
+            if let Some(Transport::Tcp(s)) = d.0.as_ref() {
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            }
+        }
+        Some(s) if upload => {
+            let so = s.mut_ref();
+            let _ = so.flush();
+            so.conn.send_close_notify();
+            while so.conn.wants_write() {
+                if so.conn.write_tls(&mut so.sock).is_err() {
+                    break;
+                }
+            }
+            let _ = so.sock.shutdown(std::net::Shutdown::Write);
+            let _ = so.sock.set_read_timeout(Some(TLS_CLOSE_WAIT));
+            let until = Instant::now() + TLS_CLOSE_WAIT;
+            let mut buf = [0u8; 4096];
+            while Instant::now() < until && matches!(so.read(&mut buf), Ok(n) if n > 0) {}
+        }
+        Some(_) => {}
     }
 }
 

@@ -101,7 +101,7 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
 
     use super::*;
-    use crate::remote::ftp::control::Transport;
+    use crate::remote::ftp::transfer::DataSock;
 
     /// A data connection to a local peer (returned too).
     fn pair() -> (DataConn, TcpStream) {
@@ -109,7 +109,7 @@ mod tests {
         let addr = l.local_addr().expect("addr");
         let data = TcpStream::connect(addr).expect("connect");
         let (peer, _) = l.accept().expect("accept");
-        let dc = DataConn::new(Transport::Tcp(data), "STOR x".into());
+        let dc = DataConn::new(DataSock::plain(data), "STOR x".into());
         (dc, peer)
     }
 
