@@ -33,6 +33,10 @@ mod unix;
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
+mod sample_tests;
+#[cfg(test)]
+mod samples;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

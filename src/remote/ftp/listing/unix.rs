@@ -97,12 +97,13 @@ fn dateless(line: &str, toks: &[Tok], mode: &Mode) -> Option<Raw> {
     if !numeric(text(1)) || !numeric(text(4)) {
         return None;
     }
-    // A date we could not read must not end up in the name: no month, day, numeric date
-    // or time in the fields after the size.
+    // A date we could not read must not end up in the name: no month, numeric date, time
+    // or year in the fields after the size, and no day right after it.
     let datelike = |s: &str| {
         date::parse_month_name(s).is_some()
             || date::parse_numeric_date(s).is_some()
             || date::parse_time(s).is_some()
+            || date::parse_long_year(s).is_some()
     };
     if date::parse_day(text(5)).is_some() || (5..toks.len().min(9)).any(|i| datelike(text(i))) {
         return None;
@@ -347,11 +348,16 @@ fn date_at<'a>(t: &impl Fn(usize) -> Option<&'a str>, i: usize, now: i64) -> Opt
         return Some(m);
     }
     // Year first: `2026 márc 5`, `2024年 3月 5日`, `2005년 1월 6일` — unless the year is
-    // really a size followed by a month-first date.
-    if let Some(year) = long_year(i)
+    // really a size followed by a month-first date (valid, or with a broken time).
+    let time_like = |k: usize| {
+        t(k).and_then(|s| s.split_once(':'))
+            .is_some_and(|(h, _)| !h.is_empty() && h.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if let Some(year) = long_year(i).filter(|y| (1900..2200).contains(y))
         && let Some(month) = t(i + 1).and_then(date::parse_month_name)
         && let Some(day) = t(i + 2).and_then(date::parse_day)
         && date_at(t, i + 1, now).is_none()
+        && !time_like(i + 3)
     {
         let secs = date::date_secs(year, month, day)?;
         return Some(DateMatch {
