@@ -336,3 +336,179 @@ fn mlsd_fact_details() {
         (" two", 0, None, None)
     );
 }
+
+#[rustfmt::skip]
+#[test]
+fn year_rule_at_four_times_of_the_year() {
+    let date = |list_date: &str, now: &str| {
+        let e = one(&format!("-rw-r--r-- 1 u g 1 {list_date} f"), at(t(now)));
+        system_time_to_secs(e.mtime.expect("mtime"))
+    };
+    // New Year's night: last December, and New Year's Day up to 2 days ahead.
+    let jan1 = "2027-01-01 00:30";
+    assert_eq!(date("Dec 31 23:50", jan1), t("2026-12-31 23:50"));
+    assert_eq!(date("Jan  1 10:00", jan1), t("2027-01-01 10:00"));
+    assert_eq!(date("Jan  3 00:30", jan1), t("2027-01-03 00:30"));
+    assert_eq!(date("Jan  3 00:31", jan1), t("2026-01-03 00:31"));
+    // End of December: the whole year behind, and next January's first days ahead.
+    let dec31 = "2026-12-31 23:00";
+    assert_eq!(date("Jan  1 00:00", dec31), t("2027-01-01 00:00"));
+    assert_eq!(date("Jan  2 23:00", dec31), t("2027-01-02 23:00"));
+    assert_eq!(date("Jan  3 00:00", dec31), t("2026-01-03 00:00"));
+    assert_eq!(date("Dec 31 22:59", dec31), t("2026-12-31 22:59"));
+    // Leap day: Feb 29 is today, Mar 1 tomorrow, Mar 3 too far (last year).
+    let leap = "2028-02-29 12:00";
+    assert_eq!(date("Feb 29 11:00", leap), t("2028-02-29 11:00"));
+    assert_eq!(date("Mar  1 10:00", leap), t("2028-03-01 10:00"));
+    assert_eq!(date("Mar  3 10:00", leap), t("2027-03-03 10:00"));
+    assert_eq!(date("Feb 28 10:00", leap), t("2028-02-28 10:00"));
+    // A year later Feb 29 goes back to the last leap year.
+    assert_eq!(date("Feb 29 11:00", "2029-02-28 12:00"), t("2028-02-29 11:00"));
+    // Mid-year: everything up to 2 days ahead is this year, the rest last year.
+    let mid = "2026-07-01 12:00";
+    assert_eq!(date("Jun 30 23:59", mid), t("2026-06-30 23:59"));
+    assert_eq!(date("Jul  3 12:00", mid), t("2026-07-03 12:00"));
+    assert_eq!(date("Jul  3 12:01", mid), t("2025-07-03 12:01"));
+    assert_eq!(date("Dec 25 08:00", mid), t("2025-12-25 08:00"));
+    // Other year-less forms follow the same rule.
+    assert_eq!(date("12-25 08:00", mid), t("2025-12-25 08:00"));
+    assert_eq!(date("25. Dez 08:00", mid), t("2025-12-25 08:00"));
+    assert_eq!(date("12月 25日 08:00", mid), t("2025-12-25 08:00"));
+}
+
+#[rustfmt::skip]
+#[test]
+fn numeric_date_order() {
+    let now = captured_now();
+    let date = |line: &str| system_time_to_secs(one(line, now).mtime.expect("mtime"));
+    // IIS/US order by default, day first when the month would be over 12.
+    assert_eq!(date("04-06-03  10:00AM  1 f"), t("2003-04-06 10:00"));
+    assert_eq!(date("24-04-03  10:00AM  1 f"), t("2003-04-24 10:00"));
+    // Dots are European: day first, unless the second field cannot be a month.
+    assert_eq!(date("05.12.2020  10:00  <DIR>  d"), t("2020-12-05 10:00"));
+    assert_eq!(date("12.25.2020  10:00  <DIR>  d"), t("2020-12-25 10:00"));
+    // ISO and slashes in Unix lines.
+    assert_eq!(date("-rw-r--r-- 1 u g 1 2024-03-05 07:08 f"), t("2024-03-05 07:08"));
+    assert_eq!(date("-rw-r--r-- 1 u g 1 03/05/2024 07:08 f"), t("2024-03-05 07:08"));
+    // Sizes with '.' groups, a separate PM, 2-digit years across the pivot.
+    let e = one("05-22-69  12:08 PM   1.234.567 g", now);
+    assert_eq!((e.size, system_time_to_secs(e.mtime.expect("mtime"))), (1_234_567, t("1969-05-22 12:08")));
+    assert_eq!(date("05-22-68  12:08AM  1 f"), t("2068-05-22 00:08"));
+}
+
+#[test]
+fn left_aligned_years_and_padding() {
+    let now = captured_now();
+    let name = |line: &str| one(line, now).name;
+    // Right-aligned year (C locale): one separator, the rest is the name.
+    assert_eq!(name("-rw-r--r-- 1 u g 1 Mar  5  2026  x"), " x");
+    // Left-aligned year (German `ls`): the padding space goes.
+    assert_eq!(name("-rw-r--r-- 1 u g 1  5. Mär 2026  x"), "x");
+    assert_eq!(name("-rw-r--r-- 1 u g 1  5. Mär 2026   x"), " x");
+    // Single spaces everywhere.
+    assert_eq!(name("-rw-r--r-- 1 u g 1 Mar 5 2026 x"), "x");
+    // A date without a time: all padding.
+    assert_eq!(name("-rw-r--r-- 1 u g 1 2026-03-05   x"), "x");
+}
+
+#[test]
+fn unsafe_names_are_left_out_and_reported() {
+    let lines = [
+        "type=file;size=1; good",
+        "type=file;size=1; a/b",
+        "type=file;size=1; /srv/pub/sub/deeper",
+        "type=file;size=1; /srv/pub/inside",
+        "type=file;size=1; nul\0byte",
+        "type=file;size=1; carriage\rreturn",
+    ];
+    let long = format!("type=file;size=1; {}", "é".repeat(128));
+    let mut all: Vec<&str> = lines.to_vec();
+    all.push(&long);
+    let listing = parse_mlsd(&all, "/srv/pub/");
+    let names: Vec<&str> = listing.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["good", "inside"]);
+    let r = &listing.report;
+    assert_eq!((r.lines, r.entries, r.left_out), (7, 7, 5));
+    let first = r.first_left_out.as_ref().expect("left out");
+    assert_eq!(
+        (first.name.as_str(), first.problem),
+        ("a/b", NameProblem::Slash)
+    );
+    let problem = |line: &str| match parse_mlsd_line(line, "/") {
+        LineResult::LeftOut(_, p) => Some(p),
+        _ => None,
+    };
+    assert_eq!(problem(lines[4]), Some(NameProblem::Nul));
+    assert_eq!(problem(lines[5]), Some(NameProblem::LineBreak));
+    assert_eq!(problem(&long), Some(NameProblem::TooLong));
+    // 255 bytes is fine.
+    let max = format!("type=file; {}", "n".repeat(255));
+    assert!(matches!(parse_mlsd_line(&max, "/"), LineResult::Entry(_)));
+    // In LIST too (a name cannot hold '/' there, but NUL and CR can arrive).
+    let now = captured_now();
+    let r = parse_list_line("-rw-r--r-- 1 u g 1 Nov 20 10:00 a\rb", now);
+    assert!(matches!(r, LineResult::LeftOut(_, NameProblem::LineBreak)));
+}
+
+#[test]
+fn report_tells_an_empty_directory_from_a_listing_not_understood() {
+    let now = captured_now();
+    // Empty directories: only lines that are not entries.
+    let empty_mlsd = parse_mlsd(
+        &["type=cdir;modify=20261120100000; /x", "type=pdir; /"],
+        "/x",
+    );
+    assert!(empty_mlsd.entries.is_empty() && !empty_mlsd.report.not_understood());
+    let empty_list = parse_list(&["total 0", "", "   "], now);
+    assert!(empty_list.entries.is_empty() && !empty_list.report.not_understood());
+    assert_eq!(empty_list.report.lines, 1);
+    assert!(!parse_list::<&str>(&[], now).report.not_understood());
+    // Lines, but none read as an entry: fall back (MLSD -> LIST, LIST -> NLST).
+    let garbage = [
+        "+ what is this",
+        "VMS;1 2/8 7-JAN-2000 [IV2_XXX] (RWED,RWED,RE,)",
+    ];
+    assert!(parse_mlsd(&garbage, "/").report.not_understood());
+    let list = parse_list(&garbage, now);
+    assert!(list.report.not_understood());
+    assert_eq!(list.report.first_unparsed.as_deref(), Some(garbage[0]));
+    // Some entries and some garbage: the entries count, the first bad line is kept.
+    let mixed = [
+        "garbage line",
+        "-rw-r--r-- 1 u g 1 Nov 20 10:00 f",
+        "more garbage",
+    ];
+    let list = parse_list(&mixed, now);
+    let r = &list.report;
+    assert_eq!(
+        (list.entries.len(), r.unparsed, r.not_understood()),
+        (1, 2, false)
+    );
+    assert_eq!(r.first_unparsed.as_deref(), Some("garbage line"));
+    // An MLSD whose lines all name other directories has entries (left out): it is
+    // understood, and the caller warns about the names instead.
+    let elsewhere = parse_mlsd(&["type=file; /other/f"], "/x");
+    assert!(!elsewhere.report.not_understood() && elsewhere.report.left_out == 1);
+}
+
+#[test]
+fn mlsd_separators_and_odd_facts() {
+    // Tab before the name, facts in any case and order, no ';' before the name.
+    let e = one_mlsd("size=3;TYPE=File;Modify=20261120100000;\tname with\ttab");
+    assert_eq!((e.name.as_str(), e.size), ("name with\ttab", 3));
+    let e = one_mlsd("type=dir x y");
+    assert_eq!((e.name.as_str(), e.kind), ("x y", Dir));
+    // A name that holds "; " and '='.
+    let e = one_mlsd("type=file;size=1; a=b; c");
+    assert_eq!(e.name, "a=b; c");
+    // UNIX.mode with set-id bits and an 0o prefix; OS.unix=slink with a target.
+    let e = one_mlsd("type=OS.unix=slink:../t;UNIX.mode=0o4777; l");
+    assert_eq!(
+        (e.kind, e.link_target.as_deref(), e.mode),
+        (Symlink, Some("../t"), Some(0o4777))
+    );
+    // Not fact lines.
+    for line in ["a b c", "=x; y", "type file; x"] {
+        assert_eq!(parse_mlsd_line(line, "/"), LineResult::Unparsed, "{line:?}");
+    }
+}
