@@ -85,13 +85,15 @@ pub(super) fn civil_to_secs(
     valid.then(|| day + i64::from(hh * 3600 + mm * 60 + ss))
 }
 
+/// Unix seconds to a `SystemTime`; a time the platform cannot hold becomes the epoch.
 pub(super) fn secs_to_system_time(secs: i64) -> SystemTime {
     let magnitude = Duration::from_secs(secs.unsigned_abs());
-    if secs >= 0 {
-        UNIX_EPOCH + magnitude
+    let t = if secs >= 0 {
+        UNIX_EPOCH.checked_add(magnitude)
     } else {
-        UNIX_EPOCH - magnitude
-    }
+        UNIX_EPOCH.checked_sub(magnitude)
+    };
+    t.unwrap_or(UNIX_EPOCH)
 }
 
 pub(super) fn system_time_to_secs(t: SystemTime) -> i64 {

@@ -158,7 +158,12 @@ pub(super) fn parse_eplf_line(line: &str) -> Option<Raw> {
             Some(b'/') => kind = Some(FileKind::Dir),
             Some(b'r') => kind = kind.or(Some(FileKind::File)),
             Some(b's') => size = fact[1..].parse().ok()?,
-            Some(b'm') => mtime = Some(date::secs_to_system_time(fact[1..].parse().ok()?)),
+            Some(b'm') => {
+                // Years 1..=9999 only, like every other date here.
+                let secs: i64 = fact[1..].parse().ok()?;
+                let valid = (-62_135_596_800..=253_402_300_799).contains(&secs);
+                mtime = Some(date::secs_to_system_time(valid.then_some(secs)?));
+            }
             Some(b'u') if fact.starts_with("up") => {
                 mode = Some(u32::from_str_radix(&fact[2..], 8).ok()? & 0o7777);
             }

@@ -111,6 +111,8 @@ fn listing_noise() -> impl Strategy<Value = String> {
         "\u{0}",
         "\r",
         "total",
+        "+m9223372036854775807,r,\t",
+        "+m-9223372036854775808,/,\t",
     ]);
     prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat())
 }
@@ -194,4 +196,15 @@ fn parsing_time_is_linear_in_the_input() {
     let took = start.elapsed();
     assert_eq!(list.report.lines + mlsd.report.lines, 2 * lines.len());
     assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+}
+
+#[test]
+fn eplf_times_out_of_range_are_refused() {
+    for line in [
+        "+m9223372036854775807,r,\tx",
+        "+m-9223372036854775808,/,\tx",
+    ] {
+        assert_eq!(parse_list_line(line, captured_now()), LineResult::Unparsed);
+    }
+    assert_eq!(secs_to_system_time(i64::MAX), secs_to_system_time(i64::MAX));
 }
