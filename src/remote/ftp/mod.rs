@@ -320,7 +320,7 @@ impl Remote for FtpRemote {
         if self.mlsd {
             let (conn, dc) = self.open_transfer(Use::Meta, None, &format!("MLSD {abs}"), 0)?;
             let lines = Self::read_listing(conn, dc)?;
-            return Ok(listing::parse_mlsd(&lines));
+            return Ok(listing::parse_mlsd(&lines, &abs).entries);
         }
         // CWD + bare LIST: a path argument to LIST is globbed by many servers (`*`, `?`, `[`
         // in names would break), and some would take a leading `-` as options.
@@ -346,7 +346,7 @@ impl Remote for FtpRemote {
                 Err(e) => return Err(e),
             }
         };
-        Ok(listing::parse_list(&lines, SystemTime::now()))
+        Ok(listing::parse_list(&lines, SystemTime::now()).entries)
     }
 
     fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn ReadStream>> {
