@@ -10,6 +10,7 @@ pub mod config;
 pub mod credentials;
 pub mod fs;
 pub mod fuse;
+pub mod logging;
 pub mod mount_helper;
 pub mod mount_opts;
 pub mod netrc;

@@ -6,7 +6,7 @@ use clap::Parser;
 
 use ftpfs::cli::{Cli, Command, build_config, build_probe_config};
 use ftpfs::credentials::RealEnv;
-use ftpfs::{mount_helper, run};
+use ftpfs::{logging, mount_helper, run};
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         _ => Cli::parse(),
     };
     if let Some(Command::Probe(args)) = &cli.command {
-        run::init_logging(match args.verbose {
+        logging::init(match args.verbose {
             0 => log::LevelFilter::Warn,
             1 => log::LevelFilter::Info,
             _ => log::LevelFilter::Debug,
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    run::init_logging(cli.log_level());
+    logging::init(cli.log_level());
     let cfg = match build_config(cli, &RealEnv) {
         Ok(cfg) => cfg,
         Err(e) => {
