@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use ftpfs::cli::{Cli, Command, build_config, build_probe_config};
 use ftpfs::credentials::RealEnv;
-use ftpfs::{logging, mount_helper, run};
+use ftpfs::{docs, logging, mount_helper, run};
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -26,7 +26,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        _ => Cli::parse(),
+        _ => {
+            let matches = docs::with_internal_commands(Cli::command()).get_matches();
+            if let Some(dir) = docs::generate_docs_dir(&matches) {
+                return docs::run_generate_docs(dir);
+            }
+            Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        }
     };
     if let Some(Command::Probe(args)) = &cli.command {
         logging::init(match args.verbose {
