@@ -5,5 +5,6 @@ mod commands;
 mod coreutils;
 mod faults;
 pub mod harness;
+mod logs;
 mod robust;
 mod writes;
