@@ -326,6 +326,33 @@ mod tests {
     }
 
     #[test]
+    fn records_are_what_util_linux_logger_sends_to_a_local_socket() {
+        // logger(1) (util-linux, Essential on Debian) writes the local form glibc's syslog(3)
+        // uses; ours must be the same bytes once the clock is the same.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log");
+        let rx = UnixDatagram::bind(&path).expect("bind");
+        rx.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let st = std::process::Command::new("logger")
+            .arg("-u")
+            .arg(&path)
+            .args(["-t", "ftpfs", "--id=4242", "-p", "daemon.err"])
+            .arg("[ERROR ftpfs::fs] /a: upload failed")
+            .status()
+            .expect("run logger (bsdutils)");
+        assert!(st.success());
+        let mut buf = vec![0; 4096];
+        let n = rx.recv(&mut buf).expect("logger's record");
+        let theirs = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let stamp = theirs.get(4..19).expect("timestamp");
+        assert_eq!(
+            format_record(27, stamp, 4242, "[ERROR ftpfs::fs] /a: upload failed"),
+            theirs
+        );
+    }
+
+    #[test]
     fn timestamp_has_the_rfc3164_shape() {
         let t = timestamp();
         assert_eq!(t.len(), 15, "{t:?}");
