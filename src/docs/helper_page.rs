@@ -96,8 +96,8 @@ pub(super) fn helper_page() -> io::Result<Vec<u8>> {
             "The mount then behaves as ftpfs without -f: the command returns once the mount \
              works (exit 0) or prints one line and exits 1; the daemon logs to syslog as \
              ftpfs[PID] (journalctl -t ftpfs) unless log_file is given. The password comes \
-             from password_file, ~/.netrc of the user running mount, or $FTPFS_PASSWORD; \
-             there is no terminal to prompt on at boot.",
+             from $FTPFS_PASSWORD, then password_file, then ~/.netrc of the user running \
+             mount; there is no terminal to prompt on at boot.",
         )],
     );
     section(&mut r, "OPTIONS");
