@@ -6,8 +6,9 @@
 #
 # What it provides:
 #   * Debian packages: fuse3, vsftpd, python3-pyftpdlib, nftables, iproute2,
-#     iputils-ping, procps, util-linux, curl, lftp, rclone, pkg-config, plus the shared
-#     libraries the privately unpacked servers below need.
+#     iputils-ping, procps, util-linux, curl, lftp, rclone, pkg-config, groff-base, man-db,
+#     zsh, fish, systemd (systemd-analyze, systemd-fstab-generator; not started), plus the
+#     shared libraries the privately unpacked servers below need.
 #   * pure-ftpd and proftpd, unpacked privately (apt-get download + dpkg -x) into
 #     ${FTPFS_SERVERS_DIR:-<repo>/target/ftp-servers}/{pure-ftpd,proftpd}.
 #     Why not installed as packages: vsftpd, pure-ftpd and proftpd-core all
@@ -58,6 +59,9 @@ PKGS=(
     curl lftp rclone pkg-config passwd ca-certificates
     # programs the write tests drive through the mount (tests/mount/writes.rs)
     vim rsync git
+    # the man pages and completions are rendered and loaded by the real tools, and the
+    # systemd units and fstab line checked by systemd's own (tests/system/)
+    groff-base man-db bash zsh fish systemd mount
     # pure-ftpd's library dependencies
     libc6 libcap2 libcrypt1 libpam0g libsodium23 libssl3
     # proftpd-core's library dependencies

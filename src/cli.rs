@@ -23,10 +23,15 @@
 //! directory named `probe` still works; a bare host named `probe` must be
 //! written `ftp://probe`. This is preferred over checking `argv[1] == "probe"`
 //! by hand: clap keeps one definition, one help text and one error style.
+//!
+//! [`Cli`] is what users see, and what the man pages and completions are generated from
+//! (`crate::docs`). The internal `ftpfs generate-docs DIR` is added to it only when parsing
+//! (`crate::docs::with_internal_commands`), so no page or completion script offers it. The
+//! `-o` list after `--help` comes from `crate::option_table`, as the man pages' does.
 
 use std::path::{Path, PathBuf};
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueHint};
 use log::LevelFilter;
 
 use crate::config::{ConfigError, MountConfig, OptionSettings};
@@ -35,44 +40,13 @@ use crate::mount_opts::parse_mount_options;
 use crate::remote::ftp::FtpConfig;
 use crate::remote::ftp::tls::TlsMode;
 
-const AFTER_HELP: &str = "\
-Mount options (-o, comma-separated, repeatable; '\\,' is a literal comma):
-  connections=N        parallel FTP connections, 1-64 (default 24)
-  timeout=SECS         limit for every network wait (default 30)
-  dir_cache_ttl=SECS   reuse directory listings this long, 0 = off (default 10)
-  dir_cache_size=N     number of directory listings kept (default 1024)
-  uid=N, gid=N         owner and group of all files (default: yours)
-  umask=OCTAL          e.g. 022: fixed modes instead of the server's
-  password_file=PATH   read the password from the first line of PATH
-  log_file=PATH        where a daemonized mount appends its log (else discarded)
-  data_mode=MODE       auto (passive, falling back to active) | passive | epsv |
-                       pasv | active | eprt | port                 [auto]
-  data_connect_timeout=SECS  deadline for making one data connection  [3]
-  active_port_range=LO-HI    local ports for active-mode data connections
-  active_address=IP    address to advertise in EPRT/PORT (behind NAT)
-  pasv_address=control|reply  connect PASV data connections to the control
-                       connection's address (default) or to the 227 reply's
-  cache_dir=DIR        staged copies of files being modified in place
-                       [$XDG_CACHE_HOME/ftpfs or ~/.cache/ftpfs]
-  cache_max_size=SIZE  disk space for staged copies, K/M/G suffixes  [10G]
-  atomic_replace       upload replacements under a temporary name, then
-                       rename over the target (default off)
-  fsname=NAME          name shown by mount and df
-  ro, rw               read-only / read-write (default rw)
-  allow_other, allow_root, default_permissions
-  dev, nodev, suid, nosuid, exec, noexec, atime, noatime
-  defaults, auto, noauto, user, users, nouser, _netdev, nofail, x-*: fstab, ignored
-
-Password: $FTPFS_PASSWORD, then -o password_file, then ~/.netrc ($NETRC),
-then a prompt on a terminal; 'anonymous' logins default to 'anonymous@'.";
-
 /// `ftpfs [OPTIONS] URL MOUNTPOINT`.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "ftpfs",
     version,
     about = "Mount a directory of an FTP server as a local filesystem",
-    after_help = AFTER_HELP,
+    after_help = crate::option_table::help_text(),
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -81,12 +55,13 @@ pub struct Cli {
     #[arg(
         value_name = "URL",
         required = true,
+        value_hint = ValueHint::Url,
         help = "ftp://[user@]host[:port][/path] (or host[:port][/path])"
     )]
     pub url: Option<String>,
 
     /// Existing directory to mount on
-    #[arg(value_name = "MOUNTPOINT", required = true)]
+    #[arg(value_name = "MOUNTPOINT", required = true, value_hint = ValueHint::DirPath)]
     pub mountpoint: Option<PathBuf>,
 
     /// Stay in the foreground
@@ -121,7 +96,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct ProbeArgs {
     /// ftp://[user@]host[:port][/path]
-    #[arg(value_name = "URL")]
+    #[arg(value_name = "URL", value_hint = ValueHint::Url)]
     pub url: String,
 
     /// Options as for a mount (timeout, data_connect_timeout, active_port_range,

@@ -133,7 +133,7 @@ pub struct MountConfig {
     /// the kernel unchanged; at most one of each pair (the last one given wins).
     pub kernel_flags: Vec<String>,
     /// `-o log_file=PATH`: where a daemonized mount writes its log (appended). Without it a
-    /// daemon has no terminal to log to and its log is discarded; `-f` logs to stderr.
+    /// daemon logs to syslog (`crate::logging`); `-f` logs to stderr.
     pub log_file: Option<PathBuf>,
     /// `-o cache_dir=DIR`: where staged copies of files being modified live (default
     /// `$XDG_CACHE_HOME/ftpfs` or `~/.cache/ftpfs`, resolved when mounting).
@@ -299,12 +299,12 @@ impl Default for OptionSettings {
 /// ordinary fstab lines such as `defaults,noauto,_netdev,nofail` fail.
 /// `x-*` options (e.g. `x-systemd.automount`) are reserved for such userspace
 /// tools and are accepted too (see [`is_ignored`]).
-const IGNORED_FLAGS: &[&str] = &[
+pub(crate) const IGNORED_FLAGS: &[&str] = &[
     "defaults", "auto", "noauto", "users", "nouser", "_netdev", "nofail",
 ];
 
 /// The kernel's generic mount flags, recorded in `kernel_flags` for the kernel.
-const KERNEL_FLAG_PAIRS: &[(&str, &str)] = &[
+pub(crate) const KERNEL_FLAG_PAIRS: &[(&str, &str)] = &[
     ("dev", "nodev"),
     ("suid", "nosuid"),
     ("exec", "noexec"),

@@ -48,6 +48,14 @@ fn need<'a>(key: &str, value: Option<&'a str>, hint: &'static str) -> Result<&'a
     }
 }
 
+fn parse_max(v: &str) -> Option<TlsMax> {
+    match v {
+        "1.2" => Some(TlsMax::V12),
+        "1.3" => Some(TlsMax::V13),
+        _ => None,
+    }
+}
+
 impl TlsSettings {
     /// Applies `key=value` when it is a TLS option (`None` otherwise).
     pub fn apply(&mut self, key: &str, value: Option<&str>) -> Option<Result<(), ConfigError>> {
@@ -85,11 +93,7 @@ impl TlsSettings {
                 }),
             },
             "tls_max" => need(key, value, "1.2|1.3").and_then(|v| {
-                self.max = Some(match v {
-                    "1.2" => TlsMax::V12,
-                    "1.3" => TlsMax::V13,
-                    _ => return Err(bad(key, v, "must be 1.2 or 1.3")),
-                });
+                self.max = Some(parse_max(v).ok_or_else(|| bad(key, v, "must be 1.2 or 1.3"))?);
                 Ok(())
             }),
             _ => return None,

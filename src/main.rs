@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use ftpfs::cli::{Cli, Command, build_config, build_probe_config};
 use ftpfs::credentials::RealEnv;
-use ftpfs::{mount_helper, run};
+use ftpfs::{docs, logging, mount_helper, run};
 
 fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -26,10 +26,16 @@ fn main() -> ExitCode {
                 }
             }
         }
-        _ => Cli::parse(),
+        _ => {
+            let matches = docs::with_internal_commands(Cli::command()).get_matches();
+            if let Some(dir) = docs::generate_docs_dir(&matches) {
+                return docs::run_generate_docs(dir);
+            }
+            Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        }
     };
     if let Some(Command::Probe(args)) = &cli.command {
-        run::init_logging(match args.verbose {
+        logging::init(match args.verbose {
             0 => log::LevelFilter::Warn,
             1 => log::LevelFilter::Info,
             _ => log::LevelFilter::Debug,
@@ -49,7 +55,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    run::init_logging(cli.log_level());
+    logging::init(cli.log_level());
     let cfg = match build_config(cli, &RealEnv) {
         Ok(cfg) => cfg,
         Err(e) => {

@@ -6,6 +6,10 @@
 //!   the child connects, logs in, lists the root and mounts, then writes its verdict to a pipe.
 //!   The parent waits for that verdict: it exits 0 only once the mount works, else it prints
 //!   the child's one-line error and exits 1. Nothing is left mounted after a failure.
+//! - A daemon's log: `-o log_file=PATH` is opened before mounting (a bad path fails the mount)
+//!   and becomes its stderr; without it, once mounted, the log goes to syslog
+//!   (`crate::logging::to_syslog`, identity `ftpfs[PID]`), and when syslog cannot be reached
+//!   the parent prints a warning line and still exits 0. `-f` logs to stderr.
 //! - SIGTERM and SIGINT are blocked in every thread and taken by one waiter thread, which
 //!   unmounts; the FUSE loop then ends, open uploads are finished (or their failure logged),
 //!   idle connections get QUIT, and the process exits 0. `fusermount3 -u` ends it the same way.
@@ -21,49 +25,9 @@ use crate::cache::SystemClock;
 use crate::config::MountConfig;
 use crate::fs::{Fs, FsConfig};
 use crate::fuse::FuseAdapter;
+use crate::logging;
 use crate::remote::Remote;
 use crate::remote::ftp::FtpRemote;
-
-/// Sets up env_logger at `level` (RUST_LOG refines it). suppaftp is capped at debug level:
-/// its trace output would contain the PASS command.
-pub fn init_logging(level: log::LevelFilter) {
-    let mut b = env_logger::Builder::new();
-    b.filter_level(level);
-    b.parse_env(env_logger::Env::default());
-    b.filter_module("suppaftp", level.min(log::LevelFilter::Debug));
-    if level < log::LevelFilter::Debug {
-        // fuser warns "Failed to umount filesystem: Invalid argument" at every unmount done by
-        // fusermount3 -u (the kernel has already unmounted when its guard tries again).
-        b.filter_module("fuser::session", log::LevelFilter::Error);
-    }
-    b.format_timestamp_millis();
-    let logger = b.build();
-    let max = logger.filter();
-    if log::set_boxed_logger(Box::new(Redacting(logger))).is_ok() {
-        log::set_max_level(max);
-    }
-}
-
-/// Drops suppaftp's trace records whatever RUST_LOG says (a directive such as
-/// `suppaftp::sync_ftp=trace` is more specific than the cap above): they echo every command,
-/// PASS included.
-struct Redacting(env_logger::Logger);
-
-impl log::Log for Redacting {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        !(m.level() == log::Level::Trace && m.target().starts_with("suppaftp")) && self.0.enabled(m)
-    }
-
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            self.0.log(r);
-        }
-    }
-
-    fn flush(&self) {
-        self.0.flush();
-    }
-}
 
 fn fuse_config(cfg: &MountConfig) -> Config {
     let mut c = Config::default();
@@ -285,11 +249,32 @@ pub fn run_daemon(cfg: &MountConfig) -> ExitCode {
             unsafe { libc::setsid() };
             let set = block_signals();
             let mut pipe = std::fs::File::from(wr);
-            match mount(cfg) {
-                Ok(m) => {
-                    let _ = pipe.write_all(b"\0");
+            match open_log_file(cfg).and_then(|log| Ok((mount(cfg)?, log))) {
+                Ok((m, log)) => {
+                    // Without a log file the daemon's log goes to syslog from here on; the
+                    // parent prints why not if syslog cannot be reached.
+                    let warning = match log {
+                        Some(_) => None,
+                        None => logging::to_syslog(&format!(
+                            "mounted {} on {}",
+                            cfg.fsname,
+                            cfg.mountpoint.display()
+                        ))
+                        .err(),
+                    };
+                    let mut verdict = b"\0".to_vec();
+                    if let Some(w) = warning {
+                        verdict.extend_from_slice(
+                            format!(
+                                "cannot log to syslog ({w}): this mount's log is lost; \
+                                 use -o log_file=PATH"
+                            )
+                            .as_bytes(),
+                        );
+                    }
+                    let _ = pipe.write_all(&verdict);
                     drop(pipe);
-                    detach_stdio(cfg.log_file.as_deref());
+                    detach_stdio(log.as_ref());
                     serve(m, set, &cfg.mountpoint)
                 }
                 Err(e) => {
@@ -304,6 +289,10 @@ pub fn run_daemon(cfg: &MountConfig) -> ExitCode {
             let _ = std::fs::File::from(rd).read_to_end(&mut verdict);
             match verdict.as_slice() {
                 [0] => ExitCode::SUCCESS,
+                [0, warning @ ..] => {
+                    eprintln!("ftpfs: warning: {}", String::from_utf8_lossy(warning));
+                    ExitCode::SUCCESS
+                }
                 [] => {
                     eprintln!("ftpfs: the mount process died before mounting");
                     ExitCode::FAILURE
@@ -317,9 +306,24 @@ pub fn run_daemon(cfg: &MountConfig) -> ExitCode {
     }
 }
 
-/// Points stdin/stdout at /dev/null and stderr (the log) at `-o log_file` or /dev/null: a
-/// daemon must not hold the terminal or the pipes of whoever started it.
-fn detach_stdio(log_file: Option<&std::path::Path>) {
+/// Opens `-o log_file` for appending (before mounting, so that a path that cannot be opened
+/// fails the mount instead of losing the log).
+fn open_log_file(cfg: &MountConfig) -> Result<Option<std::fs::File>, String> {
+    cfg.log_file
+        .as_deref()
+        .map(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| format!("cannot open log file {}: {e}", p.display()))
+        })
+        .transpose()
+}
+
+/// Points stdin/stdout at /dev/null and stderr at the log file, or /dev/null when the log
+/// goes to syslog: a daemon must not hold the terminal or the pipes of whoever started it.
+fn detach_stdio(log: Option<&std::fs::File>) {
     use std::os::fd::AsRawFd;
     let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
@@ -328,15 +332,7 @@ fn detach_stdio(log_file: Option<&std::path::Path>) {
     else {
         return;
     };
-    let log = log_file.and_then(|p| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map_err(|e| log::error!("cannot open log file {}: {e}", p.display()))
-            .ok()
-    });
-    let err_fd = log.as_ref().map_or(null.as_raw_fd(), |f| f.as_raw_fd());
+    let err_fd = log.map_or(null.as_raw_fd(), |f| f.as_raw_fd());
     // SAFETY: dup2 onto the standard descriptors of this process.
     unsafe {
         libc::dup2(null.as_raw_fd(), 0);

@@ -1,5 +1,6 @@
 //! The one integration-test binary: real FTP servers started on loopback (`common`), the FTP
-//! layer against them, and real FUSE mounts (`mount`); `badftp` tests our own misbehaving
+//! layer against them, real FUSE mounts (`mount`), the installed face: man pages,
+//! completions, fstab and systemd units (`system`), and `badftp`, our own misbehaving
 //! server. These tests need root, /dev/fuse and
 //! the servers installed by `scripts/setup.sh`; when something is missing they fail loudly.
 
@@ -7,3 +8,4 @@ mod badftp;
 mod common;
 mod mount;
 mod netlab;
+mod system;

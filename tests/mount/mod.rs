@@ -6,5 +6,6 @@ mod commands;
 mod coreutils;
 mod faults;
 pub mod harness;
+mod logs;
 mod robust;
 mod writes;

@@ -108,6 +108,10 @@ pub struct TlsSetup {
 impl TlsSetup {
     /// Loads the roots (once per mount) and builds the configurations.
     pub fn new(opts: &TlsOptions, host: &str) -> RemoteResult<TlsSetup> {
+        // ring, through suppaftp's `rustls-ring` feature: it builds with a C compiler alone
+        // (aws-lc-rs needs cmake), and the FTP servers we meet (OpenSSL 3.0 and older) offer
+        // no post-quantum key exchange, which is what rustls deprecates ring's provider for.
+        #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let trust = if opts.insecure {
             Trust::Insecure
