@@ -1,6 +1,7 @@
 //! `ftpfs probe`: a diagnostic that logs in, prints the server's features, then lists the root
 //! once with each data-connection method (EPSV, PASV, EPRT, PORT) and prints, per method,
-//! `ok` with the time taken or how it failed (`timeout`, `refused`, `rejected`, `error`),
+//! `ok` with the time taken (on FTPS, whether the data connection resumed the control
+//! connection's TLS session) or how it failed (`timeout`, `refused`, `rejected`, `error`),
 //! whether the PASV reply's address differs from the server's, the listing format, and the
 //! `-o` options to use.
 //!
@@ -15,6 +16,7 @@ use std::time::Instant;
 use super::FtpConfig;
 use super::datamode::{DataMode, Failure, Method, PasvAddress};
 use super::session::{Session, Shared, abs_path};
+use super::tls_verify::{CertInfo, fingerprint, utc};
 use super::transfer::{self, Attempt, TlsFailure};
 
 /// The outcome per method.
@@ -97,6 +99,23 @@ pub fn run(cfg: &FtpConfig, out: &mut dyn Write) -> std::io::Result<bool> {
     };
     let server_ip = s.peer().ip();
     writeln!(out, "server address: {}", s.peer())?;
+    if let Some(t) = s.tls_info() {
+        writeln!(out, "tls: {} {}", t.version, t.cipher)?;
+        if let Some(der) = &t.cert {
+            let c = CertInfo::of(der);
+            writeln!(out, "certificate: {}", c.describe())?;
+            if !c.names.is_empty() {
+                writeln!(out, "certificate names: {}", c.names.join(", "))?;
+            }
+            writeln!(
+                out,
+                "certificate valid: {} to {}",
+                c.not_before.map_or_else(|| "?".into(), utc),
+                c.not_after.map_or_else(|| "?".into(), utc)
+            )?;
+            writeln!(out, "certificate fingerprint: {}", fingerprint(&c.sha256))?;
+        }
+    }
     let mut feats = s.feats.raw.clone();
     feats.sort();
     writeln!(
@@ -147,7 +166,14 @@ pub fn run(cfg: &FtpConfig, out: &mut dyn Write) -> std::io::Result<bool> {
         }
         let r = try_method(&mut s, method, &cmd);
         match &r {
-            Ok(ms) => writeln!(out, "{:<5} ok       {ms} ms", method.name())?,
+            Ok(ms) => {
+                let tls = match s.tls_resumed.take() {
+                    Some(true) => " (TLS session resumed)",
+                    Some(false) => " (TLS full handshake: not resumed)",
+                    None => "",
+                };
+                writeln!(out, "{:<5} ok       {ms} ms{tls}", method.name())?
+            }
             Err(f) => writeln!(
                 out,
                 "{:<5} {:<8} {}",
