@@ -43,6 +43,15 @@
 #         bench's lab down (the script notices and stops)
 #      6  peak RSS (VmHWM from /proc/PID/status) of the ftpfs process while a 1 GiB read
 #         and a 256 MiB write run at the same time (rclone measured the same way)
+#      1s, 2s  FTPS on loopback: the 1 GiB cold read and the 256 MiB write against a second
+#         pure-ftpd that requires TLS on control and data connections (-Y 3, a throwaway
+#         self-signed certificate made with openssl; ftpfs pins it with tls_fingerprint, curl
+#         runs with --ssl-reqd -k), ftpes:// vs `curl --ssl-reqd`, no proxy (TLS hides the
+#         commands)
+#      5st, 5pt  the small-file rows of 5 over FTPS: the lab's pyftpdlib restarted with
+#         --tls-cert (explicit TLS required), ftpfs ftpes:// vs `curl --ssl-reqd -k --ftp-port -`
+#         (curl 7.88's passive TLS data connections fail against pyftpdlib); RTTs per file as
+#         in 5s
 #     Every ftpfs mount's VmHWM is recorded; the table shows the largest per workload.
 #   * rclone: configured by environment variables (remote "b:"), `rclone mount` in the
 #     foreground in the background, --vfs-cache-mode off everywhere, plus a second write
@@ -137,6 +146,7 @@ LAB_UP=0
 declare -A MOUNT_PID=() # mountpoint -> pid of the process serving it
 BG_PIDS=()              # other processes started here (proxy)
 PF_PGID=""
+TF_PGID=""
 
 unmount_one() { # MNT PID: unmount, wait for the process, kill it (by PID) if it lingers
     local mnt=$1 pid=$2 i
@@ -174,11 +184,12 @@ cleanup() {
         kill -TERM "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
-    if [ -n "$PF_PGID" ]; then
+    for p in "$PF_PGID" "$TF_PGID"; do
+        [ -n "$p" ] || continue
         # pure-ftpd: its master and its sessions share the process group we gave it
-        kill -KILL -- "-$PF_PGID" 2>/dev/null
-        wait "$PF_PGID" 2>/dev/null
-    fi
+        kill -KILL -- "-$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
         # sessions that left the group would be chrooted into our root: find them by it
         for p in /proc/[0-9]*; do
@@ -342,6 +353,12 @@ mount_ftpfs() {
     if [ "$where" = lab ]; then
         FTPFS_PASSWORD=lab "$NETLAB" --id "$LAB_ID" exec -- "$BIN" -f "$@" \
             "ftp://lab@$LAB_HOST:21/" "$mnt" >"$log" 2>&1 </dev/null &
+    elif [ "$where" = labtls ]; then
+        FTPFS_PASSWORD=lab "$NETLAB" --id "$LAB_ID" exec -- "$BIN" -f -o "tls_fingerprint=$LAB_PIN" "$@" \
+            "ftpes://lab@$LAB_HOST:21/" "$mnt" >"$log" 2>&1 </dev/null &
+    elif [ "$where" = looptls ]; then
+        FTPFS_PASSWORD=$FTP_PASS "$BIN" -f -o "tls_fingerprint=$TLS_PIN" "$@" \
+            "ftpes://$FTP_USER@127.0.0.1:$TFPORT/" "$mnt" >"$log" 2>&1 </dev/null &
     else
         FTPFS_PASSWORD=$FTP_PASS "$BIN" -f "$@" "ftp://$FTP_USER@127.0.0.1:$PPORT/" "$mnt" \
             >"$log" 2>&1 </dev/null &
@@ -483,6 +500,28 @@ done
 grep -q ready "$WORK/logs/proxy.out" || die "counting proxy did not start"
 say "pure-ftpd on 127.0.0.1:$PFPORT, counting proxy on 127.0.0.1:$PPORT"
 
+# the same root behind a second pure-ftpd that requires TLS (rows 1s, 2s)
+TLSDIR=$WORK/tls
+mkdir -p "$TLSDIR"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=ftpfs-bench \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$TLSDIR/key.pem" \
+    -out "$TLSDIR/cert.pem" 2>"$WORK/logs/openssl.log" || die "openssl could not make a certificate"
+cat "$TLSDIR/cert.pem" "$TLSDIR/key.pem" >"$TLSDIR/both.pem"
+chmod 644 "$TLSDIR/both.pem"
+TLS_PIN=sha256:$(openssl x509 -in "$TLSDIR/cert.pem" -outform der | sha256sum | cut -c1-64)
+TFPORT=$(free_port)
+setsid "$PUREFTPD" -S "127.0.0.1,$TFPORT" -l "puredb:$PFDIR/pureftpd.pdb" -E -A -H -D -4 \
+    -c 64 -C 64 -I 15 -P 127.0.0.1 -U 022:022 -L 100000:64 -F "$PFDIR/fortune" \
+    -Y 3 -2 "$TLSDIR/both.pem" -g "$PFDIR/pure-ftpd-tls.pid" -f none \
+    </dev/null >"$WORK/logs/pure-ftpd-tls.out" 2>&1 &
+TF_PGID=$!
+for i in $(seq 100); do
+    "$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1)' "$TFPORT" 2>/dev/null && break
+    sleep 0.1
+done
+TCURL=(curl -sS --fail --ssl-reqd -k -u "$FTP_USER:$FTP_PASS")
+TCURL_URL=ftp://127.0.0.1:$TFPORT
+
 export RCLONE_CONFIG_B_TYPE=ftp RCLONE_CONFIG_B_HOST=127.0.0.1 RCLONE_CONFIG_B_PORT=$PPORT
 export RCLONE_CONFIG_B_USER=$FTP_USER
 RCLONE_CONFIG_B_PASS=$(rclone obscure "$FTP_PASS")
@@ -569,6 +608,40 @@ for client in ftpfs rclone-off rclone-writes curl; do
     put_runs "w2.$client" "$WRITE_BYTES" "${tclose[@]}"
     put_runs "w2.$client.to226" "$WRITE_BYTES" "${t226[@]}"
     say "  $client: $(get "w2.$client.mbps") MB/s until close [${tclose[*]} s], $(get "w2.$client.to226.mbps") MB/s until the 226 [${t226[*]} s]"
+done
+
+# ================================================================== 1s, 2s: FTPS on loopback
+say "1s/2s: FTPS (pure-ftpd -Y 3): read of $READ_MB MiB, write of $WRITE_MB MiB; $REPS runs each"
+for client in ftpfs curl; do
+    rd=() wr=() hwm=()
+    for ((rep = 1; rep <= REPS; rep++)); do
+        name=up/t-$client-$rep.bin
+        if [ "$client" = curl ]; then
+            drop_caches
+            timed "1s FTPS read, curl, run $rep" "${TCURL[@]}" -o /dev/null "$TCURL_URL/big.bin"
+            rd+=("$ELAPSED")
+            timed "2s FTPS write, curl, run $rep" "${TCURL[@]}" -T "$WORK/src/upload.bin" "$TCURL_URL/$name"
+            wr+=("$ELAPSED")
+        else
+            new_mnt
+            mount_ftpfs "$mnt" looptls
+            drop_caches
+            timed "1s FTPS read, ftpfs, run $rep" cat "$mnt/big.bin" >/dev/null
+            rd+=("$ELAPSED")
+            timed "2s FTPS write, ftpfs, run $rep" cp "$WORK/src/upload.bin" "$mnt/$name"
+            wr+=("$ELAPSED")
+            umount_mnt "$mnt"
+            hwm+=("$UM_HWM")
+        fi
+        if [ "${wr[-1]}" != FAIL ] && ! cmp -s "$WORK/src/upload.bin" "$ROOT/$name"; then
+            fail "2s FTPS write, $client, run $rep: the uploaded file differs from the source"
+        fi
+        rm -f "$ROOT/$name"
+    done
+    put_runs "w1s.$client" "$READ_BYTES" "${rd[@]}"
+    put_runs "w2s.$client" "$WRITE_BYTES" "${wr[@]}"
+    [ ${#hwm[@]} = 0 ] || put "w12s.$client.hwm" "$(max_of "${hwm[@]}")"
+    say "  $client: read $(get "w1s.$client.mbps") MB/s [${rd[*]} s], write $(get "w2s.$client.mbps") MB/s [${wr[*]} s]"
 done
 
 # ================================================================== 4: tree walk
@@ -760,6 +833,39 @@ for client in ftpfs rclone curl; do
 done
 lab_check
 cp "$LABLOG" "$WORK/logs/lab-pyftpdlib.log" 2>/dev/null || true
+# the small-file rows again over FTPS: the lab's server restarted with TLS required
+LAB_PIN=$TLS_PIN
+"$NETLAB" --id "$LAB_ID" up --scenario wan --delay "$WAN_DELAY" --root "$LABROOT" --quiet \
+    --tls-cert "$TLSDIR/both.pem" >"$WORK/logs/netlab-up-tls.log" 2>&1 ||
+    {
+        cat "$WORK/logs/netlab-up-tls.log" >&2
+        die "netlab up (TLS) failed"
+    }
+# curl 7.88 and pyftpdlib's TLS passive data connections do not get along (curl: "Bad
+# PASV/EPSV response: 200", also without the WAN link), so curl runs in active mode here.
+LCURL=(curl -sS --fail --ssl-reqd -k --ftp-port - -u lab:lab)
+for cfg in ftpfs curl; do
+    for mode in seq par; do
+        runs=() hwm=()
+        nreps=$REPS
+        if [ "$cfg" = curl ] && [ "$mode" = seq ]; then nreps=1; fi
+        for ((rep = 1; rep <= nreps; rep++)); do
+            lab_check
+            mnt=""
+            [ "$cfg" = ftpfs ] && new_mnt "$LAB_MNT" && mount_ftpfs "$mnt" labtls
+            small_run "$cfg" "$mode" "$mnt" "5t $WAN_FILES small files over FTPS $mode, $cfg, run $rep"
+            runs+=("$ELAPSED")
+            if [ -n "$mnt" ]; then
+                umount_mnt "$mnt"
+                hwm+=("$UM_HWM")
+            fi
+        done
+        put_runs "w5${mode}t.$cfg" 0 "${runs[@]}"
+        [ ${#hwm[@]} = 0 ] || put "w5${mode}t.$cfg.hwm" "$(max_of "${hwm[@]}")"
+        say "  FTPS $cfg $mode x$WAN_FILES: [${runs[*]} s]"
+    done
+done
+cp "$LABLOG" "$WORK/logs/lab-pyftpdlib-tls.log" 2>/dev/null || true
 "$NETLAB" --id "$LAB_ID" down >/dev/null 2>&1 || true
 LAB_UP=0
 # ================================================================== report
@@ -771,8 +877,9 @@ mib() { kb_mib "$(get "$1")"; }
 vs() { # FTPFS_KEY OTHER_KEY
     if [ -n "${R[$1.mbps]:-}" ]; then ratio_hi "$(get "$1.mbps")" "$(get "$2.mbps")"; else ratio_lo "$(get "$1.s")" "$(get "$2.s")"; fi
 }
-WANS() { echo "$(per_file "$(get "w5seq.$1.s")") ($(rtts "$(get "w5seq.$1.s")"))"; }
+WANS() { echo "$(per_file "$(get "w5seq${2:-}.$1.s")") ($(rtts "$(get "w5seq${2:-}.$1.s")"))"; }
 WANP() { echo "$(f2 "$(get "w5par.$1.s")") ($(ratio_lo "$(get "w5par.$1.s")" "$(get "w5seq.${2:-$1}.s")")×)"; }
+WANPT() { echo "$(f2 "$(get "w5part.$1.s")") ($(ratio_lo "$(get "w5part.$1.s")" "$(get "w5seqt.$1.s")")×)"; }
 
 GiB_label=$(awk -v m="$READ_MB" 'BEGIN { if (m % 1024 == 0) printf "%d GiB", m / 1024; else printf "%d MiB", m }')
 T="$WORK/table.md"
@@ -792,11 +899,16 @@ T="$WORK/table.md"
     echo "| 5p | WAN: same files, 8 parallel readers (xargs -P8) | s total (speed-up vs 5s) | $(WANP ftpfs) | $(WANP curl) ⁴ | $(WANP rclone) | $(vs w5par.ftpfs w5par.curl) | $(vs w5par.ftpfs w5par.rclone) | $(mib w5par.ftpfs.hwm) MiB |"
     echo "| 5p′ | same, ftpfs -o connections=$ALT_CONN | s total (speed-up vs 5s) | $(WANP ftpfs-alt ftpfs) | | | $(vs w5par.ftpfs-alt w5par.curl) | $(vs w5par.ftpfs-alt w5par.rclone) | $(mib w5par.ftpfs-alt.hwm) MiB |"
     echo "| 5b | WAN: sequential read $WAN_BIG_MB MiB | MB/s | $(get w5big.ftpfs.mbps) | $(get w5big.curl.mbps) | $(get w5big.rclone.mbps) | $(vs w5big.ftpfs w5big.curl) | $(vs w5big.ftpfs w5big.rclone) | $(mib w5big.ftpfs.hwm) MiB |"
+    echo "| 1s | FTPS (TLS required, pure-ftpd): sequential read $GiB_label, cold | MB/s | $(get w1s.ftpfs.mbps) | $(get w1s.curl.mbps) ⁶ | | $(vs w1s.ftpfs w1s.curl) | | $(mib w12s.ftpfs.hwm) MiB |"
+    echo "| 2s | FTPS: sequential write $WRITE_MB MiB (cp, until it returns) | MB/s | $(get w2s.ftpfs.mbps) | $(get w2s.curl.mbps) ⁶ | | $(vs w2s.ftpfs w2s.curl) | | (row 1s) |"
+    echo "| 5st | FTPS over the WAN: $WAN_FILES × 4 KiB, one after another | ms/file (RTTs/file) | $(WANS ftpfs t) | $(WANS curl t) ⁶ | | $(vs w5seqt.ftpfs w5seqt.curl) | | $(mib w5seqt.ftpfs.hwm) MiB |"
+    echo "| 5pt | FTPS over the WAN: same files, 8 parallel readers | s total (speed-up vs 5st) | $(WANPT ftpfs) | $(WANPT curl) ⁶ | | $(vs w5part.ftpfs w5part.curl) | | $(mib w5part.ftpfs.hwm) MiB |"
     echo "| 6 | read $GiB_label + write $WRITE_MB MiB at once: peak RSS (idle mount) | MiB | $(mib w6.ftpfs.hwm) ($(mib w6.ftpfs.idle)) | | $(mib w6.rclone.hwm) ($(mib w6.rclone.idle)) | | $(awk -v a="$(get w6.ftpfs.hwm)" -v b="$(get w6.rclone.hwm)" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", b / a; else print "–" }') ⁵ | |"
     echo "| 6t | same: seconds until the read / the write finished | s | $(f2 "$(get w6.ftpfs.read_s)") / $(f2 "$(get w6.ftpfs.write_s)") | | $(f2 "$(get w6.rclone.read_s)") / $(f2 "$(get w6.rclone.write_s)") | | | |"
     echo
     echo "¹ curl has no cache: its row-1 download. ² one curl process listing the $((TREE_DIRS + 1)) directories (LIST) on one connection — the protocol's floor, not a tree walk."
     echo "³ one curl process, $WAN_FILES URLs on one connection. ⁴ 8 curl processes with ≤ $per_proc URLs each (8 logins). ⁵ rclone's peak RSS ÷ ftpfs's (> 1 = ftpfs uses less)."
+    echo "⁶ curl --ssl-reqd -k (ftpfs pins the throwaway certificate with tls_fingerprint); over the WAN curl uses active mode (--ftp-port -: its passive TLS data connections fail against pyftpdlib). rclone is not run over FTPS."
     echo "WAN RTT measured with ping: $RTT_MS ms (configured $((2 * WAN_DELAY)) ms). 5s: ftpfs median of $REPS, curl and rclone 1 run; 5p: medians of $REPS."
     echo
     echo "FTP commands per workload (control connection; total (most frequent verbs) [new logins]); the mount's own login and first listing are not included:"
@@ -819,7 +931,9 @@ T="$WORK/table.md"
     echo "write until the 226 ftpfs [$(get w2.ftpfs.to226.all)] curl [$(get w2.curl.to226.all)] rclone-off [$(get w2.rclone-off.to226.all)] rclone-writes [$(get w2.rclone-writes.to226.all)];"
     echo "walk cold ftpfs [$(get w4c.ftpfs.all)] rclone [$(get w4c.rclone.all)] curl [$(get w4c.curl.all)], warm ftpfs [$(get w4w.ftpfs.all)] rclone [$(get w4w.rclone.all)];"
     echo "WAN small seq ftpfs [$(get w5seq.ftpfs.all)] curl [$(get w5seq.curl.all)] rclone [$(get w5seq.rclone.all)]; par ftpfs [$(get w5par.ftpfs.all)] connections=$ALT_CONN [$(get w5par.ftpfs-alt.all)] curl [$(get w5par.curl.all)] rclone [$(get w5par.rclone.all)];"
-    echo "WAN big ftpfs [$(get w5big.ftpfs.all)] curl [$(get w5big.curl.all)] rclone [$(get w5big.rclone.all)]."
+    echo "WAN big ftpfs [$(get w5big.ftpfs.all)] curl [$(get w5big.curl.all)] rclone [$(get w5big.rclone.all)];"
+    echo "FTPS read ftpfs [$(get w1s.ftpfs.all)] curl [$(get w1s.curl.all)], write ftpfs [$(get w2s.ftpfs.all)] curl [$(get w2s.curl.all)];"
+    echo "FTPS WAN small seq ftpfs [$(get w5seqt.ftpfs.all)] curl [$(get w5seqt.curl.all)]; par ftpfs [$(get w5part.ftpfs.all)] curl [$(get w5part.curl.all)]."
 } >"$T"
 
 # automatic observations
