@@ -1,3 +1,5 @@
-//! Shared fixtures for the integration tests: real FTP servers and a counting proxy.
+//! Shared fixtures for the integration tests: real FTP servers, a throwaway PKI for
+//! FTPS servers, and a counting proxy.
 pub mod proxy;
 pub mod servers;
+pub mod tls;
