@@ -5,6 +5,9 @@
 //! home, owned by the test user), waits for its 220 banner and returns. `Drop` kills
 //! the server's whole process group (sessions included) and removes the directory, also
 //! when the test panics. Every instance is independent, so tests may run in parallel.
+//! `FtpServer::start_with(kind, ServerOptions { tls: Some(TlsSetup::explicit()), .. })`
+//! starts an FTPS variant instead (vsftpd, pure-ftpd and proftpd; see the `ftps`
+//! submodule for the settings, the TLS quirks and the log helpers).
 //!
 //! Requirements (installed by `scripts/setup.sh`, run as root): vsftpd (Debian package),
 //! pure-ftpd and proftpd unpacked into `$FTPFS_SERVERS_DIR` (default
@@ -65,7 +68,9 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod ftps;
 mod spawn;
+pub use ftps::{TlsMode, TlsSetup};
 
 /// The login every server accepts (a system user created by `scripts/setup.sh`).
 pub const TEST_USER: &str = "ftpfs-test";
@@ -128,6 +133,15 @@ impl fmt::Display for ServerKind {
     }
 }
 
+/// How to start a server: [`FtpServer::start_with`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServerOptions {
+    /// FTPS instead of plain FTP (vsftpd, pure-ftpd, proftpd).
+    pub tls: Option<TlsSetup>,
+    /// pyftpdlib only: refuse (421) more than this many connections from one address.
+    pub per_ip: Option<u32>,
+}
+
 /// A running FTP server; killed (with its sessions) and cleaned up on drop.
 pub struct FtpServer {
     pub kind: ServerKind,
@@ -136,6 +150,8 @@ pub struct FtpServer {
     pub password: String,
     /// Local directory served as the FTP root (the user's home), owned by the test user.
     pub root: PathBuf,
+    /// The FTPS setup, `None` for plain FTP.
+    tls: Option<TlsSetup>,
     child: Child,
     /// Config, logs, and `root/`; removed on drop.
     dir: Option<tempfile::TempDir>,
@@ -152,10 +168,38 @@ impl FtpServer {
     /// Like [`FtpServer::start`], with pyftpdlib refusing (421) more than `per_ip`
     /// connections from one address (pyftpdlib only: the others' limits are not set here).
     pub fn start_limited(kind: ServerKind, per_ip: Option<u32>) -> FtpServer {
+        Self::start_with(
+            kind,
+            ServerOptions {
+                per_ip,
+                ..ServerOptions::default()
+            },
+        )
+    }
+
+    /// An FTPS server of `kind` set up as `tls` says (see [`TlsSetup`]).
+    pub fn start_tls(kind: ServerKind, tls: TlsSetup) -> FtpServer {
+        Self::start_with(
+            kind,
+            ServerOptions {
+                tls: Some(tls),
+                ..ServerOptions::default()
+            },
+        )
+    }
+
+    /// Start a server of `kind` with `opts` on a free port of 127.0.0.1 and wait (≤ 10 s)
+    /// until it greets (for implicit TLS: through a TLS handshake). Panics with the
+    /// server's output when it cannot be started.
+    pub fn start_with(kind: ServerKind, opts: ServerOptions) -> FtpServer {
+        let ServerOptions { tls, per_ip } = opts;
         assert!(
             per_ip.is_none() || matches!(kind, ServerKind::Pyftpdlib),
             "a connection limit is only set up for pyftpdlib"
         );
+        if let Some(tls) = &tls {
+            tls.check(kind);
+        }
         let began = Instant::now();
         let (uid, gid) = test_user_ids();
         let needs_root = !matches!(kind, ServerKind::Pyftpdlib);
@@ -198,9 +242,14 @@ impl FtpServer {
                 uid,
                 gid,
                 euid == 0,
-                per_ip,
+                opts,
             );
-            match wait_for_banner(&mut child, port, &nonce) {
+            let ready = if tls.is_some_and(|t| t.mode == TlsMode::Implicit) {
+                ftps::wait_for_tls_banner(&mut child, port, &nonce)
+            } else {
+                wait_for_banner(&mut child, port, &nonce)
+            };
+            match ready {
                 Ok(()) => {
                     return FtpServer {
                         kind,
@@ -208,6 +257,7 @@ impl FtpServer {
                         user: TEST_USER.to_string(),
                         password: TEST_PASSWORD.to_string(),
                         root,
+                        tls,
                         child,
                         dir: Some(dir),
                         started_in: began.elapsed(),
@@ -231,9 +281,11 @@ impl FtpServer {
         );
     }
 
-    /// `ftp://USER@127.0.0.1:PORT/`
+    /// `ftp://USER@127.0.0.1:PORT/`; FTPS servers: `ftpes://…` (explicit TLS) or
+    /// `ftps://…` (implicit TLS).
     pub fn url(&self) -> String {
-        format!("ftp://{}@127.0.0.1:{}/", self.user, self.port)
+        let scheme = self.tls.map_or("ftp", |t| t.mode.scheme());
+        format!("{scheme}://{}@127.0.0.1:{}/", self.user, self.port)
     }
 
     /// The server's own log text (and its stdout/stderr), for debugging failures.
@@ -412,8 +464,9 @@ fn test_user_ids() -> (u32, u32) {
     ids.unwrap_or_else(|| panic!("system user {TEST_USER} does not exist: {SETUP_HINT}"))
 }
 
+/// Why a server did not come up (`wait_for_banner`, `ftps::wait_for_tls_banner`).
 #[derive(Debug)]
-enum StartFailure {
+pub(crate) enum StartFailure {
     Exited(ExitStatus),
     Timeout(String),
     /// Something else answered on the port (the port was taken after we probed it).
@@ -487,7 +540,7 @@ fn read_logs(kind: ServerKind, dir: &Path) -> String {
     let names: &[&str] = match kind {
         ServerKind::Vsftpd => &["vsftpd.log"],
         ServerKind::PureFtpd => &["transfer.log"],
-        ServerKind::Proftpd => &["proftpd.log", "commands.log", "transfer.log"],
+        ServerKind::Proftpd => &["proftpd.log", "commands.log", "transfer.log", "tls.log"],
         ServerKind::Pyftpdlib => &[],
     };
     let mut text = String::new();

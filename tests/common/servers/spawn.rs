@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use super::{
-    PYTHON_BIN, SETUP_HINT, ServerKind, TEST_PASSWORD, TEST_PASSWORD_HASH, TEST_USER, VSFTPD_BIN,
-    VSFTPD_PAM_SERVICE, proftpd_bin, pure_ftpd_bin, pure_pw_bin,
+    PYTHON_BIN, SETUP_HINT, ServerKind, ServerOptions, TEST_PASSWORD, TEST_PASSWORD_HASH,
+    TEST_USER, VSFTPD_BIN, VSFTPD_PAM_SERVICE, ftps, proftpd_bin, pure_ftpd_bin, pure_pw_bin,
 };
 
 /// Write the config for `kind` into `dir` and spawn the server in its own process group.
@@ -24,15 +24,20 @@ pub(super) fn spawn(
     uid: u32,
     gid: u32,
     as_root: bool,
-    per_ip: Option<u32>,
+    opts: ServerOptions,
 ) -> Child {
+    let ServerOptions { tls, per_ip } = opts;
     let mut cmd = match kind {
         ServerKind::Vsftpd => {
             let empty = dir.join("empty");
             fs::create_dir_all(&empty).unwrap();
             fs::set_permissions(&empty, fs::Permissions::from_mode(0o555)).unwrap();
             let conf = dir.join("vsftpd.conf");
-            fs::write(&conf, vsftpd_conf(dir, root, port, nonce)).unwrap();
+            let mut text = vsftpd_conf(dir, root, port, nonce);
+            if let Some(tls) = &tls {
+                text.push_str(&ftps::vsftpd_conf(tls));
+            }
+            fs::write(&conf, text).unwrap();
             let mut cmd = Command::new(VSFTPD_BIN);
             cmd.arg(&conf);
             cmd
@@ -79,6 +84,9 @@ pub(super) fn spawn(
                 .arg("-O")
                 .arg(format!("clf:{}", dir.join("transfer.log").display()))
                 .args(["-f", "none"]);
+            if let Some(tls) = &tls {
+                cmd.args(ftps::pure_ftpd_args(tls));
+            }
             cmd
         }
         ServerKind::Proftpd => {
@@ -97,7 +105,11 @@ pub(super) fn spawn(
                 fs::set_permissions(f, fs::Permissions::from_mode(0o600)).unwrap();
             }
             let conf = dir.join("proftpd.conf");
-            fs::write(&conf, proftpd_conf(dir, port, nonce)).unwrap();
+            let mut text = proftpd_conf(dir, port, nonce);
+            if let Some(tls) = &tls {
+                text.push_str(&ftps::proftpd_conf(dir, tls));
+            }
+            fs::write(&conf, text).unwrap();
             let mut cmd = Command::new(proftpd_bin());
             cmd.arg("--nodaemon").arg("--config").arg(&conf);
             cmd
@@ -120,6 +132,9 @@ pub(super) fn spawn(
             cmd
         }
     };
+    if let Some(tls) = &tls {
+        ftps::cap_with_openssl_conf(&mut cmd, kind, dir, tls);
+    }
     let out = File::create(dir.join("server.out")).unwrap();
     let err = out.try_clone().unwrap();
     cmd.stdin(Stdio::null())
