@@ -70,6 +70,7 @@ use std::time::{Duration, Instant};
 
 mod ftps;
 mod spawn;
+pub(crate) use ftps::wait_for_tls_banner;
 pub use ftps::{TlsMode, TlsSetup};
 
 /// The login every server accepts (a system user created by `scripts/setup.sh`).
