@@ -7,10 +7,14 @@
 # What it provides:
 #   * Debian packages: fuse3, vsftpd, python3-pyftpdlib, nftables, iproute2,
 #     iputils-ping, procps, util-linux, curl, lftp, rclone, pkg-config, groff-base, man-db,
-#     zsh, fish, systemd (systemd-analyze, systemd-fstab-generator; not started), plus the
-#     shared libraries the privately unpacked servers below need.
+#     zsh, fish, systemd (systemd-analyze, systemd-fstab-generator; not started), openssl
+#     (the FTPS tests make their throwaway certificates with it), plus the shared
+#     libraries the privately unpacked servers below need.
 #   * pure-ftpd and proftpd, unpacked privately (apt-get download + dpkg -x) into
 #     ${FTPFS_SERVERS_DIR:-<repo>/target/ftp-servers}/{pure-ftpd,proftpd}.
+#     proftpd's tree also holds proftpd-mod-crypto of the same version as
+#     proftpd-core: it has mod_tls.so, which the FTPS test servers load
+#     (ModulePath <tree>/usr/lib/proftpd, LoadModule mod_tls.c).
 #     Why not installed as packages: vsftpd, pure-ftpd and proftpd-core all
 #     "Provides: ftp-server" and "Conflicts: ftp-server", so at most one of them
 #     can be installed (apt reports the other two as "not installable" / removes
@@ -57,6 +61,8 @@ say "rust: $(cargo --version)"
 PKGS=(
     fuse3 vsftpd python3-pyftpdlib nftables iproute2 iputils-ping procps util-linux
     curl lftp rclone pkg-config passwd ca-certificates
+    # the FTPS tests' throwaway PKI (tests/common/tls.rs)
+    openssl
     # programs the write tests drive through the mount (tests/mount/writes.rs)
     vim rsync git
     # the man pages and completions are rendered and loaded by the real tools, and the
@@ -64,7 +70,7 @@ PKGS=(
     groff-base man-db bash zsh fish systemd mount
     # pure-ftpd's library dependencies
     libc6 libcap2 libcrypt1 libpam0g libsodium23 libssl3
-    # proftpd-core's library dependencies
+    # proftpd-core's and proftpd-mod-crypto's library dependencies
     libacl1 libhiredis0.14 libidn2-0 libmemcached11 libmemcachedutil2 libncursesw6
     libpcre2-8-0 libpcre2-posix3 libtinfo6 zlib1g
     # PAM module used by the test vsftpd service
@@ -141,9 +147,47 @@ unpack() {
     fi
     say "unpacked $(paste -sd, "$dest/PACKAGES") into $dest"
 }
+# add_to_unpacked NAME FILE PACKAGE BASE: make sure $SERVERS_DIR/NAME, already
+# holding package BASE, also holds PACKAGE at exactly BASE's version, checked by
+# FILE being there with its shared libraries resolvable. Only adds files: the tree
+# is shared with other checkouts (target/ftp-servers may be a symlink), whose tests
+# may be running its binaries right now.
+add_to_unpacked() {
+    local name=$1 file=$2 pkg=$3 base=$4
+    local dest=$SERVERS_DIR/$name
+    local version
+    version=$(awk -v p="$base" '$1 == p { print $2 }' "$dest/PACKAGES")
+    [ -n "$version" ] || die "$dest/PACKAGES does not list $base"
+    if [ -f "$dest/$file" ] && grep -qxF "$pkg $version" "$dest/PACKAGES" &&
+        ! ldd "$dest/$file" 2>&1 | grep -q 'not found'; then
+        say "$pkg $version already unpacked in $dest"
+        return
+    fi
+    apt_update_once
+    local tmp
+    tmp=$(mktemp -d)
+    chown _apt "$tmp" 2>/dev/null || true
+    (cd "$tmp" && apt-get download -qq "$pkg=$version" >/dev/null) ||
+        die "apt-get download $pkg=$version failed (it must match $base $version in $dest; if that version left the archive, delete $dest and run this script again)"
+    mkdir "$tmp/x"
+    dpkg -x "$tmp"/*.deb "$tmp/x"
+    [ -f "$tmp/x/$file" ] || die "$pkg $version has no $file"
+    cp -a "$tmp/x/." "$dest/"
+    { grep -v "^$pkg " "$dest/PACKAGES" || true; echo "$pkg $version"; } >"$tmp/PACKAGES"
+    cp "$tmp/PACKAGES" "$dest/PACKAGES"
+    rm -rf "$tmp"
+    say "unpacked $pkg $version into $dest"
+}
 mkdir -p "$SERVERS_DIR"
 unpack pure-ftpd usr/sbin/pure-ftpd pure-ftpd
-unpack proftpd usr/sbin/proftpd proftpd-core
+unpack proftpd usr/sbin/proftpd proftpd-core proftpd-mod-crypto
+add_to_unpacked proftpd usr/lib/proftpd/mod_tls.so proftpd-mod-crypto proftpd-core
+MOD_TLS=$SERVERS_DIR/proftpd/usr/lib/proftpd/mod_tls.so
+[ -f "$MOD_TLS" ] || die "$MOD_TLS is missing: the proftpd FTPS test servers cannot load mod_tls"
+if ldd "$MOD_TLS" 2>&1 | grep 'not found'; then
+    die "$MOD_TLS has unresolved shared libraries (see above)"
+fi
+command -v openssl >/dev/null 2>&1 || die "openssl binary missing after install"
 
 # --- test user, PAM service -----------------------------------------------------
 # vsftpd changes into the user's home before it applies local_root: it must exist.
@@ -174,4 +218,4 @@ if [ "$(cat "$PAM_SERVICE" 2>/dev/null || true)" != "$pam_text" ]; then
     say "wrote $PAM_SERVICE"
 fi
 
-say "done (servers: vsftpd $(dpkg-query -W -f='${Version}' vsftpd), $SERVERS_DIR/{pure-ftpd,proftpd}, /usr/bin/python3 pyftpdlib)"
+say "done (servers: vsftpd $(dpkg-query -W -f='${Version}' vsftpd), $SERVERS_DIR/{pure-ftpd,proftpd} (with mod_tls), /usr/bin/python3 pyftpdlib, $(openssl version | cut -d' ' -f1-2))"

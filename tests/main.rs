@@ -1,7 +1,8 @@
 //! The one integration-test binary: real FTP servers started on loopback (`common`), the FTP
 //! layer against them, real FUSE mounts (`mount`), the installed face: man pages,
-//! completions, fstab and systemd units (`system`), and `badftp`, our own misbehaving
-//! server. These tests need root, /dev/fuse and
+//! completions, fstab and systemd units (`system`), `badftp`, our own misbehaving server,
+//! and the self-tests of the FTPS fixtures (`tls`, with curl as the client). These tests
+//! need root, /dev/fuse and
 //! the servers installed by `scripts/setup.sh`; when something is missing they fail loudly.
 
 mod badftp;
@@ -9,3 +10,4 @@ mod common;
 mod mount;
 mod netlab;
 mod system;
+mod tls;

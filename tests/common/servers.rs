@@ -5,6 +5,9 @@
 //! home, owned by the test user), waits for its 220 banner and returns. `Drop` kills
 //! the server's whole process group (sessions included) and removes the directory, also
 //! when the test panics. Every instance is independent, so tests may run in parallel.
+//! `FtpServer::start_with(kind, ServerOptions { tls: Some(TlsSetup::explicit()), .. })`
+//! starts an FTPS variant instead (vsftpd, pure-ftpd and proftpd; see the `ftps`
+//! submodule for the settings, the TLS quirks and the log helpers).
 //!
 //! Requirements (installed by `scripts/setup.sh`, run as root): vsftpd (Debian package),
 //! pure-ftpd and proftpd unpacked into `$FTPFS_SERVERS_DIR` (default
@@ -54,17 +57,21 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+mod ftps;
+mod spawn;
+pub(crate) use ftps::wait_for_tls_banner;
+pub use ftps::{TlsMode, TlsSetup};
 
 /// The login every server accepts (a system user created by `scripts/setup.sh`).
 pub const TEST_USER: &str = "ftpfs-test";
@@ -127,6 +134,15 @@ impl fmt::Display for ServerKind {
     }
 }
 
+/// How to start a server: [`FtpServer::start_with`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServerOptions {
+    /// FTPS instead of plain FTP (vsftpd, pure-ftpd, proftpd).
+    pub tls: Option<TlsSetup>,
+    /// pyftpdlib only: refuse (421) more than this many connections from one address.
+    pub per_ip: Option<u32>,
+}
+
 /// A running FTP server; killed (with its sessions) and cleaned up on drop.
 pub struct FtpServer {
     pub kind: ServerKind,
@@ -135,6 +151,8 @@ pub struct FtpServer {
     pub password: String,
     /// Local directory served as the FTP root (the user's home), owned by the test user.
     pub root: PathBuf,
+    /// The FTPS setup, `None` for plain FTP.
+    tls: Option<TlsSetup>,
     child: Child,
     /// Config, logs, and `root/`; removed on drop.
     dir: Option<tempfile::TempDir>,
@@ -151,10 +169,38 @@ impl FtpServer {
     /// Like [`FtpServer::start`], with pyftpdlib refusing (421) more than `per_ip`
     /// connections from one address (pyftpdlib only: the others' limits are not set here).
     pub fn start_limited(kind: ServerKind, per_ip: Option<u32>) -> FtpServer {
+        Self::start_with(
+            kind,
+            ServerOptions {
+                per_ip,
+                ..ServerOptions::default()
+            },
+        )
+    }
+
+    /// An FTPS server of `kind` set up as `tls` says (see [`TlsSetup`]).
+    pub fn start_tls(kind: ServerKind, tls: TlsSetup) -> FtpServer {
+        Self::start_with(
+            kind,
+            ServerOptions {
+                tls: Some(tls),
+                ..ServerOptions::default()
+            },
+        )
+    }
+
+    /// Start a server of `kind` with `opts` on a free port of 127.0.0.1 and wait (≤ 10 s)
+    /// until it greets (for implicit TLS: through a TLS handshake). Panics with the
+    /// server's output when it cannot be started.
+    pub fn start_with(kind: ServerKind, opts: ServerOptions) -> FtpServer {
+        let ServerOptions { tls, per_ip } = opts;
         assert!(
             per_ip.is_none() || matches!(kind, ServerKind::Pyftpdlib),
             "a connection limit is only set up for pyftpdlib"
         );
+        if let Some(tls) = &tls {
+            tls.check(kind);
+        }
         let began = Instant::now();
         let (uid, gid) = test_user_ids();
         let needs_root = !matches!(kind, ServerKind::Pyftpdlib);
@@ -188,7 +234,7 @@ impl FtpServer {
                 NONCE.fetch_add(1, Ordering::Relaxed),
                 port
             );
-            let mut child = spawn(
+            let mut child = spawn::spawn(
                 kind,
                 dir.path(),
                 &root,
@@ -197,9 +243,14 @@ impl FtpServer {
                 uid,
                 gid,
                 euid == 0,
-                per_ip,
+                opts,
             );
-            match wait_for_banner(&mut child, port, &nonce) {
+            let ready = if tls.is_some_and(|t| t.mode == TlsMode::Implicit) {
+                ftps::wait_for_tls_banner(&mut child, port, &nonce)
+            } else {
+                wait_for_banner(&mut child, port, &nonce)
+            };
+            match ready {
                 Ok(()) => {
                     return FtpServer {
                         kind,
@@ -207,6 +258,7 @@ impl FtpServer {
                         user: TEST_USER.to_string(),
                         password: TEST_PASSWORD.to_string(),
                         root,
+                        tls,
                         child,
                         dir: Some(dir),
                         started_in: began.elapsed(),
@@ -230,9 +282,11 @@ impl FtpServer {
         );
     }
 
-    /// `ftp://USER@127.0.0.1:PORT/`
+    /// `ftp://USER@127.0.0.1:PORT/`; FTPS servers: `ftpes://…` (explicit TLS) or
+    /// `ftps://…` (implicit TLS).
     pub fn url(&self) -> String {
-        format!("ftp://{}@127.0.0.1:{}/", self.user, self.port)
+        let scheme = self.tls.map_or("ftp", |t| t.mode.scheme());
+        format!("{scheme}://{}@127.0.0.1:{}/", self.user, self.port)
     }
 
     /// The server's own log text (and its stdout/stderr), for debugging failures.
@@ -411,8 +465,9 @@ fn test_user_ids() -> (u32, u32) {
     ids.unwrap_or_else(|| panic!("system user {TEST_USER} does not exist: {SETUP_HINT}"))
 }
 
+/// Why a server did not come up (`wait_for_banner`, `ftps::wait_for_tls_banner`).
 #[derive(Debug)]
-enum StartFailure {
+pub(crate) enum StartFailure {
     Exited(ExitStatus),
     Timeout(String),
     /// Something else answered on the port (the port was taken after we probed it).
@@ -481,273 +536,12 @@ fn read_banner(stream: &TcpStream) -> std::io::Result<String> {
     }
 }
 
-/// Write the config for `kind` into `dir` and spawn the server in its own process group.
-#[allow(clippy::too_many_arguments)]
-fn spawn(
-    kind: ServerKind,
-    dir: &Path,
-    root: &Path,
-    port: u16,
-    nonce: &str,
-    uid: u32,
-    gid: u32,
-    as_root: bool,
-    per_ip: Option<u32>,
-) -> Child {
-    let mut cmd = match kind {
-        ServerKind::Vsftpd => {
-            let empty = dir.join("empty");
-            fs::create_dir_all(&empty).unwrap();
-            fs::set_permissions(&empty, fs::Permissions::from_mode(0o555)).unwrap();
-            let conf = dir.join("vsftpd.conf");
-            fs::write(&conf, vsftpd_conf(dir, root, port, nonce)).unwrap();
-            let mut cmd = Command::new(VSFTPD_BIN);
-            cmd.arg(&conf);
-            cmd
-        }
-        ServerKind::PureFtpd => {
-            let passwd = dir.join("pureftpd.passwd");
-            // pure-ftpd virtual user: name:hash:uid:gid:gecos:home/./:(12 empty fields);
-            // "/./" = chroot to the home directory.
-            fs::write(
-                &passwd,
-                format!(
-                    "{TEST_USER}:{TEST_PASSWORD_HASH}:{uid}:{gid}::{}/./::::::::::::\n",
-                    root.display()
-                ),
-            )
-            .unwrap();
-            let pdb = dir.join("pureftpd.pdb");
-            let out = Command::new(pure_pw_bin())
-                .arg("mkdb")
-                .arg(&pdb)
-                .arg("-f")
-                .arg(&passwd)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap_or_else(|e| panic!("running pure-pw: {e}: {SETUP_HINT}"));
-            assert!(
-                out.status.success(),
-                "pure-pw mkdb failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            fs::write(dir.join("fortune"), format!("{nonce}\n")).unwrap();
-            let mut cmd = Command::new(pure_ftpd_bin());
-            cmd.arg("-S")
-                .arg(format!("127.0.0.1,{port}"))
-                .arg("-l")
-                .arg(format!("puredb:{}", pdb.display()))
-                .args(["-E", "-A", "-H", "-D", "-4"])
-                .args(["-c", "64", "-C", "64", "-I", "15"])
-                .args(["-P", "127.0.0.1", "-U", "022:022", "-L", "100000:64"])
-                .arg("-F")
-                .arg(dir.join("fortune"))
-                .arg("-g")
-                .arg(dir.join("pure-ftpd.pid"))
-                .arg("-O")
-                .arg(format!("clf:{}", dir.join("transfer.log").display()))
-                .args(["-f", "none"]);
-            cmd
-        }
-        ServerKind::Proftpd => {
-            let group = dir.join("ftpd.group");
-            let passwd = dir.join("ftpd.passwd");
-            fs::write(
-                &passwd,
-                format!(
-                    "{TEST_USER}:{TEST_PASSWORD_HASH}:{uid}:{gid}::{}:/usr/sbin/nologin\n",
-                    root.display()
-                ),
-            )
-            .unwrap();
-            fs::write(&group, format!("{TEST_USER}:x:{gid}:\n")).unwrap();
-            for f in [&passwd, &group] {
-                fs::set_permissions(f, fs::Permissions::from_mode(0o600)).unwrap();
-            }
-            let conf = dir.join("proftpd.conf");
-            fs::write(&conf, proftpd_conf(dir, port, nonce)).unwrap();
-            let mut cmd = Command::new(proftpd_bin());
-            cmd.arg("--nodaemon").arg("--config").arg(&conf);
-            cmd
-        }
-        ServerKind::Pyftpdlib => {
-            let script = dir.join("pyftpd.py");
-            fs::write(&script, PYFTPDLIB_SCRIPT).unwrap();
-            let mut cmd = Command::new(PYTHON_BIN);
-            cmd.env("FTPFS_TEST_PER_IP", per_ip.unwrap_or(64).to_string());
-            cmd.arg("-I")
-                .arg(&script)
-                .arg(port.to_string())
-                .arg(root)
-                .arg(TEST_USER)
-                .arg(TEST_PASSWORD)
-                .arg(nonce);
-            if as_root {
-                cmd.uid(uid).gid(gid);
-            }
-            cmd
-        }
-    };
-    let out = File::create(dir.join("server.out")).unwrap();
-    let err = out.try_clone().unwrap();
-    cmd.stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .env("LC_ALL", "C.UTF-8")
-        .current_dir(dir);
-    cmd.spawn().unwrap_or_else(|e| {
-        panic!(
-            "spawning {kind} ({:?}): {e}: {SETUP_HINT}",
-            cmd.get_program()
-        )
-    })
-}
-
-fn vsftpd_conf(dir: &Path, root: &Path, port: u16, nonce: &str) -> String {
-    format!(
-        "\
-listen=YES
-listen_ipv6=NO
-listen_address=127.0.0.1
-listen_port={port}
-background=NO
-anonymous_enable=NO
-local_enable=YES
-write_enable=YES
-local_umask=022
-file_open_mode=0666
-chmod_enable=YES
-mdtm_write=YES
-local_root={root}
-chroot_local_user=YES
-allow_writeable_chroot=YES
-pam_service_name={VSFTPD_PAM_SERVICE}
-userlist_enable=NO
-tcp_wrappers=NO
-secure_chroot_dir={empty}
-seccomp_sandbox=NO
-isolate=NO
-isolate_network=NO
-pasv_enable=YES
-pasv_address=127.0.0.1
-port_enable=YES
-connect_from_port_20=NO
-utf8_filesystem=YES
-force_dot_files=YES
-async_abor_enable=YES
-max_clients=64
-max_per_ip=64
-idle_session_timeout=900
-data_connection_timeout=900
-accept_timeout=60
-connect_timeout=60
-xferlog_enable=YES
-xferlog_std_format=NO
-log_ftp_protocol=YES
-vsftpd_log_file={log}
-dirmessage_enable=NO
-use_localtime=NO
-ftpd_banner={nonce} vsftpd ready
-",
-        root = root.display(),
-        empty = dir.join("empty").display(),
-        log = dir.join("vsftpd.log").display(),
-    )
-}
-
-fn proftpd_conf(dir: &Path, port: u16, nonce: &str) -> String {
-    let d = dir.display();
-    format!(
-        "\
-ServerType standalone
-ServerName \"ftpfs-test\"
-ServerIdent on \"{nonce} proftpd ready\"
-DefaultServer on
-DefaultAddress 127.0.0.1
-SocketBindTight on
-UseIPv6 off
-Port {port}
-PidFile {d}/proftpd.pid
-ScoreboardFile {d}/proftpd.scoreboard
-DelayEngine off
-User {TEST_USER}
-Group {TEST_USER}
-MaxInstances 256
-MaxClients 64
-MaxClientsPerHost 64
-MaxConnectionsPerHost 64
-MaxLoginAttempts 10
-TimeoutIdle 900
-TimeoutNoTransfer 900
-TimeoutStalled 900
-TimeoutLogin 300
-MasqueradeAddress 127.0.0.1
-AllowForeignAddress on
-Umask 022 022
-AllowOverwrite on
-UseFtpUsers off
-RequireValidShell off
-AuthPAM off
-AuthOrder mod_auth_file.c
-AuthUserFile {d}/ftpd.passwd
-AuthGroupFile {d}/ftpd.group
-DefaultRoot ~
-WtmpLog off
-UseLastlog off
-UseReverseDNS off
-UseSendfile off
-ListOptions \"-A\"
-UseEncoding UTF-8 UTF-8
-SystemLog {d}/proftpd.log
-TransferLog {d}/transfer.log
-LogFormat commands \"%t %m %J -> %s\"
-ExtendedLog {d}/commands.log ALL commands
-<Directory />
-  AllowOverwrite on
-  <Limit ALL>
-    AllowAll
-  </Limit>
-</Directory>
-"
-    )
-}
-
-/// pyftpdlib server: argv = port root user password banner.
-const PYFTPDLIB_SCRIPT: &str = r#"
-import logging, os, sys
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler, DTPHandler
-from pyftpdlib.servers import FTPServer
-
-port, root, user, password, banner = sys.argv[1:6]
-logging.basicConfig(stream=sys.stderr, level=logging.DEBUG,
-                    format="%(asctime)s %(levelname)s %(message)s")
-authorizer = DummyAuthorizer()
-authorizer.add_user(user, password, root, perm="elradfmwMT")
-
-class Dtp(DTPHandler):
-    timeout = 900
-
-class Handler(FTPHandler):
-    authorizer = authorizer
-    banner = banner
-    timeout = 900
-    dtp_handler = Dtp
-    masquerade_address = "127.0.0.1"
-
-server = FTPServer(("127.0.0.1", int(port)), Handler)
-server.max_cons = 256
-server.max_cons_per_ip = int(os.environ.get("FTPFS_TEST_PER_IP", "64"))
-server.serve_forever()
-"#;
-
 /// Log files of `kind` in `dir`, concatenated with headers; stdout/stderr last.
 fn read_logs(kind: ServerKind, dir: &Path) -> String {
     let names: &[&str] = match kind {
         ServerKind::Vsftpd => &["vsftpd.log"],
         ServerKind::PureFtpd => &["transfer.log"],
-        ServerKind::Proftpd => &["proftpd.log", "commands.log", "transfer.log"],
+        ServerKind::Proftpd => &["proftpd.log", "commands.log", "transfer.log", "tls.log"],
         ServerKind::Pyftpdlib => &[],
     };
     let mut text = String::new();
