@@ -22,7 +22,9 @@
 //! FTP too), so the tests keep the number of calls and proftpd sessions low.
 
 mod certs;
+mod mount;
 mod proxies;
+mod refusals;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

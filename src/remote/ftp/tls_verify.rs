@@ -215,10 +215,11 @@ fn explain(e: &Error, info: &CertInfo, expected: &ServerName<'_>, source: &str) 
         Error::InvalidCertificate(CertificateError::NotValidForNameContext {
             presented, ..
         }) => {
-            let names = if presented.is_empty() {
-                info.names.clone()
-            } else {
+            // The certificate's own names (rustls' `presented` are debug strings).
+            let names = if info.names.is_empty() {
                 presented.clone()
+            } else {
+                info.names.clone()
             };
             let has = if names.is_empty() {
                 "it names no host".to_string()
