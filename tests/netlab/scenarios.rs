@@ -241,6 +241,53 @@ fn server_fw_21_only(block: Block, id: u8) {
     );
 }
 
+/// The same over FTPS (the lab's pyftpdlib requires explicit TLS): the passive data
+/// connections that cannot get through are a data-mode failure, not a TLS one, so auto falls
+/// back to active once, and the data connections made by the server are TLS too (ftpfs is the
+/// TLS client on the accepted socket).
+fn server_fw_21_only_tls(block: Block, id: u8) {
+    let cert = crate::common::tls::pki().cert(crate::common::tls::CertKind::Good);
+    let pem = cert.combined.display().to_string();
+    let lab = lab(id, block, "server-fw-21-only", &["--tls-cert", &pem]);
+    let url = format!(
+        "ftpes://{}@{}:{}/",
+        lab.var("USER"),
+        lab.var("HOST"),
+        lab.var("PORT")
+    );
+    let prefix = lab.client_prefix();
+    let prefix: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    let pin = format!("tls_fingerprint={}", cert.pin());
+    let m = Mount::with_prefix(&prefix, &url, &lab.password(), &[DCT_OPT, &pin]);
+    let (out, took) = timed(
+        &m,
+        "timeout 60 sh -c 'ls nested/a/b && cat hello.txt && cat many/f001.txt'",
+    );
+    assert!(out.status.success(), "{}", describe(&out, &m));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "deep.txt\nhello from ftplab\nfile 001\n"
+    );
+    let limit = dct() * 2 + MARGIN;
+    assert!(
+        took < limit,
+        "took {took:?} (limit {limit:?}); {}",
+        describe(&out, &m)
+    );
+    copy_in_out(&lab, &m, "fw21-tls.bin");
+    let log = m.log();
+    assert_eq!(count(&log, "falling back"), 1, "ftpfs log:\n{log}");
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(" ERROR ") || l.contains("TLS handshake failed")),
+        "ftpfs log:\n{log}"
+    );
+    assert!(
+        !active_ports(&lab.server_log()).is_empty(),
+        "no PORT/EPRT reached the server"
+    );
+}
+
 /// The server also opens its passive range: forced passive works, through that range.
 fn server_fw_range(block: Block, id: u8) {
     let lab = lab(id, block, "server-fw-range", &[]);
@@ -529,6 +576,7 @@ macro_rules! per_block {
 per_block! {
     open => 60, 61;
     server_fw_21_only => 62, 63;
+    server_fw_21_only_tls => 82, 83;
     server_fw_range => 64, 65;
     client_fw => 66, 67;
     nat_pasv_ip => 68, 69;

@@ -269,3 +269,48 @@ fn every_data_mode_over_tls() {
     }
     assert!(srv.tls_reuse_failures().is_empty());
 }
+
+#[test]
+fn fstab_style_options_through_the_mount_helper() {
+    use crate::mount::harness::{BIN, fusermount_u, is_mounted};
+    use std::process::{Command, Stdio};
+    let srv = FtpServer::start_tls(
+        ServerKind::Vsftpd,
+        TlsSetup::implicit().with_cert(crate::common::tls::CertKind::SelfSigned),
+    );
+    srv.write_file("f.txt", "via mount.ftpfs over TLS\n");
+    let dir = tempfile::tempdir().expect("tmp");
+    let helper = dir.path().join("mount.ftpfs");
+    std::os::unix::fs::symlink(BIN, &helper).expect("symlink");
+    let pw = dir.path().join("pw");
+    fs::write(&pw, format!("{}\n", srv.password)).expect("pw");
+    let mnt = dir.path().join("m");
+    fs::create_dir(&mnt).expect("mkdir");
+    // as an fstab line would give them: mount(8)'s own options, the password file and the
+    // pin of the self-signed certificate
+    let opts = format!(
+        "rw,noauto,_netdev,nosuid,nodev,password_file={},tls_fingerprint={}",
+        pw.display(),
+        srv.cert().pin()
+    );
+    let out = Command::new(&helper)
+        .arg(srv.url())
+        .arg(&mnt)
+        .args(["-o", &opts])
+        .env_remove("FTPFS_PASSWORD")
+        .env("FTPFS_SYSLOG_SOCKET", dir.path().join("no-syslog"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("helper");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(is_mounted(&mnt));
+    assert_eq!(
+        fs::read_to_string(mnt.join("f.txt")).expect("read"),
+        "via mount.ftpfs over TLS\n"
+    );
+    assert!(fusermount_u(&mnt), "fusermount3 -u kept failing");
+}

@@ -519,6 +519,9 @@ fn open_active(
     };
     ctx.ctl.send(&line).map_err(Attempt::Command)?;
     let dct = ctx.cfg.data_connect_timeout;
+    // Accepted before the transfer command went out: plain until then (pyftpdlib drops an
+    // active data connection on which bytes arrive before it has a transfer for it).
+    let mut early: Option<TcpStream> = None;
     let mut data: Option<DataSock> = None;
     // The reply to EPRT/PORT: some servers (pyftpdlib) connect before they answer, so wait for
     // either, within the data-connect deadline.
@@ -533,11 +536,8 @@ fn open_active(
             ))));
         }
         let ready = wait_active(&listener, ctx.ctl, left);
-        if ready[0] && data.is_none() {
-            // The ClientHello goes out at once; the server reads it after its 1xx.
-            data = accept_from(&listener, ctx)?
-                .map(|s| protect(ctx, s))
-                .transpose()?;
+        if ready[0] && early.is_none() {
+            early = accept_from(&listener, ctx)?;
         }
         if ready[1] {
             let r = ctx.ctl.reply().map_err(Attempt::Command)?;
@@ -548,6 +548,11 @@ fn open_active(
         }
     }
     send_rest_and_command(ctx, cmd, rest)?;
+    // The ClientHello goes out as soon as the command is on its way and the server has
+    // connected; the server reads it after its 1xx.
+    if let Some(s) = early.take() {
+        data = Some(protect(ctx, s).inspect_err(|_| ctx.dead = true)?);
+    }
     let deadline = Instant::now() + dct;
     let mut opened = false;
     while data.is_none() || !opened {
@@ -581,10 +586,10 @@ fn open_active(
             opened = true;
         }
         if ready[0] && data.is_none() {
-            // The ClientHello goes out at once; the server reads it after its 1xx.
             data = accept_from(&listener, ctx)?
                 .map(|s| protect(ctx, s))
-                .transpose()?;
+                .transpose()
+                .inspect_err(|_| ctx.dead = true)?;
         }
     }
     data.ok_or_else(|| Attempt::Data(Failure::Failed("no data connection".into())))
