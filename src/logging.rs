@@ -66,6 +66,11 @@ impl Logger {
         b.parse_env(env_logger::Env::default());
         // Capped at debug: its trace output would contain the PASS command.
         b.filter_module("suppaftp", level.min(LevelFilter::Debug));
+        // suppaftp's TLS stream writes a close_notify when it is dropped and logs an error
+        // when that fails. ftpfs closes data connections itself (`transfer::close_data`) and
+        // drops control connections on purpose, dead ones included, for which the
+        // close_notify is best effort: those errors say nothing.
+        b.filter_module("suppaftp::sync_ftp::tls", LevelFilter::Off);
         if level < LevelFilter::Debug {
             // fuser warns "Failed to umount filesystem: Invalid argument" at every unmount done
             // by fusermount3 -u (the kernel has already unmounted when its guard tries again).

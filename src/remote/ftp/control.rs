@@ -20,6 +20,8 @@
 //! - Every wait has a deadline: the socket's read and write timeouts are `timeout`, and a
 //!   whole reply must arrive within `timeout` of the moment we started waiting for it (a
 //!   server that drips one byte at a time does not restart the clock).
+//! - Debug log lines of commands and replies carry the connection's local port (`[port]`), so
+//!   that the log of a pool of connections can be read per connection.
 //! - A command line never contains CR or LF (it could smuggle a second command), and the
 //!   password is never logged: a line starting with `PASS ` is shown as `PASS ****`.
 
@@ -211,7 +213,7 @@ impl Control {
                     format!("{shown:?}: line breaks cannot be sent").into(),
                 ));
             }
-            log::debug!("-> {shown}");
+            log::debug!("[{}] -> {shown}", self.local.port());
             buf.extend_from_slice(line.as_bytes());
             buf.extend_from_slice(b"\r\n");
         }
@@ -243,7 +245,7 @@ impl Control {
             }
         }
         let r = r?;
-        log::debug!("<- {}", r.text.replace('\n', " | "));
+        log::debug!("[{}] <- {}", self.local.port(), r.text.replace('\n', " | "));
         Ok(r)
     }
 

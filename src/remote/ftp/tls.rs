@@ -226,7 +226,9 @@ pub struct SessionTls {
 impl SessionTls {
     /// Wraps a connected socket (control or data) in TLS and writes the ClientHello at once
     /// (the server answers it when it gets there; the handshake is finished by
-    /// [`handshake`]).
+    /// [`handshake`]). A ClientHello that cannot be written is not an error yet: on a data
+    /// connection the server's reply to the transfer command says what happened (425 for a
+    /// data connection it had let go), and otherwise [`handshake`] reports it.
     pub fn start(&self, sock: TcpStream) -> RemoteResult<TlsStream> {
         let mut s = self
             .connector
@@ -234,9 +236,10 @@ impl SessionTls {
             .map_err(|e| tls_err(format!("TLS: {e}")))?;
         let so = s.mut_ref();
         while so.conn.wants_write() {
-            so.conn
-                .write_tls(&mut so.sock)
-                .map_err(|e| super::control::io_error("starting TLS", &e))?;
+            if let Err(e) = so.conn.write_tls(&mut so.sock) {
+                log::debug!("TLS: writing the ClientHello: {e}");
+                break;
+            }
         }
         Ok(s)
     }
