@@ -51,8 +51,9 @@ fn listings_do_not_wait_behind_a_download() {
     }
     assert!(
         start.elapsed() < Duration::from_secs(3),
-        "listings took {:?} while a download was open",
-        start.elapsed()
+        "listings took {:?} while a download was open; ftpfs log:\n{}",
+        start.elapsed(),
+        m.log()
     );
     f.read_exact(&mut buf).expect("the download goes on");
     assert_eq!(&buf[..], &pattern(64 << 20, 7)[1 << 20..2 << 20]);

@@ -272,7 +272,8 @@ impl Session {
             if r.code != 234 {
                 return Err(RemoteError::Tls(
                     format!(
-                        "{target} refused AUTH TLS ({}); ftpfs never falls back to plain FTP                          (mount ftp://… without -o tls to accept an unencrypted connection)",
+                        "{target} refused AUTH TLS ({}); ftpfs never falls back to plain FTP \
+                         (mount ftp://… without -o tls to accept an unencrypted connection)",
                         r.last_line()
                     )
                     .into(),
