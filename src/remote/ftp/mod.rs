@@ -16,6 +16,7 @@
 
 pub mod control;
 pub mod datamode;
+pub mod encoding;
 pub mod listing;
 pub mod login;
 pub mod pool;
