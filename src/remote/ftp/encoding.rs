@@ -20,7 +20,7 @@
 //!   then belongs to another name's bytes) has no name of its own: `to_core` says `None` and
 //!   the listing leaves it out (with a warning).
 //! - [`NameCodec::to_wire`] only returns bytes that `to_core` maps back to the name it was
-//!   given; a name that does not convert back exactly is refused (`BadName`, EINVAL), never
+//!   given; a name that does not convert back exactly is refused (`RemoteError::Unencodable`, EINVAL), never
 //!   sent altered.
 //! - ASCII is ASCII in both directions (FTP verbs, spaces and digits of listings are never
 //!   touched), so only ASCII-compatible encodings are accepted.
