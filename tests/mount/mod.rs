@@ -7,5 +7,6 @@ mod coreutils;
 mod faults;
 pub mod harness;
 mod logs;
+mod names;
 mod robust;
 mod writes;
