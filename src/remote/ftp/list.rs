@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use super::listing::{self, Listing, NameProblem, ParseReport};
 use super::pool::Use;
@@ -29,6 +29,9 @@ use crate::remote::{FileKind, RemoteEntry, RemoteResult};
 
 /// Directories warned about are remembered up to this many (then forgotten all at once).
 const MAX_WARNED_DIRS: usize = 4096;
+
+/// Listings of at least this many entries are logged (at info level) with the time they took.
+const BIG_DIR: usize = 10_000;
 
 /// Names whose SIZE and MDTM go out in one write (with a pipelining server).
 const STAT_BATCH: usize = 32;
@@ -81,6 +84,22 @@ pub(super) struct Stat {
 impl FtpRemote {
     /// [`crate::remote::Remote::list`].
     pub(super) fn list_dir(&self, dir: &str) -> RemoteResult<Vec<RemoteEntry>> {
+        let start = Instant::now();
+        let r = self.list_dir_timed(dir);
+        if let Ok(entries) = &r
+            && entries.len() >= BIG_DIR
+        {
+            log::info!(
+                "listed {}: {} entries in {} ms",
+                names::shown(dir),
+                entries.len(),
+                start.elapsed().as_millis()
+            );
+        }
+        r
+    }
+
+    fn list_dir_timed(&self, dir: &str) -> RemoteResult<Vec<RemoteEntry>> {
         let abs = self.abs(dir)?;
         if self.lists.mlsd.load(Relaxed) {
             let (conn, dc) = self.open_transfer(Use::Meta, None, &format!("MLSD {abs}"), 0)?;
