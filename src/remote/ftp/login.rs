@@ -6,6 +6,8 @@
 //! Invariants:
 //! - The password goes out in PASS only, and is never logged (`Control::send_many` shows
 //!   `PASS ****`).
+//! - `OPTS UTF8 ON` is sent only when FEAT lists UTF8 and no `-o encoding` names another
+//!   encoding (the server would switch its names to UTF-8 under us).
 //! - Nothing is pipelined with servers lftp knows to mishandle it (decided from the first
 //!   banner, kept in `Shared::pipelining`), nor after a pipelined login failed where a plain
 //!   one worked (`Shared::pipelining_off`).
