@@ -261,7 +261,7 @@ pub fn parse_url(url: &str) -> Result<FtpUrl, ConfigError> {
             if userinfo.contains(':') {
                 return Err(ConfigError::PasswordInUrl);
             }
-            let user = percent_decode(userinfo, "user name")?;
+            let user = percent_decode(userinfo, "user name", false)?;
             if user.is_empty() {
                 return bad("empty user name before '@'".to_string());
             }
@@ -270,7 +270,9 @@ pub fn parse_url(url: &str) -> Result<FtpUrl, ConfigError> {
         None => (None, authority),
     };
     let (host, port) = split_host_port(hostport)?;
-    let root = normalize_path(&percent_decode(path, "path")?);
+    // The path may name a directory whose name is not UTF-8 (`%E9`): names are bytes
+    // (`crate::names`), sent back to the server exactly as decoded here.
+    let root = normalize_path(&percent_decode(path, "path", true)?);
     Ok(FtpUrl {
         user,
         host,
@@ -326,8 +328,9 @@ fn split_host_port(hp: &str) -> Result<(String, Option<u16>), ConfigError> {
     Ok((host.to_string(), port))
 }
 
-/// Decodes `%XX` escapes; the result must be UTF-8 without CR, LF or NUL.
-fn percent_decode(s: &str, what: &str) -> Result<String, ConfigError> {
+/// Decodes `%XX` escapes; the result must be UTF-8 (unless `bytes_ok`: then other bytes are
+/// kept as `crate::names` escapes) without CR, LF or NUL.
+fn percent_decode(s: &str, what: &str, bytes_ok: bool) -> Result<String, ConfigError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -351,8 +354,12 @@ fn percent_decode(s: &str, what: &str) -> Result<String, ConfigError> {
             i += 1;
         }
     }
-    let decoded = String::from_utf8(out)
-        .map_err(|_| ConfigError::BadUrl(format!("{what} is not valid UTF-8 once decoded")))?;
+    let decoded = if bytes_ok {
+        crate::names::decode(&out).into_owned()
+    } else {
+        String::from_utf8(out)
+            .map_err(|_| ConfigError::BadUrl(format!("{what} is not valid UTF-8 once decoded")))?
+    };
     if decoded.contains(['\r', '\n', '\0']) {
         return Err(ConfigError::BadUrl(format!(
             "{what} contains a line break or NUL character"
@@ -468,7 +475,10 @@ mod tests {
         assert_eq!(url("ftp://bob@corp@h").user.as_deref(), Some("bob@corp"));
         assert!(url_err("ftp://h/a%2").contains("percent-encoding"));
         assert!(url_err("ftp://h/a%zz").contains("percent-encoding"));
-        assert!(url_err("ftp://h/%FF").contains("UTF-8"));
+        assert!(url_err("ftp://%FF@h/").contains("UTF-8"));
+        // A path is bytes: Latin-1 `café` is kept exactly (see crate::names).
+        let root = url("ftp://h/caf%E9/").root;
+        assert_eq!(crate::names::encode(&root).as_ref(), b"/caf\xe9");
     }
 
     #[test]

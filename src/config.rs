@@ -30,6 +30,7 @@ use crate::config_tls::TlsSettings;
 use crate::mount_opts::OptError;
 use crate::remote::ftp::FtpConfig;
 use crate::remote::ftp::datamode::{DataMode, PasvAddress};
+use crate::remote::ftp::encoding::NameCodec;
 use crate::remote::ftp::tls::TlsMode;
 
 /// Default FTP control port.
@@ -260,6 +261,8 @@ pub struct OptionSettings {
     pub atomic_replace: bool,
     /// The FTPS options (`tls`, `tls_ca`, …).
     pub tls: TlsSettings,
+    /// `-o encoding=NAME`: the server's name encoding (default: names are its bytes).
+    pub names: NameCodec,
 }
 
 impl Default for OptionSettings {
@@ -289,6 +292,7 @@ impl Default for OptionSettings {
             cache_max_size: DEFAULT_CACHE_MAX_SIZE,
             atomic_replace: false,
             tls: TlsSettings::default(),
+            names: NameCodec::BYTES,
         }
     }
 }
@@ -346,6 +350,7 @@ impl OptionSettings {
             active_address: self.active_address,
             pasv_address: self.pasv_address,
             tls,
+            names: self.names,
         })
     }
 
@@ -460,6 +465,10 @@ impl OptionSettings {
                 self.cache_max_size = parse_size(key, v)?;
             }
             "atomic_replace" => self.atomic_replace = flag(key, value)?,
+            "encoding" => {
+                let v = need(key, value, "NAME")?;
+                self.names = NameCodec::for_label(v).map_err(|r| bad(key, v, r))?;
+            }
             "log_file" => {
                 let v = non_empty(key, need(key, value, "PATH")?)?;
                 self.log_file = Some(PathBuf::from(v));

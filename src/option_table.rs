@@ -248,6 +248,18 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
                   the directory (see SEMANTICS.md).",
     },
     OptionDoc {
+        names: &["encoding"],
+        value: Some("NAME"),
+        default: DefaultValue::Is("utf-8"),
+        summary: "the server's file-name encoding (latin1, cp1251, shift_jis, gbk, ...)",
+        details: "Without it names are the server's bytes, shown as they are (UTF-8 or not) \
+                  and sent back unchanged. With a legacy encoding (any ASCII-compatible one \
+                  of the WHATWG list: latin1/windows-1252, cp1251, koi8-r, shift_jis, gbk, \
+                  euc-kr, big5, ...) names are shown in UTF-8 and converted back for \
+                  commands; a name that would not convert back exactly is refused with \
+                  EINVAL, and OPTS UTF8 ON is not sent (see SEMANTICS.md).",
+    },
+    OptionDoc {
         names: &["fsname"],
         value: Some("NAME"),
         default: DefaultValue::Described("ftpfs#USER@HOST:PORT/PATH"),

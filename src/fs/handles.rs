@@ -87,13 +87,16 @@ pub(super) struct WriteState {
 }
 
 /// The errno for a failed upload: ENOSPC for 552/452, EDQUOT for a 532 that speaks of a
-/// quota, EACCES for 550/553 and other refusals, ETIMEDOUT, else EIO.
+/// quota, EINVAL for a name the server's encoding cannot write, EACCES for 550/553 and other
+/// refusals, ETIMEDOUT, else EIO.
 pub(super) fn upload_errno(e: &RemoteError) -> i32 {
     match e {
         RemoteError::NoSpace(_) => libc::ENOSPC,
         RemoteError::PermissionDenied(m) if m.starts_with("532") || m.contains(" 532 ") => {
             libc::EDQUOT
         }
+        // A name `-o encoding` cannot write (nothing was sent).
+        RemoteError::Unencodable(_) => libc::EINVAL,
         RemoteError::Unavailable(_)
         | RemoteError::PermissionDenied(_)
         | RemoteError::BadName(_) => libc::EACCES,

@@ -140,15 +140,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Names the FTP protocol cannot carry.
+/// Names the kernel or the FTP command line cannot carry: EINVAL (empty, `.`, `..`, `/`,
+/// NUL, CR, LF), ENAMETOOLONG (more than 255 bytes); checked before anything is sent.
 fn check_name(name: &str) -> FsResult<()> {
-    if name.is_empty() || name.contains(['/', '\r', '\n', '\0']) {
-        return Err(FsError::new(
-            libc::EINVAL,
-            format!("{name:?}: name cannot be sent over FTP"),
-        ));
+    match crate::names::name_errno(name) {
+        None => Ok(()),
+        Some(errno) => Err(FsError::new(
+            errno,
+            format!(
+                "{:?}: {}",
+                crate::names::shown(name),
+                if errno == libc::ENAMETOOLONG {
+                    "name longer than 255 bytes"
+                } else {
+                    "name cannot be sent over FTP"
+                }
+            ),
+        )),
     }
-    Ok(())
 }
 
 impl Fs {

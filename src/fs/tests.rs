@@ -628,3 +628,20 @@ fn names_with_slash_or_newline_are_einval() {
     }
     assert_eq!(fake.total_calls(), 0);
 }
+
+#[test]
+fn names_longer_than_255_bytes_are_enametoolong_and_bytes_count_as_one() {
+    let (fs, fake, _) = setup();
+    let long = "n".repeat(256);
+    assert_eq!(errno(fs.mkdir(R, &long)), libc::ENAMETOOLONG);
+    assert_eq!(
+        errno(fs.create(R, &long, 0o644, WRONLY_CREAT)),
+        libc::ENAMETOOLONG
+    );
+    assert_eq!(errno(fs.lookup(R, &long)), libc::ENAMETOOLONG);
+    assert_eq!(fake.total_calls(), 0);
+    // 255 Latin-1 bytes from the kernel are 255 bytes, however long their String is.
+    let latin1 = crate::names::decode(&[0xe9; 255]).into_owned();
+    fs.mkdir(R, &latin1).expect("255 bytes is a good name");
+    assert!(fake.exists(&format!("/{latin1}")));
+}

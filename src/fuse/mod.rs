@@ -2,10 +2,13 @@
 //! between fuser's types and the core's, and is the single place where failed operations are
 //! logged (ENOENT at debug level: it is the normal answer to a lookup of a missing name).
 //!
-//! Invariant: no logic here beyond type conversion — every behaviour lives in [`crate::fs`],
-//! where it is tested without FUSE.
+//! Invariants: no logic here beyond type conversion — every behaviour lives in [`crate::fs`],
+//! where it is tested without FUSE. Names are bytes to the kernel and `String`s to the core:
+//! they cross here through [`crate::names`], losslessly both ways.
 
-use std::ffi::OsStr;
+use std::borrow::Cow;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,6 +21,7 @@ use fuser::{
 };
 
 use crate::fs::{Attr, Fs, FsError, SetAttr, SetTime};
+use crate::names;
 use crate::remote::FileKind;
 
 /// Largest read/write request we ask the kernel for; also the preferred I/O size reported in
@@ -91,8 +95,17 @@ fn fail(op: &str, e: FsError) -> Errno {
     Errno::from_i32(e.errno)
 }
 
-fn name(n: &OsStr) -> Result<&str, Errno> {
-    n.to_str().ok_or(Errno::EINVAL)
+/// A kernel name (bytes) as the core's name: lossless, any bytes (see [`crate::names`]).
+fn name(n: &OsStr) -> Result<Cow<'_, str>, Errno> {
+    Ok(names::decode(n.as_bytes()))
+}
+
+/// A core name as the kernel's bytes.
+fn os(n: &str) -> Cow<'_, OsStr> {
+    match names::encode(n) {
+        Cow::Borrowed(b) => Cow::Borrowed(OsStr::from_bytes(b)),
+        Cow::Owned(b) => Cow::Owned(OsString::from_vec(b)),
+    }
 }
 
 fn set_time(t: Option<TimeOrNow>) -> Option<SetTime> {
@@ -119,7 +132,7 @@ impl Filesystem for FuseAdapter {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
-        let r = name(n).and_then(|n| self.fs.lookup(parent.0, n).map_err(|e| fail("lookup", e)));
+        let r = name(n).and_then(|n| self.fs.lookup(parent.0, &n).map_err(|e| fail("lookup", e)));
         match r {
             Ok(a) => reply.entry(&self.ttl(), &attr(&a), Generation(0)),
             Err(e) => reply.error(e),
@@ -171,7 +184,7 @@ impl Filesystem for FuseAdapter {
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.fs.readlink(ino.0) {
-            Ok(t) => reply.data(t.as_bytes()),
+            Ok(t) => reply.data(&names::encode(&t)),
             Err(e) => reply.error(fail("readlink", e)),
         }
     }
@@ -185,7 +198,7 @@ impl Filesystem for FuseAdapter {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let r = name(n).and_then(|n| self.fs.mkdir(parent.0, n).map_err(|e| fail("mkdir", e)));
+        let r = name(n).and_then(|n| self.fs.mkdir(parent.0, &n).map_err(|e| fail("mkdir", e)));
         match r {
             Ok(a) => reply.entry(&self.ttl(), &attr(&a), Generation(0)),
             Err(e) => reply.error(e),
@@ -193,7 +206,7 @@ impl Filesystem for FuseAdapter {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
-        let r = name(n).and_then(|n| self.fs.unlink(parent.0, n).map_err(|e| fail("unlink", e)));
+        let r = name(n).and_then(|n| self.fs.unlink(parent.0, &n).map_err(|e| fail("unlink", e)));
         match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -201,7 +214,7 @@ impl Filesystem for FuseAdapter {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
-        let r = name(n).and_then(|n| self.fs.rmdir(parent.0, n).map_err(|e| fail("rmdir", e)));
+        let r = name(n).and_then(|n| self.fs.rmdir(parent.0, &n).map_err(|e| fail("rmdir", e)));
         match r {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -217,9 +230,9 @@ impl Filesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let r = name(link_name).and_then(|n| {
-            let t = target.to_str().ok_or(Errno::EINVAL)?;
+            let t = names::decode(target.as_os_str().as_bytes());
             self.fs
-                .symlink(parent.0, n, t)
+                .symlink(parent.0, &n, &t)
                 .map_err(|e| fail("symlink", e))
         });
         match r {
@@ -261,7 +274,7 @@ impl Filesystem for FuseAdapter {
         let r = name(n).and_then(|n| {
             name(newname).and_then(|nn| {
                 self.fs
-                    .rename(parent.0, n, newparent.0, nn, noreplace)
+                    .rename(parent.0, &n, newparent.0, &nn, noreplace)
                     .map_err(|e| fail("rename", e))
             })
         });
@@ -393,7 +406,7 @@ impl Filesystem for FuseAdapter {
                 INodeNo(item.ino),
                 (i + 1) as u64,
                 kind(item.kind),
-                &item.name,
+                os(&item.name),
             ) {
                 break;
             }
@@ -430,7 +443,7 @@ impl Filesystem for FuseAdapter {
             let full = reply.add(
                 INodeNo(a.ino),
                 (i + 1) as u64,
-                &item.name,
+                os(&item.name),
                 &ttl,
                 &attr(&a),
                 Generation(0),
@@ -555,7 +568,7 @@ impl Filesystem for FuseAdapter {
     ) {
         let r = name(n).and_then(|n| {
             self.fs
-                .create(parent.0, n, mode & !umask, flags)
+                .create(parent.0, &n, mode & !umask, flags)
                 .map_err(|e| fail("create", e))
         });
         match r {

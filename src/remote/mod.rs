@@ -109,6 +109,10 @@ pub enum RemoteError {
     /// 553: file name not allowed.
     #[error("{0}")]
     BadName(Detail),
+    /// A name the server's encoding (`-o encoding`) cannot write exactly: refused before
+    /// anything was sent (EINVAL).
+    #[error("{0}")]
+    Unencodable(Detail),
     /// 552: exceeded storage allocation.
     #[error("{0}")]
     NoSpace(Detail),
@@ -140,7 +144,7 @@ impl RemoteError {
         match self {
             RemoteError::Unavailable(_) => libc::ENOENT,
             RemoteError::PermissionDenied(_) => libc::EACCES,
-            RemoteError::BadName(_) => libc::EINVAL,
+            RemoteError::BadName(_) | RemoteError::Unencodable(_) => libc::EINVAL,
             RemoteError::NoSpace(_) => libc::ENOSPC,
             RemoteError::Unsupported(_) => libc::ENOTSUP,
             RemoteError::Timeout(_) => libc::ETIMEDOUT,
@@ -156,6 +160,7 @@ impl RemoteError {
             RemoteError::Unavailable(d)
             | RemoteError::PermissionDenied(d)
             | RemoteError::BadName(d)
+            | RemoteError::Unencodable(d)
             | RemoteError::NoSpace(d)
             | RemoteError::Unsupported(d)
             | RemoteError::Timeout(d)

@@ -6,6 +6,8 @@ mod commands;
 mod coreutils;
 mod faults;
 pub mod harness;
+mod listings;
 mod logs;
+pub mod names;
 mod robust;
 mod writes;

@@ -24,6 +24,9 @@
 //!   that the log of a pool of connections can be read per connection.
 //! - A command line never contains CR or LF (it could smuggle a second command), and the
 //!   password is never logged: a line starting with `PASS ` is shown as `PASS ****`.
+//! - Bytes are bytes: reply text is [`names::decode`]d (a path in a 257 reply that is not
+//!   UTF-8 survives intact) and command lines are [`names::encode`]d, so a name goes out as
+//!   the exact bytes it came in as (see `encoding.rs`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -33,6 +36,7 @@ use std::time::{Duration, Instant};
 use suppaftp::TlsStream as _;
 
 use super::tls::{SessionTls, disarm, handshake};
+use crate::names;
 use crate::remote::{RemoteError, RemoteResult};
 
 /// The TLS stream type suppaftp builds with rustls (its `RustlsStream` is not exported by
@@ -214,7 +218,7 @@ impl Control {
                 ));
             }
             log::debug!("[{}] -> {shown}", self.local.port());
-            buf.extend_from_slice(line.as_bytes());
+            names::encode_into(line, &mut buf);
             buf.extend_from_slice(b"\r\n");
         }
         let out = self.io.get_mut();
@@ -252,7 +256,7 @@ impl Control {
     fn read_reply(&mut self, deadline: Instant) -> RemoteResult<Reply> {
         let mut line = Vec::new();
         self.line(&mut line, deadline)?;
-        let first = String::from_utf8_lossy(&line).into_owned();
+        let first = names::decode(&line).into_owned();
         let code = reply_code(&first).ok_or_else(|| {
             RemoteError::Other(format!("malformed reply {:?}", clip(&first)).into())
         })?;
@@ -261,7 +265,7 @@ impl Control {
             loop {
                 line.clear();
                 self.line(&mut line, deadline)?;
-                let l = String::from_utf8_lossy(&line);
+                let l = names::decode(&line);
                 if text.len() + l.len() > MAX_REPLY {
                     return Err(RemoteError::Other(
                         format!(

@@ -6,6 +6,8 @@
 //! Invariants:
 //! - The password goes out in PASS only, and is never logged (`Control::send_many` shows
 //!   `PASS ****`).
+//! - `OPTS UTF8 ON` is sent only when FEAT lists UTF8 and no `-o encoding` names another
+//!   encoding (the server would switch its names to UTF-8 under us).
 //! - Nothing is pipelined with servers lftp knows to mishandle it (decided from the first
 //!   banner, kept in `Shared::pipelining`), nor after a pipelined login failed where a plain
 //!   one worked (`Shared::pipelining_off`).
@@ -192,9 +194,11 @@ pub fn parse_257(text: &str) -> Option<String> {
     None
 }
 
-/// Whether the server does not speak UTF8 for us (not in FEAT, or `OPTS UTF8 ON` refused).
+/// Whether the server does not speak UTF8 for us (not in FEAT, or `OPTS UTF8 ON` refused),
+/// or the user said which encoding its names are in (`-o encoding`): asking a server to
+/// switch to UTF-8 would make it send names in an encoding other than the one we read.
 fn skip_utf8(f: &Feats, shared: &Shared) -> bool {
-    !f.utf8 || shared.utf8_refused.load(Ordering::Relaxed)
+    !f.utf8 || shared.utf8_refused.load(Ordering::Relaxed) || shared.names.converts()
 }
 
 /// Checks the reply to `TYPE I` and, when sent, to `OPTS UTF8 ON` (a refusal is remembered).
@@ -231,7 +235,15 @@ pub(super) fn setup(raw: &mut Control, shared: &Shared, target: &str) -> RemoteR
         );
         Feats::default()
     };
-    let _ = shared.feats.set(feats.clone());
+    if shared.feats.set(feats.clone()).is_ok()
+        && feats.utf8
+        && let Some(enc) = shared.names.encoding()
+    {
+        log::warn!(
+            "{target} offers UTF8, but -o encoding={enc}: its names are read as {enc} and OPTS \
+             UTF8 ON is not sent (if names look garbled, mount without -o encoding)"
+        );
+    }
     let opts = if skip_utf8(&feats, shared) {
         None
     } else {

@@ -16,6 +16,8 @@
 
 pub mod control;
 pub mod datamode;
+pub mod encoding;
+mod list;
 pub mod listing;
 pub mod login;
 pub mod pool;
@@ -31,6 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use self::datamode::{Change, DataMode, Failure, Method, PasvAddress};
+use self::encoding::NameCodec;
 use self::pool::{Conn, Pool, Use};
 use self::session::{Session, Shared};
 use self::tls::TlsOptions;
@@ -66,6 +69,8 @@ pub struct FtpConfig {
     pub pasv_address: PasvAddress,
     /// FTPS (`None`: plain FTP).
     pub tls: Option<TlsOptions>,
+    /// How names on the wire become names in the mount (`-o encoding`).
+    pub names: NameCodec,
 }
 
 impl std::fmt::Debug for FtpConfig {
@@ -84,6 +89,7 @@ impl std::fmt::Debug for FtpConfig {
             .field("active_address", &self.active_address)
             .field("pasv_address", &self.pasv_address)
             .field("tls", &self.tls)
+            .field("names", &self.names)
             .finish()
     }
 }
@@ -99,8 +105,8 @@ pub struct FtpRemote {
     pool: Arc<Pool>,
     shared: Arc<Shared>,
     caps: Capabilities,
-    /// The server lists with MLSD (from FEAT at the first login).
-    mlsd: bool,
+    /// MLSD or LIST, and what was warned about (`list.rs`).
+    lists: list::ListState,
 }
 
 /// What to say when no data connection could be made.
@@ -161,7 +167,7 @@ impl FtpRemote {
         Ok(FtpRemote {
             pool,
             shared,
-            mlsd: feats.mlsd,
+            lists: list::ListState::new(feats.mlsd),
             caps: Capabilities {
                 set_mtime: feats.mfmt,
                 chmod: None,
@@ -281,18 +287,19 @@ impl FtpRemote {
         Err(RemoteError::DataConnection(msg.into()))
     }
 
-    fn abs(&self, path: &str) -> String {
+    fn abs(&self, path: &str) -> RemoteResult<String> {
         session::abs_path(&self.shared, path)
     }
 
     /// Reads a whole listing from a data connection, then recycles the connection.
-    fn read_listing(mut conn: Conn, dc: DataConn) -> RemoteResult<Vec<String>> {
+    fn read_listing(mut conn: Conn, dc: DataConn) -> RemoteResult<Vec<u8>> {
         let r = Self::read_all(&mut conn, dc);
         conn.recycle();
         r
     }
 
-    fn read_all(conn: &mut Conn, mut dc: DataConn) -> RemoteResult<Vec<String>> {
+    /// The bytes of a listing, as they came (names are bytes: `list.rs` reads them).
+    fn read_all(conn: &mut Conn, mut dc: DataConn) -> RemoteResult<Vec<u8>> {
         let mut bytes = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -306,51 +313,17 @@ impl FtpRemote {
             }
         }
         conn.session().finish(dc)?;
-        Ok(String::from_utf8_lossy(&bytes)
-            .split('\n')
-            .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
-            .filter(|l| !l.is_empty())
-            .collect())
+        Ok(bytes)
     }
 }
 
 impl Remote for FtpRemote {
     fn list(&self, dir: &str) -> RemoteResult<Vec<RemoteEntry>> {
-        let abs = self.abs(dir);
-        if self.mlsd {
-            let (conn, dc) = self.open_transfer(Use::Meta, None, &format!("MLSD {abs}"), 0)?;
-            let lines = Self::read_listing(conn, dc)?;
-            return Ok(listing::parse_mlsd(&lines, &abs).entries);
-        }
-        // CWD + bare LIST: a path argument to LIST is globbed by many servers (`*`, `?`, `[`
-        // in names would break), and some would take a leading `-` as options.
-        use std::sync::atomic::Ordering::Relaxed;
-        let lines = if self.shared.list_a_rejected.load(Relaxed) {
-            let (conn, dc) = self.open_transfer(Use::Meta, Some(dir), "LIST", 0)?;
-            Self::read_listing(conn, dc)?
-        } else {
-            match self.open_transfer(Use::Meta, Some(dir), "LIST -a", 0) {
-                Ok((conn, dc)) => Self::read_listing(conn, dc)?,
-                // A permanent refusal of the option (500/501/502/504, or a 550 from a server
-                // that took `-a` for a path): plain LIST, and if that works, for good. A
-                // transient error (4xx) is the listing's error and changes nothing.
-                Err(e) if refuses_option(&e) => {
-                    let (conn, dc) = self.open_transfer(Use::Meta, Some(dir), "LIST", 0)?;
-                    let l = Self::read_listing(conn, dc)?;
-                    log::info!(
-                        "the server rejects `LIST -a` ({e}); using LIST (dot files may hide)"
-                    );
-                    self.shared.list_a_rejected.store(true, Relaxed);
-                    l
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        Ok(listing::parse_list(&lines, SystemTime::now()).entries)
+        self.list_dir(dir)
     }
 
     fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn ReadStream>> {
-        let cmd = format!("RETR {}", self.abs(path));
+        let cmd = format!("RETR {}", self.abs(path)?);
         let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, offset)?;
         Ok(Box::new(FtpRead {
             conn: Some(conn),
@@ -359,13 +332,13 @@ impl Remote for FtpRemote {
     }
 
     fn open_write(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
-        let cmd = format!("STOR {}", self.abs(path));
+        let cmd = format!("STOR {}", self.abs(path)?);
         let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, 0)?;
         Ok(Box::new(FtpWrite::new(conn, dc)))
     }
 
     fn open_append(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
-        let cmd = format!("APPE {}", self.abs(path));
+        let cmd = format!("APPE {}", self.abs(path)?);
         let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, 0)?;
         Ok(Box::new(FtpWrite::new(conn, dc)))
     }

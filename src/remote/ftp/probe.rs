@@ -127,7 +127,8 @@ pub fn run(cfg: &FtpConfig, out: &mut dyn Write) -> std::io::Result<bool> {
             feats.join(", ")
         }
     )?;
-    let root = abs_path(&s.shared, "/");
+    // "/" is ASCII: no encoding can refuse it.
+    let root = abs_path(&s.shared, "/").unwrap_or_else(|_| "/".into());
     let cmd = if s.feats.mlsd {
         writeln!(out, "listing: MLSD")?;
         format!("MLSD {root}")

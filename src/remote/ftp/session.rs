@@ -24,6 +24,7 @@ use suppaftp::Status;
 use super::FtpConfig;
 use super::control::Control;
 use super::datamode::{DataModes, Method};
+use super::encoding::NameCodec;
 pub use super::login::{Feats, parse_feat};
 use super::login::{banner, fast_login, login, pipelining_allowed, pwd, resolve, setup};
 use super::tls::{Before, SessionTls, TlsMode, TlsSetup, handshake};
@@ -96,6 +97,8 @@ pub struct Shared {
     pub pipelining_off: AtomicBool,
     /// FTPS: the mount's TLS setup (`None`: plain FTP).
     pub tls: Option<TlsSetup>,
+    /// How names on the wire become names in the mount (`-o encoding`).
+    pub names: NameCodec,
 }
 
 impl Shared {
@@ -122,18 +125,25 @@ impl Shared {
             pipelining: OnceLock::new(),
             pipelining_off: AtomicBool::new(false),
             tls,
+            names: cfg.names,
         })
     }
 }
 
-/// The server path of a mount-relative path (under the resolved root).
-pub fn abs_path(shared: &Shared, path: &str) -> String {
+/// The server path (a wire string, see `encoding.rs`) of a mount-relative path (under the
+/// resolved root); `Unencodable` when `-o encoding` cannot write a component of it exactly.
+pub fn abs_path(shared: &Shared, path: &str) -> RemoteResult<String> {
+    let path = shared
+        .names
+        .path_to_wire(path)
+        .map_err(|e| RemoteError::Unencodable(e.into()))?;
+    let path = path.as_ref();
     let root = shared
         .root
         .get()
         .map_or("/", String::as_str)
         .trim_end_matches('/');
-    if path == "/" {
+    Ok(if path == "/" {
         if root.is_empty() {
             "/".into()
         } else {
@@ -141,7 +151,7 @@ pub fn abs_path(shared: &Shared, path: &str) -> String {
         }
     } else {
         format!("{root}{path}")
-    }
+    })
 }
 
 /// Joins the login directory and the configured root (`/` = the login directory itself).
@@ -301,7 +311,11 @@ impl Session {
                 log::debug!("{target}: PWD failed ({e}); taking / as the login directory");
                 "/".into()
             });
-            let root = resolve_root(&home, &cfg.root);
+            let wanted = shared
+                .names
+                .path_to_wire(&cfg.root)
+                .map_err(|e| RemoteError::Unencodable(format!("the mounted path: {e}").into()))?;
+            let root = resolve_root(&home, &wanted);
             log::debug!("{target}: login directory {home}; mounting {root}");
             let _ = shared.root.set(root);
         }
@@ -320,7 +334,7 @@ impl Session {
     }
 
     /// The server path of a mount-relative path.
-    pub fn abs(&self, path: &str) -> String {
+    pub fn abs(&self, path: &str) -> RemoteResult<String> {
         abs_path(&self.shared, path)
     }
 
@@ -546,7 +560,7 @@ impl Session {
 
     /// CWD.
     pub fn cwd(&mut self, path: &str) -> RemoteResult<()> {
-        let abs = self.abs(path);
+        let abs = self.abs(path)?;
         self.command(
             &format!("CWD {abs}"),
             &[Status::RequestedFileActionOk, Status::CommandOk],
@@ -564,7 +578,7 @@ impl Session {
     }
 
     pub fn mkdir(&mut self, path: &str) -> RemoteResult<()> {
-        let abs = self.abs(path);
+        let abs = self.abs(path)?;
         self.command(
             &format!("MKD {abs}"),
             &[Status::PathCreated, Status::CommandOk],
@@ -572,7 +586,7 @@ impl Session {
     }
 
     pub fn rmdir(&mut self, path: &str) -> RemoteResult<()> {
-        let abs = self.abs(path);
+        let abs = self.abs(path)?;
         self.command(
             &format!("RMD {abs}"),
             &[Status::RequestedFileActionOk, Status::CommandOk],
@@ -580,7 +594,7 @@ impl Session {
     }
 
     pub fn delete(&mut self, path: &str) -> RemoteResult<()> {
-        let abs = self.abs(path);
+        let abs = self.abs(path)?;
         self.command(
             &format!("DELE {abs}"),
             &[Status::RequestedFileActionOk, Status::CommandOk],
@@ -588,7 +602,7 @@ impl Session {
     }
 
     pub fn rename(&mut self, from: &str, to: &str) -> RemoteResult<()> {
-        let (from, to) = (self.abs(from), self.abs(to));
+        let (from, to) = (self.abs(from)?, self.abs(to)?);
         self.command(&format!("RNFR {from}"), &[Status::RequestFilePending])?;
         self.command(
             &format!("RNTO {to}"),
@@ -597,7 +611,12 @@ impl Session {
     }
 
     pub fn symlink(&mut self, target: &str, path: &str) -> RemoteResult<()> {
-        let abs = self.abs(path);
+        let abs = self.abs(path)?;
+        let target = self
+            .shared
+            .names
+            .path_to_wire(target)
+            .map_err(|e| RemoteError::Unencodable(e.into()))?;
         self.command(
             &format!("SITE SYMLINK {target} {abs}"),
             &[Status::CommandOk, Status::RequestedFileActionOk],
@@ -605,7 +624,7 @@ impl Session {
     }
 
     pub fn chmod(&mut self, path: &str, mode: u32) -> RemoteResult<()> {
-        let abs = self.abs(path);
+        let abs = self.abs(path)?;
         self.command(
             &format!("SITE CHMOD {mode:o} {abs}"),
             &[Status::CommandOk, Status::RequestedFileActionOk],
@@ -618,7 +637,7 @@ impl Session {
     /// (where MDTM is advertised). A method the server does not understand moves to the next;
     /// a refusal by a method that works (550 …) is the answer.
     pub fn set_mtime(&mut self, path: &str, mtime: SystemTime) -> RemoteResult<()> {
-        let abs = self.abs(path);
+        let abs = self.abs(path)?;
         let stamp = mfmt_stamp(mtime);
         let known = *self
             .shared

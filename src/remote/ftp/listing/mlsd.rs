@@ -122,7 +122,7 @@ fn reduce_path<'a>(name: &'a str, dir: &str) -> &'a str {
 }
 
 /// `YYYYMMDDHHMMSS[.sss]`, UTC.
-fn parse_mlsd_time(value: &str) -> Option<std::time::SystemTime> {
+pub(super) fn parse_mlsd_time(value: &str) -> Option<std::time::SystemTime> {
     let (main, frac) = value.split_once('.').unwrap_or((value, ""));
     if main.len() != 14 || !main.bytes().all(|b| b.is_ascii_digit()) {
         return None;

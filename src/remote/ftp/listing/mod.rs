@@ -114,6 +114,9 @@ pub enum NameProblem {
     LineBreak,
     /// More than 255 bytes.
     TooLong,
+    /// Its bytes read as the name of other bytes in the chosen encoding (see
+    /// `encoding.rs`): it could not be told from that name.
+    NoName,
 }
 
 impl fmt::Display for NameProblem {
@@ -123,6 +126,9 @@ impl fmt::Display for NameProblem {
             NameProblem::Nul => "it contains a NUL byte",
             NameProblem::LineBreak => "it contains a line break",
             NameProblem::TooLong => "it is longer than 255 bytes",
+            NameProblem::NoName => {
+                "its bytes are not in the -o encoding and read as another name's"
+            }
         })
     }
 }
@@ -142,19 +148,42 @@ pub enum LineResult {
 pub(super) enum Raw {
     Entry(RemoteEntry),
     Skip,
+    /// An entry the caller's [`NameFix`] gave no name.
+    NoName(RemoteEntry),
 }
 
 /// Parses a `LIST` reply, one line per element (line terminators may be left on). `now` is
 /// only used to give year-less dates a year.
 pub fn parse_list<S: AsRef<str>>(lines: &[S], now: SystemTime) -> Listing {
-    let now = date::system_time_to_secs(now);
-    collect(lines, |line| list_line(line, now))
+    parse_list_with(lines, now, &|_, e| Ok(e))
 }
 
 /// Parses an `MLSD` reply. `dir` is the listed directory's path on the server: a name that
 /// is a full path in it is reduced to its last component.
 pub fn parse_mlsd<S: AsRef<str>>(lines: &[S], dir: &str) -> Listing {
-    collect(lines, |line| mlsd::parse_mlsd_line(line, Some(dir)))
+    parse_mlsd_with(lines, dir, &|_, e| Ok(e))
+}
+
+/// How the caller turns the name (and link target) cut from line `index` of `lines` into the
+/// entry's name in the mount, before the name is checked; `Err` gives the entry no name (it
+/// is left out, reported as [`NameProblem::NoName`]). The FTP layer converts names of lines
+/// read as bytes under `-o encoding` this way (`encoding.rs`).
+pub type NameFix<'a> = &'a dyn Fn(usize, RemoteEntry) -> Result<RemoteEntry, RemoteEntry>;
+
+/// [`parse_list`] with a [`NameFix`].
+pub fn parse_list_with<S: AsRef<str>>(lines: &[S], now: SystemTime, fix: NameFix<'_>) -> Listing {
+    let now = date::system_time_to_secs(now);
+    collect(lines, |line| list_line(line, now), fix)
+}
+
+/// [`parse_mlsd`] with a [`NameFix`].
+pub fn parse_mlsd_with<S: AsRef<str>>(lines: &[S], dir: &str, fix: NameFix<'_>) -> Listing {
+    collect(lines, |line| mlsd::parse_mlsd_line(line, Some(dir)), fix)
+}
+
+/// An MDTM reply's or MLSD `modify` fact's time (`YYYYMMDDHHMMSS[.fraction]`, UTC).
+pub fn parse_timestamp(s: &str) -> Option<SystemTime> {
+    mlsd::parse_mlsd_time(s.trim())
 }
 
 /// One line of a `LIST` reply (see [`parse_list`]).
@@ -167,16 +196,27 @@ pub fn parse_mlsd_line(line: &str, dir: &str) -> LineResult {
     classify(line, |l| mlsd::parse_mlsd_line(l, Some(dir)))
 }
 
-fn collect<S: AsRef<str>>(lines: &[S], parse: impl Fn(&str) -> Option<Raw>) -> Listing {
+fn collect<S: AsRef<str>>(
+    lines: &[S],
+    parse: impl Fn(&str) -> Option<Raw>,
+    fix: NameFix<'_>,
+) -> Listing {
     let mut out = Listing::default();
     let report = &mut out.report;
-    for line in lines {
+    for (index, line) in lines.iter().enumerate() {
         let line = line.as_ref();
         if is_blank(line) {
             continue;
         }
         report.lines += 1;
-        match classify(line, &parse) {
+        let result = classify(line, |l| match parse(l)? {
+            Raw::Entry(e) => Some(match fix(index, e) {
+                Ok(e) => Raw::Entry(e),
+                Err(e) => Raw::NoName(e),
+            }),
+            other => Some(other),
+        });
+        match result {
             LineResult::Entry(e) => {
                 report.entries += 1;
                 out.entries.push(e);
@@ -212,6 +252,7 @@ fn classify(line: &str, parse: impl Fn(&str) -> Option<Raw>) -> LineResult {
     match parse(line) {
         None => LineResult::Unparsed,
         Some(Raw::Skip) => LineResult::Skipped,
+        Some(Raw::NoName(e)) => LineResult::LeftOut(e, NameProblem::NoName),
         Some(Raw::Entry(e)) if matches!(e.name.as_str(), "" | "." | "..") => LineResult::Skipped,
         Some(Raw::Entry(e)) => match name_problem(&e.name) {
             Some(problem) => LineResult::LeftOut(e, problem),
@@ -220,7 +261,8 @@ fn classify(line: &str, parse: impl Fn(&str) -> Option<Raw>) -> LineResult {
     }
 }
 
-/// Why `name` cannot be carried, if it cannot.
+/// Why `name` cannot be carried, if it cannot (its length is counted in the bytes the kernel
+/// gets: an escaped byte of `crate::names` is one).
 pub fn name_problem(name: &str) -> Option<NameProblem> {
     if name.contains('/') {
         Some(NameProblem::Slash)
@@ -228,7 +270,7 @@ pub fn name_problem(name: &str) -> Option<NameProblem> {
         Some(NameProblem::Nul)
     } else if name.contains(['\r', '\n']) {
         Some(NameProblem::LineBreak)
-    } else if name.len() > MAX_NAME_BYTES {
+    } else if crate::names::byte_len(name) > MAX_NAME_BYTES {
         Some(NameProblem::TooLong)
     } else {
         None
