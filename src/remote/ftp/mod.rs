@@ -260,7 +260,13 @@ impl FtpRemote {
                         t.policy.retired(conn.session().tls13(), &why);
                     }
                     drop(conn);
-                    conn = self.pool.get(usage)?;
+                    // Another idle connection first; when that one cannot resume either (the
+                    // idle ones outlived their TLS sessions), a new login.
+                    conn = if tls_retries == 1 {
+                        self.pool.get(usage)?
+                    } else {
+                        self.pool.get_fresh(usage)?
+                    };
                     prepared = false;
                 }
                 Err(Attempt::Tls(TlsFailure::Retire(why))) => {
