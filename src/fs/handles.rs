@@ -30,13 +30,11 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::live::Claim;
-use super::prefetch::{Prefetcher, Reopen};
+use super::reading::ReadState;
 use super::staged::Staged;
 use super::{Fs, FsError, FsResult, lock};
 use crate::remote::{FileKind, RemoteError, WriteStream, join, split};
 
-/// Forward gaps up to this size are skipped by reading, not by a new RETR.
-const SKIP_LIMIT: u64 = 1 << 20;
 /// Bytes of out-of-order writes held while waiting for the gap before them.
 const REORDER_LIMIT: usize = 16 << 20;
 
@@ -60,14 +58,6 @@ pub(super) struct StagedHandle {
 pub(super) struct Writer {
     pub id: u64,
     pub fh: u64,
-}
-
-pub(super) struct ReadState {
-    path: String,
-    /// The running download with its read-ahead, if any.
-    pf: Option<Prefetcher>,
-    /// Where the file ended, once seen.
-    eof: Option<u64>,
 }
 
 pub(super) struct WriteState {
@@ -143,7 +133,7 @@ impl Fs {
                 // last open (size and mtime as listed), so a re-read costs no transfer.
                 let seen = (e.size, e.mtime);
                 let keep = lock(&self.opened).insert(ino, seen) == Some(seen);
-                let fh = self.insert_handle(Handle::Read(ReadState::new(path)));
+                let fh = self.insert_handle(Handle::Read(ReadState::new(path, ino, e.size)));
                 Ok((fh, keep))
             }
             // A file another handle writes is staged and shared (the claim of the stream
@@ -490,7 +480,7 @@ impl Fs {
         // stream slot waits, then sees it gone.
         match &mut *h {
             Handle::Read(r) => {
-                r.pf = None;
+                r.close();
                 Ok(())
             }
             Handle::Staged(s) => {
@@ -522,62 +512,6 @@ impl Fs {
             }
         }
         clean
-    }
-}
-
-impl ReadState {
-    pub(super) fn new(path: String) -> Self {
-        ReadState {
-            path,
-            pf: None,
-            eof: None,
-        }
-    }
-
-    fn read_with<R>(
-        &mut self,
-        fs: &Fs,
-        offset: u64,
-        size: usize,
-        reply: impl FnOnce(&[u8]) -> R,
-    ) -> FsResult<R> {
-        if self.eof.is_some_and(|eof| offset >= eof) {
-            return Ok(reply(&[]));
-        }
-        let reusable = self
-            .pf
-            .as_ref()
-            .is_some_and(|p| p.covers(offset, SKIP_LIMIT));
-        if !reusable {
-            // Another offset: end this transfer (its thread aborts it) and REST to `offset`.
-            self.pf = None;
-            let s = fs
-                .remote
-                .open_read(&self.path, offset)
-                .map_err(|e| FsError::remote("download", &self.path, &e))?;
-            // An idle download gives its connection back; reading on resumes with REST.
-            let (remote, path) = (Arc::clone(&fs.remote), self.path.clone());
-            let reopen: Reopen = Arc::new(move |at| remote.open_read(&path, at));
-            let p = Prefetcher::start_with(s, offset, reopen)
-                .map_err(|e| FsError::new(libc::EIO, format!("{}: {e}", self.path)))?;
-            self.pf = Some(p);
-        }
-        let Some(p) = self.pf.as_mut() else {
-            return Ok(reply(&[]));
-        };
-        match p.read_with(offset, size, reply) {
-            Ok(d) => {
-                if let Some(eof) = p.eof() {
-                    self.eof = Some(eof);
-                }
-                Ok(d)
-            }
-            Err(e) => {
-                // The next read starts a fresh transfer at its offset.
-                self.pf = None;
-                Err(FsError::remote("download", &self.path, &e))
-            }
-        }
     }
 }
 

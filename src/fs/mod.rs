@@ -29,6 +29,7 @@ mod live;
 mod modify;
 mod prefetch;
 mod ranges;
+mod reading;
 mod staged;
 
 use std::collections::HashMap;
@@ -106,6 +107,14 @@ pub struct SetAttr {
     pub mtime: Option<SetTime>,
 }
 
+/// What the kernel must be told about its caches; sent by the FUSE adapter
+/// (`fuse::start_notifier`) once the core has answered the requests concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Drop the cached pages of `ino` from byte `from` on, and its cached attributes.
+    Inval { ino: u64, from: u64 },
+}
+
 /// Filesystem statistics (FTP has none: see SEMANTICS.md).
 #[derive(Clone, Copy, Debug)]
 pub struct StatFs {
@@ -131,6 +140,8 @@ pub struct Fs {
     /// Staged copies by path (see `modify.rs`).
     staged: Mutex<HashMap<String, modify::Registered>>,
     store: Arc<staged::Store>,
+    /// Where notices for the kernel go (none in tests without FUSE).
+    notices: Mutex<Option<std::sync::mpsc::Sender<Notice>>>,
     next_fh: AtomicU64,
     cfg: FsConfig,
     mounted_at: SystemTime,
@@ -166,9 +177,56 @@ impl Fs {
                 cfg.cache_dir.clone(),
                 cfg.cache_max_size,
             )),
+            notices: Mutex::new(None),
             next_fh: AtomicU64::new(1),
             cfg,
             mounted_at: SystemTime::now(),
+        }
+    }
+
+    /// Sends the core's notices for the kernel to `tx` (see [`Notice`]).
+    pub fn set_notices(&self, tx: std::sync::mpsc::Sender<Notice>) {
+        *lock(&self.notices) = Some(tx);
+    }
+
+    fn notice(&self, n: Notice) {
+        if let Some(tx) = lock(&self.notices).as_ref() {
+            let _ = tx.send(n);
+        }
+    }
+
+    /// The size a stat of `path` would show now, without listing anything (`None` when its
+    /// directory's listing is not cached).
+    fn shown_size(&self, path: &str) -> Option<u64> {
+        if let Some(l) = lock(&self.live).get(path) {
+            return Some(l.size);
+        }
+        let (dir, name) = split(path)?;
+        self.cache.peek(dir)?.get(name).map(|e| e.size)
+    }
+
+    /// The size of a file as the server says now: SIZE, else a fresh listing.
+    fn server_size(&self, path: &str) -> FsResult<u64> {
+        match self.remote.size(path) {
+            Ok(s) => Ok(s),
+            Err(RemoteError::Unsupported(_)) => {
+                let (dir, name) = split(path).ok_or_else(|| enoent(path))?;
+                self.cache.invalidate(dir);
+                let list = self.listing(dir)?;
+                list.get(name).map(|e| e.size).ok_or_else(|| enoent(path))
+            }
+            Err(e) => Err(FsError::remote("size", path, &e)),
+        }
+    }
+
+    /// The server confirmed that `path` now holds `size` bytes (less than the listing said).
+    fn note_shrunk(&self, path: &str, size: u64) {
+        if let Some((dir, name)) = split(path) {
+            self.cache.update(dir, |l| {
+                if let Some(e) = l.get_mut(name) {
+                    e.size = size;
+                }
+            });
         }
     }
 
@@ -776,6 +834,8 @@ mod model_tests;
 mod review_tests;
 #[cfg(test)]
 mod shared_tests;
+#[cfg(test)]
+mod short_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -33,7 +33,8 @@ use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::handles::{Handle, ReadState, StagedHandle, WriteState, Writer, upload_errno};
+use super::handles::{Handle, StagedHandle, WriteState, Writer, upload_errno};
+use super::reading::ReadState;
 use super::staged::{Staged, UploadError};
 use super::{Fs, FsError, FsResult, lock};
 use crate::remote::{FileKind, RemoteEntry, RemoteError, split};
@@ -186,7 +187,10 @@ impl Fs {
                     copy,
                     writer: None,
                 }),
-                None => Handle::Read(ReadState::new(path.to_string())),
+                None => {
+                    let ino = lock(&self.inodes).ino_of(path).unwrap_or(0);
+                    Handle::Read(ReadState::new(path.to_string(), ino, size))
+                }
             };
             return Ok(self.insert_handle(h));
         }

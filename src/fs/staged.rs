@@ -197,7 +197,8 @@ impl Staged {
         Ok(())
     }
 
-    /// Downloads `[s, e)` into the local file. A server copy that ends early leaves zeros.
+    /// Downloads `[s, e)` into the local file (`e` ≤ `base`, bytes the server holds). A
+    /// transfer that ends early is an error (EIO), never zeros: the copy would upload them.
     fn fetch(&mut self, remote: &dyn Remote, s: u64, e: u64) -> FsResult<()> {
         let fail = |err: &RemoteError| FsError::remote("download (staging)", &self.path, err);
         let mut stream = remote.open_read(&self.path, s).map_err(|e| fail(&e))?;
@@ -222,6 +223,18 @@ impl Staged {
             pos += n as u64;
         }
         stream.close();
+        if pos < e {
+            return Err(FsError::new(
+                libc::EIO,
+                format!(
+                    "{}: staged copy: the server sent {} bytes from offset {s} where it listed \
+                     {} (the file changed on the server?)",
+                    self.path,
+                    pos - s,
+                    e - s
+                ),
+            ));
+        }
         Ok(())
     }
 

@@ -17,12 +17,34 @@ use fuser::{
     ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::fs::{Attr, Fs, FsError, SetAttr, SetTime};
+use crate::fs::{Attr, Fs, FsError, Notice, SetAttr, SetTime};
 use crate::remote::FileKind;
 
 /// Largest read/write request we ask the kernel for; also the preferred I/O size reported in
 /// `st_blksize`, so that `cp` and friends write in 1 MiB pieces instead of 128 KiB.
 const MAX_IO: u32 = 1 << 20;
+
+/// Sends the core's notices ([`Notice`]) to the kernel from a thread of its own. A notice
+/// that drops cached pages waits until the kernel unlocks them, which it does only once the
+/// read requests holding them are answered: it must never run on a thread that answers
+/// requests. The thread ends when the core is dropped.
+pub fn start_notifier(fs: &Fs, notifier: fuser::Notifier) -> std::io::Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<Notice>();
+    std::thread::Builder::new()
+        .name("ftpfs-notify".into())
+        .spawn(move || {
+            for n in rx {
+                let Notice::Inval { ino, from } = n;
+                let from = i64::try_from(from).unwrap_or(i64::MAX);
+                // ENOENT: the kernel has forgotten the inode meanwhile (nothing to drop).
+                if let Err(e) = notifier.inval_inode(INodeNo(ino), from, 0) {
+                    log::debug!("kernel notice for inode {ino}: {e}");
+                }
+            }
+        })?;
+    fs.set_notices(tx);
+    Ok(())
+}
 
 /// fuser's `Filesystem` over the core.
 pub struct FuseAdapter {

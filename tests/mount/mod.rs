@@ -1,11 +1,13 @@
 //! End-to-end tests through a real FUSE mount of the `ftpfs` binary.
 
 mod badftp;
+mod changing;
 mod cli;
 mod commands;
 mod coreutils;
 mod faults;
 pub mod harness;
 mod logs;
+mod pjdfstest;
 mod robust;
 mod writes;
