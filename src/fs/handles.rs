@@ -37,6 +37,8 @@ use crate::remote::{FileKind, RemoteError, WriteStream, join, split};
 
 /// Bytes of out-of-order writes held while waiting for the gap before them.
 const REORDER_LIMIT: usize = 16 << 20;
+/// A write further than this beyond the position leaves a hole: the file is staged.
+const HOLE_LIMIT: u64 = 16 << 20;
 
 pub(super) enum Handle {
     Read(ReadState),
@@ -221,6 +223,14 @@ impl Fs {
                 }
             }
         };
+        if existing.is_none() {
+            // A new name in `dir`; the mode it was created with is given on the server once
+            // its upload has finished (the server may create it with its own default).
+            self.touch_dir(&dir);
+            if let Some(l) = lock(&self.live).get_mut(&path) {
+                l.pending_mode = Some(mode & 0o7777);
+            }
+        }
         match self.attr_of_path(&path, true) {
             Ok(attr) => Ok((attr, fh)),
             Err(e) => {
@@ -368,8 +378,9 @@ impl Fs {
             Handle::Write(w) => {
                 w.write(offset, data)?;
                 // Still under the handle's lock: while it streams, it is the file's only
-                // writer (staging it takes this lock first).
-                let end = w.pos;
+                // writer (staging it takes this lock first). A write waiting for the gap
+                // before it counts too: the file is that long already.
+                let end = w.pos.max(offset + data.len() as u64);
                 self.update_live(&w.path, w.writer, |l| {
                     l.size = l.size.max(end);
                     l.mtime = SystemTime::now();
@@ -542,7 +553,9 @@ impl WriteState {
     fn needs_staging(&self, offset: u64, len: usize) -> bool {
         offset < self.pos
             || (offset > self.pos
-                && (self.pending_bytes + len > REORDER_LIMIT || self.pending.contains_key(&offset)))
+                && (offset - self.pos > HOLE_LIMIT
+                    || self.pending_bytes + len > REORDER_LIMIT
+                    || self.pending.contains_key(&offset)))
     }
 
     /// Takes the out-of-order writes still waiting (to move them into a staged copy).

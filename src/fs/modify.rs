@@ -421,13 +421,21 @@ impl Fs {
         writer: Option<Writer>,
         size: Option<u64>,
     ) -> FsResult<()> {
-        let pending = match (writer, lock(&self.live).get_mut(path)) {
-            (Some(w), Some(l)) if l.id == w.id => l.pending_mtime.take(),
+        let (pending, mode, written) = match (writer, lock(&self.live).get_mut(path)) {
+            (Some(w), Some(l)) if l.id == w.id => {
+                (l.pending_mtime.take(), l.pending_mode.take(), Some(l.mtime))
+            }
             (Some(_), _) => return Ok(()),
-            (None, _) => None,
+            (None, _) => (None, None, None),
         };
         if size.is_some() {
-            self.note_written(path, size, Some(SystemTime::now()));
+            // The time of the last write (or of the creation), as shown while it was open:
+            // the server's (the 226) shows at the next listing.
+            let when = written.unwrap_or_else(SystemTime::now);
+            self.note_written(path, size, Some(when));
+        }
+        if let Some(m) = mode {
+            self.apply_new_mode(path, FileKind::File, m);
         }
         if let Some(t) = pending {
             self.remote.set_mtime(path, t).map_err(|e| {

@@ -140,8 +140,13 @@ impl ReadState {
             // A transfer that delivered nothing (it began at or beyond the end).
             let empty = p.low() == end;
             let known = self.known(fs);
-            if end >= known || (self.eof == Some(end) && self.shrunk.is_some()) {
-                // Checked already, or at/after the size the kernel was shown: the end.
+            // Checked already, at/after the size the kernel was shown, or a file this mount
+            // is writing (the kernel learns its size from our own writes and truncates, as
+            // on a local disk): the end.
+            if end >= known
+                || (self.eof == Some(end) && self.shrunk.is_some())
+                || fs.being_written(&self.path)
+            {
                 self.eof = Some(end);
                 return self.deliver(fs, offset, size, reply);
             }
@@ -162,6 +167,12 @@ impl ReadState {
                     reopened = true;
                     self.pf = None;
                     self.eof = None;
+                }
+                Ok(s) if s < end && fs.shown_size(&self.path) == Some(s) => {
+                    // Rewritten through this mount meanwhile (its upload is recorded): as on
+                    // a local disk, the reader sees where its data ended.
+                    self.eof = Some(end);
+                    return self.deliver(fs, offset, size, reply);
                 }
                 Ok(s) => {
                     self.pf = None;

@@ -146,8 +146,15 @@ pub(super) struct Staged {
     pub error: Option<FsError>,
 }
 
+/// A local I/O error of a staged copy: EFBIG, ENOSPC and EDQUOT of the local disk are said
+/// as they are (a truncate beyond what the cache directory's filesystem can hold is EFBIG);
+/// anything else is EIO.
 fn io_err(path: &str, what: &str, e: std::io::Error) -> FsError {
-    FsError::new(libc::EIO, format!("{path}: staged copy: {what}: {e}"))
+    let errno = match e.raw_os_error() {
+        Some(n @ (libc::EFBIG | libc::ENOSPC | libc::EDQUOT)) => n,
+        _ => libc::EIO,
+    };
+    FsError::new(errno, format!("{path}: staged copy: {what}: {e}"))
 }
 
 impl Staged {
@@ -272,6 +279,15 @@ impl Staged {
     pub fn set_len(&mut self, len: u64) -> FsResult<()> {
         if len == self.size {
             return Ok(());
+        }
+        if i64::try_from(len).is_err() {
+            return Err(FsError::new(
+                libc::EFBIG,
+                format!(
+                    "{}: staged copy: {len} bytes is beyond any file size",
+                    self.path
+                ),
+            ));
         }
         self.file
             .set_len(len)

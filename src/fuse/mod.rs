@@ -68,7 +68,7 @@ fn attr(a: &Attr) -> FileAttr {
         blocks: a.size.div_ceil(512),
         atime: a.mtime,
         mtime: a.mtime,
-        ctime: a.mtime,
+        ctime: a.ctime,
         crtime: a.mtime,
         kind: kind(a.kind),
         perm: a.perm,
@@ -203,11 +203,15 @@ impl Filesystem for FuseAdapter {
         _req: &Request,
         parent: INodeNo,
         n: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
-        let r = name(n).and_then(|n| self.fs.mkdir(parent.0, n).map_err(|e| fail("mkdir", e)));
+        let r = name(n).and_then(|n| {
+            self.fs
+                .mkdir(parent.0, n, mode & !umask)
+                .map_err(|e| fail("mkdir", e))
+        });
         match r {
             Ok(a) => reply.entry(&self.ttl(), &attr(&a), Generation(0)),
             Err(e) => reply.error(e),
