@@ -262,6 +262,8 @@ impl Fs {
         }
         self.touch_ctime(path, false);
         if let Some(l) = lock(&self.live).get_mut(path) {
+            // Set now: the mode the file was created with is no longer wanted after its upload.
+            l.pending_mode = None;
             l.mode = mode;
         }
         Ok(())

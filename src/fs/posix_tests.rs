@@ -194,3 +194,18 @@ fn a_write_far_beyond_the_end_shows_the_size_at_once_and_lands_there() {
     assert_eq!(&got[far as usize..], b"data");
     assert!(got[..1 << 20].iter().all(|&b| b == 0));
 }
+
+/// `tar -x` creates a file 0600, writes it, then chmods it to its final mode before close:
+/// the chmod wins over the creation mode applied after the upload.
+#[test]
+fn a_chmod_while_open_wins_over_the_creation_mode() {
+    let (fs, fake, _) = setup();
+    let (a, fh) = fs.create(R, "f", 0o600, WRONLY_CREAT).expect("create");
+    fs.write(fh, 0, b"data").expect("write");
+    fs.setattr(a.ino, None, set(|s| s.mode = Some(0o644)))
+        .expect("chmod");
+    fs.flush(fh).expect("flush");
+    fs.release(fh).expect("release");
+    assert_eq!(fake.mode("/f"), Some(0o644));
+    assert_eq!(fs.getattr(a.ino).expect("stat").perm, 0o644);
+}

@@ -10,4 +10,5 @@ pub mod harness;
 mod logs;
 mod pjdfstest;
 mod robust;
+mod trees;
 mod writes;
