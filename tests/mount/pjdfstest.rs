@@ -6,7 +6,8 @@
 //! chmod) in a fresh directory of each mount, as root, with `allow_other,default_permissions`
 //! (pjdfstest switches to the users `nobody` and `daemon` for its permission tests), and
 //! prints one line per server and group: passed, failed, skipped. Each server's full output
-//! goes to `$PJDFSTEST_OUT/<server>.log` (default `target/pjdfstest/`). It asserts only that
+//! goes to `$PJDFSTEST_OUT/<server>.log` (default `target/pjdfstest/`); `PJDFSTEST_PATTERNS`
+//! (space-separated) narrows the run to the tests whose names contain one of them. It asserts only that
 //! the run completed and the mount still works afterwards: the counts are measurements
 //! (`docs/pjdfstest.md` classes every failure).
 
@@ -73,7 +74,11 @@ fn run_on(kind: ServerKind, bin: &str, out_dir: &std::path::Path) -> String {
     let m = Mount::of(&srv, &["allow_other", "default_permissions"]);
     let cfg = out_dir.join("pjdfstest.toml");
     std::fs::write(&cfg, CONFIG).expect("write config");
-    let patterns: Vec<String> = GROUPS.iter().map(|g| format!("{g}::")).collect();
+    // PJDFSTEST_PATTERNS (space-separated) runs only the tests whose names contain one.
+    let patterns: Vec<String> = match std::env::var("PJDFSTEST_PATTERNS") {
+        Ok(p) if !p.trim().is_empty() => p.split_whitespace().map(str::to_string).collect(),
+        _ => GROUPS.iter().map(|g| format!("{g}::")).collect(),
+    };
     let out = Command::new(bin)
         .arg("-c")
         .arg(&cfg)
