@@ -421,11 +421,17 @@ impl Fs {
         match &mut *h {
             Handle::Read(_) => Ok(()),
             Handle::Staged(s) => self.flush_staged(s),
-            Handle::Write(w) if w.pos == 0 && w.stream.is_some() && w.error.is_none() => {
+            Handle::Write(w)
+                if w.pos == 0
+                    && w.stream.is_some()
+                    && w.error.is_none()
+                    && !self.has_pending(&w.path, w.writer) =>
+            {
                 // Nothing written yet: this is the close of a duplicate descriptor (a shell's
                 // `> file` opens, dup2()s and closes before writing). Ending the upload now
                 // would turn the writes that follow into an APPE; the empty upload is
-                // finished at release instead.
+                // finished at release instead. Unless a time was set (`touch -d` opens an
+                // empty file, futimens, closes): it must be on the server when close returns.
                 Ok(())
             }
             Handle::Write(w) => self.finish_stream(w),

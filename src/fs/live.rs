@@ -123,6 +123,13 @@ impl Fs {
         Some(Writer { id, fh })
     }
 
+    /// Whether the file `w` writes has a time to set after its upload.
+    pub(super) fn has_pending(&self, path: &str, w: Writer) -> bool {
+        lock(&self.live)
+            .get(path)
+            .is_some_and(|l| l.id == w.id && l.pending_mtime.is_some())
+    }
+
     /// Whether `w` is registered on the file now at `path` (not unlinked or replaced).
     pub(super) fn is_current(&self, path: &str, w: Writer) -> bool {
         lock(&self.live).get(path).is_some_and(|l| l.id == w.id)

@@ -209,3 +209,21 @@ fn a_chmod_while_open_wins_over_the_creation_mode() {
     assert_eq!(fake.mode("/f"), Some(0o644));
     assert_eq!(fs.getattr(a.ino).expect("stat").perm, 0o644);
 }
+
+/// `touch -d` on an empty file opens it for writing, sets the time with futimens and closes
+/// without writing: the time is on the server when close (flush) returns, not only at the
+/// kernel's later RELEASE.
+#[test]
+fn a_time_set_on_an_empty_file_open_for_writing_is_on_the_server_at_flush() {
+    let (fs, fake, _) = setup();
+    fake.add_file("/e", b"");
+    let ino = fs.lookup(R, "e").expect("e").ino;
+    let (fh, _) = fs.open(ino, libc::O_WRONLY).expect("open");
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_580_608_922);
+    fs.setattr(ino, None, set(|s| s.mtime = Some(SetTime::At(t))))
+        .expect("futimens");
+    fs.flush(fh).expect("flush");
+    assert_eq!(fake.mtime("/e"), Some(t));
+    fs.release(fh).expect("release");
+    assert_eq!(fake.mtime("/e"), Some(t));
+}

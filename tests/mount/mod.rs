@@ -9,6 +9,7 @@ mod faults;
 pub mod harness;
 mod logs;
 mod pjdfstest;
+mod posix;
 mod robust;
 mod trees;
 mod writes;
