@@ -105,6 +105,8 @@ fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
         &fuse_config(cfg),
     )
     .map_err(|e| format!("cannot mount on {}: {e}", cfg.mountpoint.display()))?;
+    crate::fuse::start_notifier(&fs, session.notifier())
+        .map_err(|e| format!("cannot start the kernel notifier: {e}"))?;
     Ok(Mounted {
         session,
         fs,

@@ -133,6 +133,22 @@ impl DirCache {
         }
     }
 
+    /// How many subdirectories a fresh cached listing of `dir` has (without fetching, and
+    /// without making it more recently used).
+    pub fn subdirs(&self, dir: &str) -> Option<usize> {
+        let now = self.clock.now();
+        let inner = self.lock();
+        match inner.lru.peek(dir) {
+            Some(c) if now.duration_since(c.fetched) < self.ttl => Some(
+                c.entries
+                    .values()
+                    .filter(|e| e.kind == crate::remote::FileKind::Dir)
+                    .count(),
+            ),
+            _ => None,
+        }
+    }
+
     /// The listing of `dir`: cached when fresh, else fetched once (concurrent callers for the
     /// same directory wait for that one fetch).
     pub fn get_or_fetch<F>(&self, dir: &str, fetch: F) -> Result<Arc<Entries>, RemoteError>

@@ -30,15 +30,15 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::live::Claim;
-use super::prefetch::{Prefetcher, Reopen};
+use super::reading::ReadState;
 use super::staged::Staged;
 use super::{Fs, FsError, FsResult, lock};
 use crate::remote::{FileKind, RemoteError, WriteStream, join, split};
 
-/// Forward gaps up to this size are skipped by reading, not by a new RETR.
-const SKIP_LIMIT: u64 = 1 << 20;
 /// Bytes of out-of-order writes held while waiting for the gap before them.
 const REORDER_LIMIT: usize = 16 << 20;
+/// A write further than this beyond the position leaves a hole: the file is staged.
+const HOLE_LIMIT: u64 = 16 << 20;
 
 pub(super) enum Handle {
     Read(ReadState),
@@ -60,14 +60,6 @@ pub(super) struct StagedHandle {
 pub(super) struct Writer {
     pub id: u64,
     pub fh: u64,
-}
-
-pub(super) struct ReadState {
-    path: String,
-    /// The running download with its read-ahead, if any.
-    pf: Option<Prefetcher>,
-    /// Where the file ended, once seen.
-    eof: Option<u64>,
 }
 
 pub(super) struct WriteState {
@@ -146,7 +138,7 @@ impl Fs {
                 // last open (size and mtime as listed), so a re-read costs no transfer.
                 let seen = (e.size, e.mtime);
                 let keep = lock(&self.opened).insert(ino, seen) == Some(seen);
-                let fh = self.insert_handle(Handle::Read(ReadState::new(path)));
+                let fh = self.insert_handle(Handle::Read(ReadState::new(path, ino, e.size)));
                 Ok((fh, keep))
             }
             // A file another handle writes is staged and shared (the claim of the stream
@@ -234,6 +226,14 @@ impl Fs {
                 }
             }
         };
+        if existing.is_none() {
+            // A new name in `dir`; the mode it was created with is given on the server once
+            // its upload has finished (the server may create it with its own default).
+            self.touch_dir(&dir);
+            if let Some(l) = lock(&self.live).get_mut(&path) {
+                l.pending_mode = Some(mode & 0o7777);
+            }
+        }
         match self.attr_of_path(&path, true) {
             Ok(attr) => Ok((attr, fh)),
             Err(e) => {
@@ -381,8 +381,9 @@ impl Fs {
             Handle::Write(w) => {
                 w.write(offset, data)?;
                 // Still under the handle's lock: while it streams, it is the file's only
-                // writer (staging it takes this lock first).
-                let end = w.pos;
+                // writer (staging it takes this lock first). A write waiting for the gap
+                // before it counts too: the file is that long already.
+                let end = w.pos.max(offset + data.len() as u64);
                 self.update_live(&w.path, w.writer, |l| {
                     l.size = l.size.max(end);
                     l.mtime = SystemTime::now();
@@ -423,11 +424,17 @@ impl Fs {
         match &mut *h {
             Handle::Read(_) => Ok(()),
             Handle::Staged(s) => self.flush_staged(s),
-            Handle::Write(w) if w.pos == 0 && w.stream.is_some() && w.error.is_none() => {
+            Handle::Write(w)
+                if w.pos == 0
+                    && w.stream.is_some()
+                    && w.error.is_none()
+                    && !self.has_pending(&w.path, w.writer) =>
+            {
                 // Nothing written yet: this is the close of a duplicate descriptor (a shell's
                 // `> file` opens, dup2()s and closes before writing). Ending the upload now
                 // would turn the writes that follow into an APPE; the empty upload is
-                // finished at release instead.
+                // finished at release instead. Unless a time was set (`touch -d` opens an
+                // empty file, futimens, closes): it must be on the server when close returns.
                 Ok(())
             }
             Handle::Write(w) => self.finish_stream(w),
@@ -493,7 +500,7 @@ impl Fs {
         // stream slot waits, then sees it gone.
         match &mut *h {
             Handle::Read(r) => {
-                r.pf = None;
+                r.close();
                 Ok(())
             }
             Handle::Staged(s) => {
@@ -528,62 +535,6 @@ impl Fs {
     }
 }
 
-impl ReadState {
-    pub(super) fn new(path: String) -> Self {
-        ReadState {
-            path,
-            pf: None,
-            eof: None,
-        }
-    }
-
-    fn read_with<R>(
-        &mut self,
-        fs: &Fs,
-        offset: u64,
-        size: usize,
-        reply: impl FnOnce(&[u8]) -> R,
-    ) -> FsResult<R> {
-        if self.eof.is_some_and(|eof| offset >= eof) {
-            return Ok(reply(&[]));
-        }
-        let reusable = self
-            .pf
-            .as_ref()
-            .is_some_and(|p| p.covers(offset, SKIP_LIMIT));
-        if !reusable {
-            // Another offset: end this transfer (its thread aborts it) and REST to `offset`.
-            self.pf = None;
-            let s = fs
-                .remote
-                .open_read(&self.path, offset)
-                .map_err(|e| FsError::remote("download", &self.path, &e))?;
-            // An idle download gives its connection back; reading on resumes with REST.
-            let (remote, path) = (Arc::clone(&fs.remote), self.path.clone());
-            let reopen: Reopen = Arc::new(move |at| remote.open_read(&path, at));
-            let p = Prefetcher::start_with(s, offset, reopen)
-                .map_err(|e| FsError::new(libc::EIO, format!("{}: {e}", self.path)))?;
-            self.pf = Some(p);
-        }
-        let Some(p) = self.pf.as_mut() else {
-            return Ok(reply(&[]));
-        };
-        match p.read_with(offset, size, reply) {
-            Ok(d) => {
-                if let Some(eof) = p.eof() {
-                    self.eof = Some(eof);
-                }
-                Ok(d)
-            }
-            Err(e) => {
-                // The next read starts a fresh transfer at its offset.
-                self.pf = None;
-                Err(FsError::remote("download", &self.path, &e))
-            }
-        }
-    }
-}
-
 impl WriteState {
     /// A handle with nothing running whose server copy holds `[0, pos)`; its writer is set
     /// once registered.
@@ -611,7 +562,9 @@ impl WriteState {
     fn needs_staging(&self, offset: u64, len: usize) -> bool {
         offset < self.pos
             || (offset > self.pos
-                && (self.pending_bytes + len > REORDER_LIMIT || self.pending.contains_key(&offset)))
+                && (offset - self.pos > HOLE_LIMIT
+                    || self.pending_bytes + len > REORDER_LIMIT
+                    || self.pending.contains_key(&offset)))
     }
 
     /// Takes the out-of-order writes still waiting (to move them into a staged copy).

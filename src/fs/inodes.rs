@@ -64,6 +64,11 @@ impl Inodes {
         self.by_ino.get(&ino).and_then(|n| n.path.as_deref())
     }
 
+    /// The inode of a path, if it has one.
+    pub fn ino_of(&self, path: &str) -> Option<u64> {
+        self.by_path.get(path).copied()
+    }
+
     /// The inode of a path, allocating one when new; `lookup` adds a kernel reference.
     pub fn get_or_insert(&mut self, path: &str, lookup: bool) -> u64 {
         let ino = match self.by_path.get(path) {

@@ -37,6 +37,9 @@ pub(super) struct Live {
     pub(super) unsure: bool,
     /// An mtime to set once the upload has finished.
     pub(super) pending_mtime: Option<SystemTime>,
+    /// The mode a new file was created with, to give it on the server once its upload has
+    /// finished (`attrs.rs`).
+    pub(super) pending_mode: Option<u32>,
 }
 
 /// What [`Fs::claim_stream`] registers.
@@ -66,6 +69,7 @@ impl Fs {
             unsure: false,
             appe: None,
             pending_mtime: None,
+            pending_mode: None,
         });
         l.writers += 1;
         // Not an appender: the file's appenders are staged (by the caller) and none joins.
@@ -113,9 +117,17 @@ impl Fs {
                 unsure: false,
                 appe: (append && running).then_some(fh),
                 pending_mtime: None,
+                pending_mode: None,
             },
         );
         Some(Writer { id, fh })
+    }
+
+    /// Whether the file `w` writes has a time to set after its upload.
+    pub(super) fn has_pending(&self, path: &str, w: Writer) -> bool {
+        lock(&self.live)
+            .get(path)
+            .is_some_and(|l| l.id == w.id && l.pending_mtime.is_some())
     }
 
     /// Whether `w` is registered on the file now at `path` (not unlinked or replaced).

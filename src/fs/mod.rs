@@ -22,13 +22,16 @@
 //!   dirty at flush/fsync/close.
 
 mod append;
+mod attrs;
 pub mod error;
 mod handles;
 pub mod inodes;
 mod live;
 mod modify;
+mod namespace;
 mod prefetch;
 mod ranges;
+mod reading;
 mod staged;
 
 use std::collections::HashMap;
@@ -70,6 +73,9 @@ pub struct Attr {
     pub kind: FileKind,
     pub size: u64,
     pub mtime: SystemTime,
+    /// FTP has no ctime: the mtime, or the time of a later change this mount made to the
+    /// file's attributes or name (chmod, rename, utimensat).
+    pub ctime: SystemTime,
     pub perm: u16,
     pub nlink: u32,
     pub uid: u32,
@@ -106,6 +112,14 @@ pub struct SetAttr {
     pub mtime: Option<SetTime>,
 }
 
+/// What the kernel must be told about its caches; sent by the FUSE adapter
+/// (`fuse::start_notifier`) once the core has answered the requests concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Drop the cached pages of `ino` from byte `from` on, and its cached attributes.
+    Inval { ino: u64, from: u64 },
+}
+
 /// Filesystem statistics (FTP has none: see SEMANTICS.md).
 #[derive(Clone, Copy, Debug)]
 pub struct StatFs {
@@ -131,6 +145,16 @@ pub struct Fs {
     /// Staged copies by path (see `modify.rs`).
     staged: Mutex<HashMap<String, modify::Registered>>,
     store: Arc<staged::Store>,
+    /// This mount's changes that listings may not show yet (`attrs.rs`).
+    touched: Mutex<lru::LruCache<String, attrs::Touch>>,
+    /// What the server gives new files and directories (`attrs.rs`).
+    new_modes: Mutex<attrs::NewModes>,
+    /// Files unlinked while open: their attributes for fstat, by inode (`attrs.rs`).
+    unlinked: Mutex<HashMap<u64, Attr>>,
+    /// Directory times the server refused to set (logged once per mount).
+    dir_times_refused: std::sync::atomic::AtomicBool,
+    /// Where notices for the kernel go (none in tests without FUSE).
+    notices: Mutex<Option<std::sync::mpsc::Sender<Notice>>>,
     next_fh: AtomicU64,
     cfg: FsConfig,
     mounted_at: SystemTime,
@@ -175,9 +199,65 @@ impl Fs {
                 cfg.cache_dir.clone(),
                 cfg.cache_max_size,
             )),
+            touched: Mutex::new(lru::LruCache::new(attrs::TOUCHED)),
+            new_modes: Mutex::new(attrs::NewModes::default()),
+            unlinked: Mutex::new(HashMap::new()),
+            dir_times_refused: std::sync::atomic::AtomicBool::new(false),
+            notices: Mutex::new(None),
             next_fh: AtomicU64::new(1),
             cfg,
             mounted_at: SystemTime::now(),
+        }
+    }
+
+    /// Sends the core's notices for the kernel to `tx` (see [`Notice`]).
+    pub fn set_notices(&self, tx: std::sync::mpsc::Sender<Notice>) {
+        *lock(&self.notices) = Some(tx);
+    }
+
+    fn notice(&self, n: Notice) {
+        if let Some(tx) = lock(&self.notices).as_ref() {
+            let _ = tx.send(n);
+        }
+    }
+
+    /// The size a stat of `path` would show now, without listing anything (`None` when its
+    /// directory's listing is not cached).
+    fn shown_size(&self, path: &str) -> Option<u64> {
+        if let Some(l) = lock(&self.live).get(path) {
+            return Some(l.size);
+        }
+        let (dir, name) = split(path)?;
+        self.cache.peek(dir)?.get(name).map(|e| e.size)
+    }
+
+    /// Whether this mount is writing `path` (an open writer or a staged copy).
+    fn being_written(&self, path: &str) -> bool {
+        lock(&self.live).contains_key(path) || self.is_staged(path)
+    }
+
+    /// The size of a file as the server says now: SIZE, else a fresh listing.
+    fn server_size(&self, path: &str) -> FsResult<u64> {
+        match self.remote.size(path) {
+            Ok(s) => Ok(s),
+            Err(RemoteError::Unsupported(_)) => {
+                let (dir, name) = split(path).ok_or_else(|| enoent(path))?;
+                self.cache.invalidate(dir);
+                let list = self.listing(dir)?;
+                list.get(name).map(|e| e.size).ok_or_else(|| enoent(path))
+            }
+            Err(e) => Err(FsError::remote("size", path, &e)),
+        }
+    }
+
+    /// The server confirmed that `path` now holds `size` bytes (less than the listing said).
+    fn note_shrunk(&self, path: &str, size: u64) {
+        if let Some((dir, name)) = split(path) {
+            self.cache.update(dir, |l| {
+                if let Some(e) = l.get_mut(name) {
+                    e.size = size;
+                }
+            });
         }
     }
 
@@ -248,35 +328,10 @@ impl Fs {
         list.get(name).cloned().ok_or_else(|| enoent(path))
     }
 
-    fn attr(&self, ino: u64, e: &RemoteEntry) -> Attr {
-        let default = match e.kind {
-            FileKind::Dir => 0o755,
-            FileKind::File => 0o644,
-            FileKind::Symlink => 0o777,
-        };
-        let mut perm = e.mode.unwrap_or(default) & 0o7777;
-        if let Some(umask) = self.cfg.umask {
-            perm &= !umask;
-        }
-        Attr {
-            ino,
-            kind: e.kind,
-            size: match e.kind {
-                FileKind::Symlink => e.link_target.as_ref().map_or(0, |t| t.len() as u64),
-                _ => e.size,
-            },
-            mtime: e.mtime.unwrap_or(self.mounted_at),
-            perm: perm as u16,
-            nlink: if e.kind == FileKind::Dir { 2 } else { 1 },
-            uid: self.cfg.uid,
-            gid: self.cfg.gid,
-        }
-    }
-
     fn attr_of_path(&self, path: &str, lookup: bool) -> FsResult<Attr> {
         let e = self.entry(path)?;
         let ino = lock(&self.inodes).get_or_insert(path, lookup);
-        Ok(self.attr(ino, &e))
+        Ok(self.attr(ino, path, &e))
     }
 
     /// lookup(2): the attributes of `name` in `parent`, taking a kernel reference.
@@ -291,14 +346,19 @@ impl Fs {
         let gone = lock(&self.inodes).forget(ino, n);
         if gone {
             lock(&self.opened).remove(&ino);
+            lock(&self.unlinked).remove(&ino);
         }
     }
 
     /// getattr(2).
+    /// getattr(2). A file unlinked while open answers from what it was (nlink 0).
     pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
-        let path = self.path_of(ino)?;
+        let path = match self.path_of(ino) {
+            Ok(p) => p,
+            Err(e) => return lock(&self.unlinked).get(&ino).copied().ok_or(e),
+        };
         let e = self.entry(&path)?;
-        Ok(self.attr(ino, &e))
+        Ok(self.attr(ino, &path, &e))
     }
 
     /// readlink(2).
@@ -343,7 +403,7 @@ impl Fs {
         children.sort_by(|a, b| a.name.cmp(&b.name));
         let mut inodes = lock(&self.inodes);
         let parent_ino = split(&path).map_or(ROOT_INO, |(pp, _)| inodes.get_or_insert(pp, false));
-        let dir_attr = self.attr(ino, &e);
+        let dir_attr = self.attr(ino, &path, &e);
         let mut items = vec![
             DirItem {
                 ino,
@@ -369,7 +429,7 @@ impl Fs {
             items.push(DirItem {
                 ino: child_ino,
                 kind: child.kind,
-                attr: self.attr(child_ino, &child),
+                attr: self.attr(child_ino, &child_path, &child),
                 name: child.name,
                 path: child_path,
             });
@@ -399,369 +459,6 @@ impl Fs {
         lock(&self.dirs).remove(&fh);
     }
 
-    /// mkdir(2).
-    pub fn mkdir(&self, parent: u64, name: &str) -> FsResult<Attr> {
-        check_name(name)?;
-        let dir = self.path_of(parent)?;
-        let path = join(&dir, name);
-        if self.entry(&path).is_ok() {
-            return Err(FsError::new(libc::EEXIST, format!("{path}: exists")));
-        }
-        if let Err(e) = self.remote.mkdir(&path) {
-            self.cache.invalidate(&dir);
-            let errno = match &e {
-                RemoteError::Unavailable(_) if self.entry(&path).is_ok() => libc::EEXIST,
-                RemoteError::Unavailable(_) if self.entry(&dir).is_err() => libc::ENOENT,
-                RemoteError::Unavailable(_) => libc::EACCES,
-                other => other.errno(),
-            };
-            return Err(FsError::remote_as(errno, "mkdir", &path, &e));
-        }
-        let entry = RemoteEntry {
-            name: name.to_string(),
-            kind: FileKind::Dir,
-            size: 0,
-            mtime: Some(SystemTime::now()),
-            mode: None,
-            link_target: None,
-        };
-        self.cache.update(&dir, |l| {
-            l.insert(name.to_string(), entry.clone());
-        });
-        self.cache.invalidate(&path);
-        let ino = lock(&self.inodes).get_or_insert(&path, true);
-        Ok(self.attr(ino, &entry))
-    }
-
-    /// symlink(2): `SITE SYMLINK` where the server has it; EPERM where it does not (FTP
-    /// itself has no symlinks).
-    pub fn symlink(&self, parent: u64, name: &str, target: &str) -> FsResult<Attr> {
-        check_name(name)?;
-        let dir = self.path_of(parent)?;
-        let path = join(&dir, name);
-        if self.entry(&path).is_ok() {
-            return Err(FsError::new(libc::EEXIST, format!("{path}: exists")));
-        }
-        if let Err(e) = self.remote.symlink(target, &path) {
-            self.cache.invalidate(&dir);
-            let errno = match &e {
-                RemoteError::Unsupported(_) => libc::EPERM,
-                RemoteError::Unavailable(_) if self.entry(&path).is_ok() => libc::EEXIST,
-                RemoteError::Unavailable(_) => libc::EACCES,
-                other => other.errno(),
-            };
-            return Err(FsError::remote_as(errno, "symlink", &path, &e));
-        }
-        let entry = RemoteEntry {
-            name: name.to_string(),
-            kind: FileKind::Symlink,
-            size: target.len() as u64,
-            mtime: Some(SystemTime::now()),
-            mode: Some(0o777),
-            link_target: Some(target.to_string()),
-        };
-        self.cache.update(&dir, |l| {
-            l.insert(name.to_string(), entry.clone());
-        });
-        let ino = lock(&self.inodes).get_or_insert(&path, true);
-        Ok(self.attr(ino, &entry))
-    }
-
-    /// unlink(2).
-    pub fn unlink(&self, parent: u64, name: &str) -> FsResult<()> {
-        check_name(name)?;
-        let dir = self.path_of(parent)?;
-        let path = join(&dir, name);
-        let e = self.entry(&path)?;
-        if e.kind == FileKind::Dir {
-            return Err(FsError::new(
-                libc::EISDIR,
-                format!("{path}: is a directory"),
-            ));
-        }
-        if let Err(err) = self.remote.delete(&path) {
-            self.cache.invalidate(&dir);
-            let errno = match &err {
-                RemoteError::Unavailable(_) if self.entry(&path).is_err() => libc::ENOENT,
-                RemoteError::Unavailable(_) => libc::EACCES,
-                other => other.errno(),
-            };
-            return Err(FsError::remote_as(errno, "delete", &path, &err));
-        }
-        self.cache.update(&dir, |l| {
-            l.remove(name);
-        });
-        // An upload still running into it no longer names a file (POSIX: the open file lives
-        // on without a name; on FTP the server decides what the late STOR leaves behind).
-        self.forget_written(&path);
-        lock(&self.inodes).remove_path(&path);
-        Ok(())
-    }
-
-    /// rmdir(2).
-    pub fn rmdir(&self, parent: u64, name: &str) -> FsResult<()> {
-        check_name(name)?;
-        let dir = self.path_of(parent)?;
-        let path = join(&dir, name);
-        let e = self.entry(&path)?;
-        if e.kind != FileKind::Dir {
-            return Err(FsError::new(
-                libc::ENOTDIR,
-                format!("{path}: not a directory"),
-            ));
-        }
-        if self.cache.peek(&path).is_some_and(|l| !l.is_empty()) {
-            return Err(FsError::new(libc::ENOTEMPTY, format!("{path}: not empty")));
-        }
-        if let Err(err) = self.remote.rmdir(&path) {
-            self.cache.invalidate(&dir);
-            self.cache.invalidate(&path);
-            let errno = match &err {
-                RemoteError::Unavailable(_) if self.entry(&path).is_err() => libc::ENOENT,
-                RemoteError::Unavailable(_) if self.listing(&path).is_ok_and(|l| !l.is_empty()) => {
-                    libc::ENOTEMPTY
-                }
-                RemoteError::Unavailable(_) => libc::EACCES,
-                other => other.errno(),
-            };
-            return Err(FsError::remote_as(errno, "rmdir", &path, &err));
-        }
-        self.cache.update(&dir, |l| {
-            l.remove(name);
-        });
-        self.cache.invalidate_tree(&path);
-        lock(&self.inodes).remove_path(&path);
-        Ok(())
-    }
-
-    /// rename(2). `noreplace` is RENAME_NOREPLACE.
-    pub fn rename(
-        &self,
-        parent: u64,
-        name: &str,
-        newparent: u64,
-        newname: &str,
-        noreplace: bool,
-    ) -> FsResult<()> {
-        check_name(name)?;
-        check_name(newname)?;
-        let from_dir = self.path_of(parent)?;
-        let to_dir = self.path_of(newparent)?;
-        let from = join(&from_dir, name);
-        let to = join(&to_dir, newname);
-        let src = self.entry(&from)?;
-        if from == to {
-            return Ok(());
-        }
-        if src.kind == FileKind::Dir && to.starts_with(&format!("{from}/")) {
-            return Err(FsError::new(
-                libc::EINVAL,
-                format!("{from}: cannot move a directory into itself"),
-            ));
-        }
-        // close(2) returns after FLUSH (the upload is done); the kernel sends RELEASE on its
-        // own, so a rename right after a close may arrive first: give it a moment.
-        // A directory is busy while any file below it is being written (its handles still name
-        // the old paths).
-        let below = format!("{from}/");
-        let busy_below = || {
-            src.kind == FileKind::Dir
-                && (lock(&self.live).keys().any(|p| p.starts_with(&below))
-                    || lock(&self.staged).keys().any(|p| p.starts_with(&below)))
-        };
-        let settled =
-            || !lock(&self.live).contains_key(&from) && !self.is_staged(&from) && !busy_below();
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while !settled() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if !settled() {
-            return Err(FsError::new(
-                libc::EBUSY,
-                format!("{from}: is being uploaded; rename it after close"),
-            ));
-        }
-        let target = self.entry(&to).ok();
-        if let Some(t) = &target {
-            if noreplace {
-                return Err(FsError::new(libc::EEXIST, format!("{to}: exists")));
-            }
-            match (src.kind == FileKind::Dir, t.kind == FileKind::Dir) {
-                (true, false) => {
-                    return Err(FsError::new(
-                        libc::ENOTDIR,
-                        format!("{to}: not a directory"),
-                    ));
-                }
-                (false, true) => {
-                    return Err(FsError::new(libc::EISDIR, format!("{to}: is a directory")));
-                }
-                (true, true) => {
-                    if !self.listing(&to)?.is_empty() {
-                        return Err(FsError::new(libc::ENOTEMPTY, format!("{to}: not empty")));
-                    }
-                    self.remote
-                        .rmdir(&to)
-                        .map_err(|e| FsError::remote("rmdir", &to, &e))?;
-                }
-                (false, false) => {}
-            }
-        }
-        let mut result = self.remote.rename(&from, &to);
-        let refused = matches!(
-            result,
-            Err(RemoteError::Unavailable(_)) | Err(RemoteError::PermissionDenied(_))
-        );
-        if refused && target.as_ref().is_some_and(|t| t.kind != FileKind::Dir) {
-            // Some servers refuse to rename onto an existing file; POSIX replaces it. The
-            // replacement is then delete + rename (not atomic: SEMANTICS.md says so) — only
-            // after a refusal, and only while the source is still there: a lost connection or
-            // a missing source must never cost the target.
-            self.cache.invalidate(&from_dir);
-            if self.entry(&from).is_ok() && self.remote.delete(&to).is_ok() {
-                result = self.remote.rename(&from, &to);
-            }
-        }
-        if let Err(err) = result {
-            self.cache.invalidate(&from_dir);
-            self.cache.invalidate(&to_dir);
-            let errno = match &err {
-                RemoteError::Unavailable(_) if self.entry(&from).is_err() => libc::ENOENT,
-                RemoteError::Unavailable(_) if self.entry(&to_dir).is_err() => libc::ENOENT,
-                RemoteError::Unavailable(_) => libc::EACCES,
-                other => other.errno(),
-            };
-            return Err(FsError::remote_as(errno, "rename", &from, &err));
-        }
-        if src.kind != FileKind::Dir {
-            // A file being written at `to` was replaced: its handles no longer name it.
-            self.forget_written(&to);
-        }
-        let mut moved = src.clone();
-        moved.name = newname.to_string();
-        self.cache.update(&from_dir, |l| {
-            l.remove(name);
-        });
-        self.cache.update(&to_dir, |l| {
-            l.insert(newname.to_string(), moved);
-        });
-        if src.kind == FileKind::Dir {
-            self.cache.invalidate_tree(&from);
-            self.cache.invalidate_tree(&to);
-        }
-        lock(&self.inodes).rename(&from, &to);
-        Ok(())
-    }
-
-    /// setattr(2) family: chmod, chown, truncate, utimensat.
-    pub fn setattr(&self, ino: u64, fh: Option<u64>, set: SetAttr) -> FsResult<Attr> {
-        let path = self.path_of(ino)?;
-        let e = self.entry(&path)?;
-        if set.uid.is_some_and(|u| u != self.cfg.uid) || set.gid.is_some_and(|g| g != self.cfg.gid)
-        {
-            return Err(FsError::new(
-                libc::EPERM,
-                format!("{path}: FTP cannot change file ownership"),
-            ));
-        }
-        if let Some(size) = set.size {
-            self.truncate(&path, &e, fh, size)?;
-        }
-        if let Some(mode) = set.mode {
-            self.chmod(&path, mode)?;
-        }
-        // atime is not stored by FTP (SEMANTICS.md: it always equals mtime), so an atime-only
-        // request has nothing to persist; mtime is set on the server or refused.
-        if let Some(t) = set.mtime {
-            let when = match t {
-                SetTime::Now => SystemTime::now(),
-                SetTime::At(t) => t,
-            };
-            self.set_mtime(&path, when, matches!(t, SetTime::Now))?;
-        }
-        self.getattr(ino)
-    }
-
-    fn chmod(&self, path: &str, mode: u32) -> FsResult<()> {
-        let mode = mode & 0o7777;
-        self.remote.chmod(path, mode).map_err(|e| {
-            let errno = match e {
-                RemoteError::Unsupported(_) => libc::ENOTSUP,
-                RemoteError::Unavailable(_) | RemoteError::PermissionDenied(_) => libc::EPERM,
-                ref other => other.errno(),
-            };
-            FsError::remote_as(errno, "chmod", path, &e)
-        })?;
-        if let Some((dir, name)) = split(path) {
-            self.cache.update(dir, |l| {
-                if let Some(e) = l.get_mut(name) {
-                    e.mode = Some(mode);
-                }
-            });
-        }
-        if let Some(l) = lock(&self.live).get_mut(path) {
-            l.mode = mode;
-        }
-        Ok(())
-    }
-
-    fn set_mtime(&self, path: &str, when: SystemTime, now: bool) -> FsResult<()> {
-        {
-            let mut live = lock(&self.live);
-            if let Some(l) = live.get_mut(path) {
-                // The upload is still running: the server sets the mtime when it ends, so the
-                // requested time is applied right after the upload (at close).
-                l.mtime = when;
-                if !now {
-                    l.pending_mtime = Some(when);
-                }
-                return Ok(());
-            }
-        }
-        self.remote.set_mtime(path, when).map_err(|e| {
-            let errno = match e {
-                RemoteError::Unsupported(_) => libc::ENOTSUP,
-                RemoteError::Unavailable(_) | RemoteError::PermissionDenied(_) => libc::EPERM,
-                ref other => other.errno(),
-            };
-            FsError::remote_as(errno, "set mtime of", path, &e)
-        })?;
-        self.note_written(path, None, Some(when));
-        Ok(())
-    }
-
-    /// Records a change we made to a file in its cached listing.
-    fn note_written(&self, path: &str, size: Option<u64>, mtime: Option<SystemTime>) {
-        if let Some((dir, name)) = split(path) {
-            let cached = self.cache.update(dir, |l| match l.get_mut(name) {
-                Some(e) => {
-                    if let Some(s) = size {
-                        e.size = s;
-                    }
-                    if let Some(m) = mtime {
-                        e.mtime = Some(m);
-                    }
-                }
-                None => {
-                    l.insert(
-                        name.to_string(),
-                        RemoteEntry {
-                            name: name.to_string(),
-                            kind: FileKind::File,
-                            size: size.unwrap_or(0),
-                            mtime: Some(mtime.unwrap_or_else(SystemTime::now)),
-                            mode: None,
-                            link_target: None,
-                        },
-                    );
-                }
-            });
-            if !cached {
-                self.cache.invalidate(dir);
-            }
-        }
-    }
-
     /// statfs(2): FTP has no way to ask; see SEMANTICS.md.
     pub fn statfs(&self) -> StatFs {
         const BIG: u64 = 1 << 40;
@@ -782,9 +479,13 @@ mod append_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
+mod posix_tests;
+#[cfg(test)]
 mod review_tests;
 #[cfg(test)]
 mod shared_tests;
+#[cfg(test)]
+mod short_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

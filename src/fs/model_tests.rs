@@ -333,7 +333,7 @@ fn fs_apply(fs: &Fs, op: &Op) -> FsResult<Option<Vec<u8>>> {
         Op::Unlink(p) => fs_parent(fs, p).and_then(|(d, n)| fs.unlink(d, n))?,
         Op::Mkdir(p) => {
             let (parent, name) = fs_parent(fs, p)?;
-            fs.mkdir(parent, name)?;
+            fs.mkdir(parent, name, 0o755)?;
         }
         Op::Rmdir(p) => fs_parent(fs, p).and_then(|(d, n)| fs.rmdir(d, n))?,
         Op::Rename(from, to, noreplace) => {

@@ -33,7 +33,8 @@ use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::handles::{Handle, ReadState, StagedHandle, WriteState, Writer, upload_errno};
+use super::handles::{Handle, StagedHandle, WriteState, Writer, upload_errno};
+use super::reading::ReadState;
 use super::staged::{Staged, UploadError};
 use super::{Fs, FsError, FsResult, lock};
 use crate::remote::{FileKind, RemoteEntry, RemoteError, split};
@@ -186,7 +187,10 @@ impl Fs {
                     copy,
                     writer: None,
                 }),
-                None => Handle::Read(ReadState::new(path.to_string())),
+                None => {
+                    let ino = lock(&self.inodes).ino_of(path).unwrap_or(0);
+                    Handle::Read(ReadState::new(path.to_string(), ino, size))
+                }
             };
             return Ok(self.insert_handle(h));
         }
@@ -417,13 +421,21 @@ impl Fs {
         writer: Option<Writer>,
         size: Option<u64>,
     ) -> FsResult<()> {
-        let pending = match (writer, lock(&self.live).get_mut(path)) {
-            (Some(w), Some(l)) if l.id == w.id => l.pending_mtime.take(),
+        let (pending, mode, written) = match (writer, lock(&self.live).get_mut(path)) {
+            (Some(w), Some(l)) if l.id == w.id => {
+                (l.pending_mtime.take(), l.pending_mode.take(), Some(l.mtime))
+            }
             (Some(_), _) => return Ok(()),
-            (None, _) => None,
+            (None, _) => (None, None, None),
         };
         if size.is_some() {
-            self.note_written(path, size, Some(SystemTime::now()));
+            // The time of the last write (or of the creation), as shown while it was open:
+            // the server's (the 226) shows at the next listing.
+            let when = written.unwrap_or_else(SystemTime::now);
+            self.note_written(path, size, Some(when));
+        }
+        if let Some(m) = mode {
+            self.apply_new_mode(path, FileKind::File, m);
         }
         if let Some(t) = pending {
             self.remote.set_mtime(path, t).map_err(|e| {

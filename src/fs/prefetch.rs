@@ -335,6 +335,15 @@ impl Prefetcher {
         self.read_with(offset, size, <[u8]>::to_vec)
     }
 
+    /// Takes chunks from the thread until `[offset, offset + size)` is held or the file
+    /// ended ([`Prefetcher::eof`]). `offset` must be covered.
+    pub fn pull(&mut self, offset: u64, size: usize) -> Result<(), RemoteError> {
+        let want_end = offset + size as u64;
+        self.pin = offset;
+        while self.pos() < want_end && self.next()? {}
+        Ok(())
+    }
+
     /// Like [`Prefetcher::read`], handing the bytes to `f`: without a copy when they lie in
     /// one chunk (the usual case: the kernel's reads are smaller than the chunks).
     pub fn read_with<R>(
@@ -344,8 +353,7 @@ impl Prefetcher {
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, RemoteError> {
         let want_end = offset + size as u64;
-        self.pin = offset;
-        while self.pos() < want_end && self.next()? {}
+        self.pull(offset, size)?;
         let end = want_end.min(self.pos());
         let chunks = self
             .back

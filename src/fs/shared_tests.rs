@@ -231,6 +231,9 @@ impl Remote for Gated {
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
         self.inner.mkdir(path)
     }
+    fn size(&self, path: &str) -> RemoteResult<u64> {
+        self.inner.size(path)
+    }
     fn rmdir(&self, path: &str) -> RemoteResult<()> {
         self.inner.rmdir(path)
     }

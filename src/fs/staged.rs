@@ -146,8 +146,15 @@ pub(super) struct Staged {
     pub error: Option<FsError>,
 }
 
+/// A local I/O error of a staged copy: EFBIG, ENOSPC and EDQUOT of the local disk are said
+/// as they are (a truncate beyond what the cache directory's filesystem can hold is EFBIG);
+/// anything else is EIO.
 fn io_err(path: &str, what: &str, e: std::io::Error) -> FsError {
-    FsError::new(libc::EIO, format!("{path}: staged copy: {what}: {e}"))
+    let errno = match e.raw_os_error() {
+        Some(n @ (libc::EFBIG | libc::ENOSPC | libc::EDQUOT)) => n,
+        _ => libc::EIO,
+    };
+    FsError::new(errno, format!("{path}: staged copy: {what}: {e}"))
 }
 
 impl Staged {
@@ -197,7 +204,8 @@ impl Staged {
         Ok(())
     }
 
-    /// Downloads `[s, e)` into the local file. A server copy that ends early leaves zeros.
+    /// Downloads `[s, e)` into the local file (`e` ≤ `base`, bytes the server holds). A
+    /// transfer that ends early is an error (EIO), never zeros: the copy would upload them.
     fn fetch(&mut self, remote: &dyn Remote, s: u64, e: u64) -> FsResult<()> {
         let fail = |err: &RemoteError| FsError::remote("download (staging)", &self.path, err);
         let mut stream = remote.open_read(&self.path, s).map_err(|e| fail(&e))?;
@@ -222,6 +230,18 @@ impl Staged {
             pos += n as u64;
         }
         stream.close();
+        if pos < e {
+            return Err(FsError::new(
+                libc::EIO,
+                format!(
+                    "{}: staged copy: the server sent {} bytes from offset {s} where it listed \
+                     {} (the file changed on the server?)",
+                    self.path,
+                    pos - s,
+                    e - s
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -259,6 +279,15 @@ impl Staged {
     pub fn set_len(&mut self, len: u64) -> FsResult<()> {
         if len == self.size {
             return Ok(());
+        }
+        if i64::try_from(len).is_err() {
+            return Err(FsError::new(
+                libc::EFBIG,
+                format!(
+                    "{}: staged copy: {len} bytes is beyond any file size",
+                    self.path
+                ),
+            ));
         }
         self.file
             .set_len(len)

@@ -20,13 +20,35 @@ use fuser::{
     ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::fs::{Attr, Fs, FsError, SetAttr, SetTime};
+use crate::fs::{Attr, Fs, FsError, Notice, SetAttr, SetTime};
 use crate::names;
 use crate::remote::FileKind;
 
 /// Largest read/write request we ask the kernel for; also the preferred I/O size reported in
 /// `st_blksize`, so that `cp` and friends write in 1 MiB pieces instead of 128 KiB.
 const MAX_IO: u32 = 1 << 20;
+
+/// Sends the core's notices ([`Notice`]) to the kernel from a thread of its own. A notice
+/// that drops cached pages waits until the kernel unlocks them, which it does only once the
+/// read requests holding them are answered: it must never run on a thread that answers
+/// requests. The thread ends when the core is dropped.
+pub fn start_notifier(fs: &Fs, notifier: fuser::Notifier) -> std::io::Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<Notice>();
+    std::thread::Builder::new()
+        .name("ftpfs-notify".into())
+        .spawn(move || {
+            for n in rx {
+                let Notice::Inval { ino, from } = n;
+                let from = i64::try_from(from).unwrap_or(i64::MAX);
+                // ENOENT: the kernel has forgotten the inode meanwhile (nothing to drop).
+                if let Err(e) = notifier.inval_inode(INodeNo(ino), from, 0) {
+                    log::debug!("kernel notice for inode {ino}: {e}");
+                }
+            }
+        })?;
+    fs.set_notices(tx);
+    Ok(())
+}
 
 /// fuser's `Filesystem` over the core.
 pub struct FuseAdapter {
@@ -50,7 +72,7 @@ fn attr(a: &Attr) -> FileAttr {
         blocks: a.size.div_ceil(512),
         atime: a.mtime,
         mtime: a.mtime,
-        ctime: a.mtime,
+        ctime: a.ctime,
         crtime: a.mtime,
         kind: kind(a.kind),
         perm: a.perm,
@@ -194,11 +216,15 @@ impl Filesystem for FuseAdapter {
         _req: &Request,
         parent: INodeNo,
         n: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
-        let r = name(n).and_then(|n| self.fs.mkdir(parent.0, &n).map_err(|e| fail("mkdir", e)));
+        let r = name(n).and_then(|n| {
+            self.fs
+                .mkdir(parent.0, &n, mode & !umask)
+                .map_err(|e| fail("mkdir", e))
+        });
         match r {
             Ok(a) => reply.entry(&self.ttl(), &attr(&a), Generation(0)),
             Err(e) => reply.error(e),

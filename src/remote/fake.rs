@@ -29,6 +29,8 @@ struct State {
     counts: HashMap<String, usize>,
     fail_next: HashMap<String, RemoteError>,
     fail_always: HashMap<String, RemoteError>,
+    /// Downloads of these files end (cleanly) at this offset: a server that says 226 early.
+    cut: HashMap<String, u64>,
 }
 
 /// In-memory remote; cheap to clone (shared state).
@@ -139,11 +141,18 @@ impl FakeRemote {
         self.lock().fail_always.insert(op.into(), err);
     }
 
+    /// Makes every download of `path` end at offset `at` as if the file ended there (the
+    /// listing and SIZE still say the whole size): a transfer cut short with a 226.
+    pub fn cut_reads(&self, path: &str, at: u64) {
+        self.lock().cut.insert(path.into(), at);
+    }
+
     /// Removes all injected faults.
     pub fn heal(&self) {
         let mut st = self.lock();
         st.fail_next.clear();
         st.fail_always.clear();
+        st.cut.clear();
     }
 
     /// Sets what the fake claims to support.
@@ -237,9 +246,13 @@ impl Remote for FakeRemote {
             .get(path)
             .filter(|n| n.kind == FileKind::File)
             .ok_or_else(|| missing(path))?;
-        let start = (offset as usize).min(node.data.len());
+        let end = st
+            .cut
+            .get(path)
+            .map_or(node.data.len(), |&c| (c as usize).min(node.data.len()));
+        let start = (offset as usize).min(end);
         Ok(Box::new(FakeRead {
-            data: node.data[start..].to_vec(),
+            data: node.data[start..end].to_vec(),
             pos: 0,
         }))
     }
@@ -349,6 +362,15 @@ impl Remote for FakeRemote {
         let node = st.nodes.get_mut(path).ok_or_else(|| missing(path))?;
         node.mtime = mtime;
         Ok(())
+    }
+
+    fn size(&self, path: &str) -> RemoteResult<u64> {
+        let st = self.enter("size")?;
+        st.nodes
+            .get(path)
+            .filter(|n| n.kind == FileKind::File)
+            .map(|n| n.data.len() as u64)
+            .ok_or_else(|| missing(path))
     }
 
     fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()> {

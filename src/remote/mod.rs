@@ -228,6 +228,10 @@ pub trait Remote: Send + Sync + 'static {
     /// Renames; whether an existing target is replaced is up to the server.
     fn rename(&self, from: &str, to: &str) -> RemoteResult<()>;
     fn set_mtime(&self, path: &str, mtime: SystemTime) -> RemoteResult<()>;
+    /// The file's size as the server says now (`SIZE`, binary mode), asked when a download
+    /// ended before the size the listing promised; `Unsupported` where the server has no
+    /// SIZE (the core then lists the directory afresh).
+    fn size(&self, path: &str) -> RemoteResult<u64>;
     fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()>;
     /// Creates a symlink at `path` pointing to `target` (`SITE SYMLINK`), where the server
     /// has it; `Unsupported` otherwise.

@@ -1,6 +1,7 @@
 //! End-to-end tests through a real FUSE mount of the `ftpfs` binary.
 
 mod badftp;
+mod changing;
 mod cli;
 mod commands;
 mod coreutils;
@@ -9,5 +10,8 @@ pub mod harness;
 mod listings;
 mod logs;
 pub mod names;
+mod pjdfstest;
+mod posix;
 mod robust;
+mod trees;
 mod writes;

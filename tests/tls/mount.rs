@@ -100,10 +100,19 @@ fn file_tools(kind: ServerKind, setup: TlsSetup) {
             m.sh("cat d/e/moved.bin | wc -c").trim(),
             data.len().to_string()
         );
-        assert_eq!(
-            logins(&srv),
-            before,
-            "aborted downloads cost new logins:\n{}",
+        // (proftpd's TLS 1.3 sessions may also be retired because its uploads bring no new
+        // session tickets; that is the TLS policy's doing, not the ABOR's)
+        if !m.log().contains("used up the TLS 1.3 session tickets") {
+            assert_eq!(
+                logins(&srv),
+                before,
+                "aborted downloads cost new logins:\n{}",
+                m.log()
+            );
+        }
+        assert!(
+            !m.log().contains("ABOR answered unexpectedly"),
+            "{}",
             m.log()
         );
     }

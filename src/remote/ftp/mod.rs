@@ -369,6 +369,10 @@ impl Remote for FtpRemote {
         self.run(true, |s| s.set_mtime(path, mtime))
     }
 
+    fn size(&self, path: &str) -> RemoteResult<u64> {
+        self.run(true, |s| s.size(path))
+    }
+
     fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()> {
         self.run(true, |s| s.chmod(path, mode))
     }

@@ -623,6 +623,23 @@ impl Session {
         )
     }
 
+    /// `SIZE path` (the session is in binary mode, so this is the byte count a RETR sends).
+    pub fn size(&mut self, path: &str) -> RemoteResult<u64> {
+        let abs = self.abs(path)?;
+        let cmd = format!("SIZE {abs}");
+        let r = self.ctl.command(&cmd).map_err(|e| self.note(e))?;
+        if r.code != 213 {
+            return Err(classify_reply(r.code, r.last_line(), &cmd));
+        }
+        r.last_line()
+            .trim_start_matches("213")
+            .trim()
+            .parse()
+            .map_err(|_| {
+                RemoteError::Other(format!("{cmd}: unreadable reply {:?}", r.last_line()).into())
+            })
+    }
+
     pub fn chmod(&mut self, path: &str, mode: u32) -> RemoteResult<()> {
         let abs = self.abs(path)?;
         self.command(
