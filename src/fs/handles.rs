@@ -106,6 +106,9 @@ impl Fs {
 
     pub(super) fn insert_handle(&self, h: Handle) -> u64 {
         let fh = self.unique();
+        if matches!(h, Handle::Read(_)) {
+            lock(&self.readers).insert(fh);
+        }
         lock(&self.handles).insert(fh, Arc::new(Mutex::new(h)));
         fh
     }
@@ -412,6 +415,9 @@ impl Fs {
     /// flush (every close(2) of a descriptor) and fsync(2): for a write handle, finishes the
     /// upload and returns the server's verdict; later writes continue with APPE.
     pub fn flush(&self, fh: u64) -> FsResult<()> {
+        if lock(&self.readers).contains(&fh) {
+            return Ok(());
+        }
         let h = self.handle(fh)?;
         let mut h = lock(&h);
         if let Handle::Write(w) = &*h
@@ -482,6 +488,7 @@ impl Fs {
 
     /// release: the last descriptor of the handle is closed.
     pub fn release(&self, fh: u64) -> FsResult<()> {
+        lock(&self.readers).remove(&fh);
         let Some(h) = lock(&self.handles).remove(&fh) else {
             return Ok(());
         };

@@ -138,6 +138,10 @@ pub struct Fs {
     cache: DirCache,
     inodes: Mutex<Inodes>,
     handles: Mutex<HashMap<u64, Arc<Mutex<Handle>>>>,
+    /// The handles that only read (they stay readers for life): flush has nothing to do for
+    /// them and must not wait for their lock, which a read holds while data is on its way
+    /// (every exec of a process that inherited the descriptor sends a FLUSH).
+    readers: Mutex<std::collections::HashSet<u64>>,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirItem>>>>,
     live: Mutex<HashMap<String, Live>>,
     /// (size, mtime) of each file when it was last opened for reading (for KEEP_CACHE).
@@ -191,6 +195,7 @@ impl Fs {
             cache: DirCache::new(cfg.dir_cache_ttl, cfg.dir_cache_size, clock),
             inodes: Mutex::new(Inodes::default()),
             handles: Mutex::new(HashMap::new()),
+            readers: Mutex::new(std::collections::HashSet::new()),
             dirs: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
             opened: Mutex::new(HashMap::new()),

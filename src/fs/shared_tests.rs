@@ -407,3 +407,29 @@ fn one_step(fs: &Fs, ino: u64, other: u64, kind: u64) -> FsResult<()> {
         }
     }
 }
+
+/// A FLUSH of a read-only handle (every exec of a process that inherited the descriptor
+/// sends one) answers at once, also while a read of that handle waits for the server.
+#[test]
+fn flush_of_a_reader_does_not_wait_for_its_read() {
+    let (fs, fake, entered, go) = gated("open_read");
+    fake.add_file("/f", b"0123456789");
+    let ino = fs.lookup(R, "f").unwrap().ino;
+    let fh = fs.open(ino, libc::O_RDONLY).unwrap().0;
+    std::thread::scope(|s| {
+        let read = s.spawn(|| fs.read(fh, 0, 10));
+        entered
+            .recv_timeout(DEADLINE)
+            .expect("the read reaches the server");
+        let start = std::time::Instant::now();
+        fs.flush(fh).expect("flush");
+        assert!(
+            start.elapsed() < std::time::Duration::from_millis(500),
+            "flush waited {:?} for the read",
+            start.elapsed()
+        );
+        go.send(()).expect("go");
+        assert_eq!(read.join().expect("join").expect("read"), b"0123456789");
+    });
+    fs.release(fh).expect("release");
+}
