@@ -55,6 +55,14 @@ pub const DEFAULT_CACHE_MAX_SIZE: u64 = 10 << 30;
 pub const DEFAULT_DIR_CACHE_SIZE: usize = 1024;
 /// Largest accepted `-o dir_cache_size=N`.
 pub const MAX_DIR_CACHE_SIZE: usize = 1 << 20;
+/// Default `-o dir_max_entries=N`: a listing of this many entries costs about 200 MB
+/// (SEMANTICS.md gives the bytes per entry).
+pub const DEFAULT_DIR_MAX_ENTRIES: usize = 1_000_000;
+/// Largest accepted `-o dir_max_entries=N`.
+pub const MAX_DIR_MAX_ENTRIES: usize = 100_000_000;
+/// Accepted range of `-o max_command_line=BYTES`.
+pub const MIN_MAX_COMMAND_LINE: usize = 256;
+pub const MAX_MAX_COMMAND_LINE: usize = 1 << 20;
 
 /// A password. `Debug` and `Display` print `****`; use [`Secret::expose`] only at
 /// the point where the password is sent to the server.
@@ -258,6 +266,10 @@ pub struct OptionSettings {
     pub cache_dir: Option<PathBuf>,
     pub cache_max_size: u64,
     pub atomic_replace: bool,
+    /// Most entries a directory listing may have.
+    pub dir_max_entries: usize,
+    /// Longest command line sent to the server.
+    pub max_command_line: usize,
     /// The FTPS options (`tls`, `tls_ca`, …).
     pub tls: TlsSettings,
 }
@@ -288,6 +300,8 @@ impl Default for OptionSettings {
             cache_dir: None,
             cache_max_size: DEFAULT_CACHE_MAX_SIZE,
             atomic_replace: false,
+            dir_max_entries: DEFAULT_DIR_MAX_ENTRIES,
+            max_command_line: crate::remote::ftp::control::DEFAULT_MAX_COMMAND_LINE,
             tls: TlsSettings::default(),
         }
     }
@@ -346,6 +360,8 @@ impl OptionSettings {
             active_address: self.active_address,
             pasv_address: self.pasv_address,
             tls,
+            max_command_line: self.max_command_line,
+            dir_max_entries: self.dir_max_entries,
         })
     }
 
@@ -460,6 +476,15 @@ impl OptionSettings {
                 self.cache_max_size = parse_size(key, v)?;
             }
             "atomic_replace" => self.atomic_replace = flag(key, value)?,
+            "dir_max_entries" => {
+                let v = need(key, value, "N")?;
+                self.dir_max_entries = parse_int(key, v, 1, MAX_DIR_MAX_ENTRIES)?;
+            }
+            "max_command_line" => {
+                let v = need(key, value, "BYTES")?;
+                self.max_command_line =
+                    parse_int(key, v, MIN_MAX_COMMAND_LINE, MAX_MAX_COMMAND_LINE)?;
+            }
             "log_file" => {
                 let v = non_empty(key, need(key, value, "PATH")?)?;
                 self.log_file = Some(PathBuf::from(v));

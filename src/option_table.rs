@@ -104,6 +104,22 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
         details: "1 to 1048576.",
     },
     OptionDoc {
+        names: &["dir_max_entries"],
+        value: Some("N"),
+        default: DefaultValue::Is("1000000"),
+        summary: "most entries a directory listing may have; a larger one fails with EIO",
+        details: "1 to 100000000. A listing is also cut at 512 bytes per allowed entry. Each \
+                  cached entry costs about 130 bytes plus its name.",
+    },
+    OptionDoc {
+        names: &["max_command_line"],
+        value: Some("BYTES"),
+        default: DefaultValue::Is("4094"),
+        summary: "longest FTP command line sent; a longer path fails with ENAMETOOLONG",
+        details: "256 to 1048576. Servers close the connection (vsftpd) or ignore the line \
+                  (proftpd) when it passes their limit, about 4 KiB.",
+    },
+    OptionDoc {
         names: &["uid", "gid"],
         value: Some("N"),
         default: DefaultValue::Described("the mounting user's"),

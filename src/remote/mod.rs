@@ -109,6 +109,11 @@ pub enum RemoteError {
     /// 553: file name not allowed.
     #[error("{0}")]
     BadName(Detail),
+    /// A name or a command line too long for the server: refused before sending (longer
+    /// than `-o max_command_line`), or the server said so ("File name too long", vsftpd's
+    /// "500 Input line too long.").
+    #[error("{0}")]
+    NameTooLong(Detail),
     /// 552: exceeded storage allocation.
     #[error("{0}")]
     NoSpace(Detail),
@@ -141,6 +146,7 @@ impl RemoteError {
             RemoteError::Unavailable(_) => libc::ENOENT,
             RemoteError::PermissionDenied(_) => libc::EACCES,
             RemoteError::BadName(_) => libc::EINVAL,
+            RemoteError::NameTooLong(_) => libc::ENAMETOOLONG,
             RemoteError::NoSpace(_) => libc::ENOSPC,
             RemoteError::Unsupported(_) => libc::ENOTSUP,
             RemoteError::Timeout(_) => libc::ETIMEDOUT,
@@ -156,6 +162,7 @@ impl RemoteError {
             RemoteError::Unavailable(d)
             | RemoteError::PermissionDenied(d)
             | RemoteError::BadName(d)
+            | RemoteError::NameTooLong(d)
             | RemoteError::NoSpace(d)
             | RemoteError::Unsupported(d)
             | RemoteError::Timeout(d)

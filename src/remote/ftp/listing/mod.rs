@@ -169,17 +169,25 @@ pub fn parse_mlsd_line(line: &str, dir: &str) -> LineResult {
 
 fn collect<S: AsRef<str>>(lines: &[S], parse: impl Fn(&str) -> Option<Raw>) -> Listing {
     let mut out = Listing::default();
-    let report = &mut out.report;
     for line in lines {
-        let line = line.as_ref();
+        out.push(line.as_ref(), |l| classify(l, &parse));
+    }
+    out
+}
+
+impl Listing {
+    /// Adds one line of a listing that arrives line by line: `parse` is [`parse_list_line`]
+    /// or [`parse_mlsd_line`] with their extra argument; a blank line counts for nothing.
+    pub fn push(&mut self, line: &str, parse: impl FnOnce(&str) -> LineResult) {
         if is_blank(line) {
-            continue;
+            return;
         }
+        let report = &mut self.report;
         report.lines += 1;
-        match classify(line, &parse) {
+        match parse(line) {
             LineResult::Entry(e) => {
                 report.entries += 1;
-                out.entries.push(e);
+                self.entries.push(e);
             }
             LineResult::LeftOut(e, problem) => {
                 report.entries += 1;
@@ -198,7 +206,6 @@ fn collect<S: AsRef<str>>(lines: &[S], parse: impl Fn(&str) -> Option<Raw>) -> L
             }
         }
     }
-    out
 }
 
 fn classify(line: &str, parse: impl Fn(&str) -> Option<Raw>) -> LineResult {
