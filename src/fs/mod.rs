@@ -140,8 +140,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Names the FTP protocol cannot carry.
+/// The longest name a directory entry may have (`NAME_MAX`); listings leave longer ones out.
+const NAME_MAX: usize = 255;
+
+/// Names the FTP protocol cannot carry, or longer than [`NAME_MAX`] (ENAMETOOLONG): the one
+/// check of every name that comes from the kernel, before anything is sent.
 fn check_name(name: &str) -> FsResult<()> {
+    if name.len() > NAME_MAX {
+        return Err(FsError::new(
+            libc::ENAMETOOLONG,
+            format!(
+                "{}…: a name of {} bytes (at most {NAME_MAX})",
+                &name[..name.floor_char_boundary(40)],
+                name.len()
+            ),
+        ));
+    }
     if name.is_empty() || name.contains(['/', '\r', '\n', '\0']) {
         return Err(FsError::new(
             libc::EINVAL,

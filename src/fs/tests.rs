@@ -628,3 +628,28 @@ fn names_with_slash_or_newline_are_einval() {
     }
     assert_eq!(fake.total_calls(), 0);
 }
+
+#[test]
+fn names_over_255_bytes_are_enametoolong_before_anything_is_sent() {
+    let (fs, fake, _) = setup();
+    fake.add_file("/f", b"x");
+    let ino = fs.lookup(R, "f").expect("f").ino;
+    let calls = fake.total_calls();
+    let long = "n".repeat(256);
+    assert_eq!(errno(fs.lookup(R, &long)), libc::ENAMETOOLONG);
+    assert_eq!(errno(fs.mkdir(R, &long)), libc::ENAMETOOLONG);
+    assert_eq!(
+        errno(fs.create(R, &long, 0o644, WRONLY_CREAT)),
+        libc::ENAMETOOLONG
+    );
+    assert_eq!(errno(fs.symlink(R, &long, "f")), libc::ENAMETOOLONG);
+    assert_eq!(
+        errno(fs.rename(R, "f", R, &long, false)),
+        libc::ENAMETOOLONG
+    );
+    assert_eq!(errno(fs.unlink(R, &long)), libc::ENAMETOOLONG);
+    assert_eq!(fake.total_calls(), calls, "nothing may reach the server");
+    assert!(fs.getattr(ino).is_ok());
+    // 255 bytes is an ordinary name.
+    fs.mkdir(R, &"k".repeat(255)).expect("a 255-byte name");
+}
