@@ -11,8 +11,12 @@
 //!   (`crate::logging::to_syslog`, identity `ftpfs[PID]`), and when syslog cannot be reached
 //!   the parent prints a warning line and still exits 0. `-f` logs to stderr.
 //! - SIGTERM and SIGINT are blocked in every thread and taken by one waiter thread, which
-//!   unmounts; the FUSE loop then ends, open uploads are finished (or their failure logged),
-//!   idle connections get QUIT, and the process exits 0. `fusermount3 -u` ends it the same way.
+//!   unmounts (lazily when busy) and cancels the waits on the server that have gone silent
+//!   (`FtpRemote::cancel`), so that requests stuck on a dead server end within seconds and
+//!   the processes waiting on them let the mount go; the FUSE loop then ends, open uploads
+//!   are finished (or their failure logged), idle connections get QUIT, and the process
+//!   exits 0. `fusermount3 -u` ends it the same way; a lazy `fusermount3 -u -z` made
+//!   elsewhere is noticed (`crate::mount_watch`) and cancels the silent waits too.
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -161,6 +165,9 @@ fn serve(m: Mounted, set: libc::sigset_t, mountpoint: &std::path::Path) -> ExitC
     } = m;
     let mut unmounter = session.unmount_callable();
     let mountpoint = mountpoint.to_path_buf();
+    let watched = Arc::clone(&remote);
+    crate::mount_watch::on_unmount(&mountpoint, move || watched.cancel());
+    let signalled = Arc::clone(&remote);
     std::thread::spawn(move || {
         let mut first = true;
         loop {
@@ -175,6 +182,8 @@ fn serve(m: Mounted, set: libc::sigset_t, mountpoint: &std::path::Path) -> ExitC
                     log::warn!("unmount failed ({e}); detaching the mount (lazy unmount)");
                     lazy_unmount(&mountpoint);
                 }
+                // Requests still waiting on a silent server end now, not at their timeout.
+                signalled.cancel();
                 first = false;
             } else {
                 log::info!("signal {sig}: detaching again");

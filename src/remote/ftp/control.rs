@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use suppaftp::TlsStream as _;
 
 use super::tls::{SessionTls, disarm, handshake};
+use super::watch::Watched;
 use crate::remote::{RemoteError, RemoteResult};
 
 /// The TLS stream type suppaftp builds with rustls (its `RustlsStream` is not exported by
@@ -70,6 +71,9 @@ impl Reply {
 
 /// The control connection of one session.
 pub struct Control {
+    /// Where waits on the server are registered (for unmount); declared before `io` so it
+    /// is unregistered before the socket closes.
+    watched: Option<Watched>,
     io: BufReader<Transport>,
     peer: SocketAddr,
     local: SocketAddr,
@@ -108,6 +112,7 @@ impl Control {
         let peer = sock.peer_addr()?;
         let local = sock.local_addr()?;
         Ok(Control {
+            watched: None,
             io: BufReader::with_capacity(BUFFER, Transport::Tcp(sock)),
             peer,
             local,
@@ -118,6 +123,11 @@ impl Control {
             broken: false,
             tls: None,
         })
+    }
+
+    /// Registers the connection's waits on the server (see [`super::watch`]).
+    pub fn watch(&mut self, w: Watched) {
+        self.watched = Some(w);
     }
 
     /// Sets the longest command line that may be sent (`-o max_command_line`).
@@ -208,6 +218,7 @@ impl Control {
             ));
         }
         let Control {
+            watched,
             io,
             peer,
             local,
@@ -248,6 +259,7 @@ impl Control {
         tls.version = conn.protocol_version();
         log::debug!("{what}: {} {}", info.version, info.cipher);
         Ok(Control {
+            watched,
             io: BufReader::with_capacity(BUFFER, Transport::Ssl(Box::new(s))),
             peer,
             local,
@@ -347,11 +359,13 @@ impl Control {
         if short && let Err(e) = sock.set_write_timeout(Some(left)) {
             return Err(io_error("sending a command", &e));
         }
+        let waiting = self.watched.as_ref().map(Watched::waiting);
         let out = self.io.get_mut();
         let r = out
             .write_all(&buf)
             .and_then(|()| out.flush())
-            .map_err(|e| io_error("sending a command", &e));
+            .map_err(|e| self.cut_or(io_error("sending a command", &e)));
+        drop(waiting);
         if short
             && let Err(e) = self
                 .io
@@ -376,7 +390,9 @@ impl Control {
     pub fn reply(&mut self) -> RemoteResult<Reply> {
         let deadline = Instant::now() + self.timeout;
         let deadline = self.limit.map_or(deadline, |l| l.min(deadline));
-        let r = self.read_reply(deadline);
+        let waiting = self.watched.as_ref().map(Watched::waiting);
+        let r = self.read_reply(deadline).map_err(|e| self.cut_or(e));
+        drop(waiting);
         self.broken |= r.is_err();
         if self.shortened {
             self.shortened = false;
@@ -439,6 +455,9 @@ impl Control {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io_error("waiting for a reply", &e)),
             };
+            if let Some(w) = &self.watched {
+                w.touch();
+            }
             if buf.is_empty() {
                 return Err(RemoteError::Connection(
                     "the server closed the control connection".into(),
@@ -470,6 +489,17 @@ impl Control {
         }
     }
 
+    /// `e`, or, when the wait was cut because the mount is being unmounted, an error that
+    /// says so.
+    fn cut_or(&self, e: RemoteError) -> RemoteError {
+        match &self.watched {
+            Some(w) if w.was_cut() => RemoteError::Connection(
+                "unmounting: gave up waiting for the server, which had been silent".into(),
+            ),
+            _ => e,
+        }
+    }
+
     /// Before waiting on the socket: fails when the reply's deadline has passed, and makes
     /// the socket wait no longer than what is left of it (a server that drips bytes must not
     /// restart the clock with every byte).
@@ -478,7 +508,8 @@ impl Control {
         if left.is_zero() {
             return Err(RemoteError::Timeout(
                 format!(
-                    "waiting for a reply: no complete answer from the server within {}s",
+                    "waiting for a reply: no answer from the server in time (a whole reply \
+                     within {}s)",
                     self.timeout.as_secs_f32()
                 )
                 .into(),

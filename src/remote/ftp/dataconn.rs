@@ -17,15 +17,21 @@ use std::time::{Duration, Instant};
 
 use suppaftp::TlsStream as _;
 
+use std::os::fd::AsRawFd;
+
 use super::control::{Control, Transport};
 use super::pool::Progress;
-use super::session::classify_reply;
+use super::session::{Shared, classify_reply};
 use super::transfer::DataSock;
+use super::watch::Watched;
 use crate::remote::RemoteError;
 
 /// An open data connection; the session's control connection reports its end
 /// ([`DataConn::finish`], [`DataConn::abort`]).
 pub struct DataConn {
+    /// Where its waits are registered (for unmount); declared before `data` so that it is
+    /// unregistered before the socket closes, and dropped by hand before `data` is.
+    watched: Option<Watched>,
     data: Option<DataSock>,
     what: String,
     /// STOR/APPE: we write, the server reads.
@@ -39,15 +45,21 @@ pub struct DataConn {
 const TLS_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 impl DataConn {
-    /// A data connection for the command `what`; user data (RETR, STOR, APPE, STOU) counts
-    /// its bytes in `progress`.
-    pub fn new(data: DataSock, what: String, progress: Option<Arc<Progress>>) -> Self {
+    /// A data connection for the command `what`, registered with the mount's watch; user
+    /// data (RETR, STOR, APPE, STOU) counts its bytes as the pool's progress.
+    pub fn new(data: DataSock, what: String, shared: Option<&Shared>) -> Self {
+        let progress = shared.map(|s| Arc::clone(&s.progress));
+        let watched = shared.and_then(|s| {
+            let fd = data.0.as_ref()?.get_ref().as_raw_fd();
+            Some(s.watch.register(fd, "data connection"))
+        });
         let verb = what.split(' ').next().unwrap_or("");
         let upload = ["STOR", "APPE", "STOU"]
             .iter()
             .any(|v| v.eq_ignore_ascii_case(verb));
         let user_data = upload || verb.eq_ignore_ascii_case("RETR");
         DataConn {
+            watched,
             data: Some(data),
             what,
             upload,
@@ -64,6 +76,7 @@ impl DataConn {
         let Some(d) = self.data.as_mut() else {
             return Ok(0);
         };
+        let _waiting = self.watched.as_ref().map(Watched::waiting);
         loop {
             match d.read(buf) {
                 Ok(n) => {
@@ -75,7 +88,7 @@ impl DataConn {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(data_error(&self.what, &e)),
+                Err(e) => return Err(self.error(&e)),
             }
         }
     }
@@ -117,17 +130,39 @@ impl DataConn {
             ));
         };
         // In pieces, so that a slow but moving upload counts as progress as it goes.
+        let waiting = self.watched.as_ref().map(Watched::waiting);
         for piece in buf.chunks(256 << 10) {
-            d.write_all(piece).map_err(|e| data_error(&self.what, &e))?;
+            if let Err(e) = d.write_all(piece) {
+                drop(waiting);
+                return Err(self.error(&e));
+            }
             if let Some(p) = &self.progress {
                 p.bump();
+            }
+            if let Some(w) = &self.watched {
+                w.touch();
             }
         }
         Ok(())
     }
 
+    /// The error of a failed read or write: cut at unmount, or what the socket said.
+    fn error(&self, e: &std::io::Error) -> RemoteError {
+        match &self.watched {
+            Some(w) if w.was_cut() => RemoteError::Connection(
+                format!(
+                    "{}: unmounting: gave up waiting for the server, which had been silent",
+                    self.what
+                )
+                .into(),
+            ),
+            _ => data_error(&self.what, e),
+        }
+    }
+
     /// Closes the data connection and reads the server's verdict (226/250) from `ctl`.
     pub fn finish(mut self, ctl: &mut Control) -> Result<(), RemoteError> {
+        self.watched = None;
         if let Some(d) = self.data.take() {
             close_data(d, self.upload);
         }
@@ -157,6 +192,7 @@ impl DataConn {
 
     fn abort_inner(&mut self, ctl: &mut Control) -> Result<(), RemoteError> {
         ctl.send("ABOR")?;
+        self.watched = None;
         drop(self.data.take());
         let r = ctl.reply()?;
         match r.code {

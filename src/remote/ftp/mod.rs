@@ -35,6 +35,7 @@ pub mod tls;
 pub mod tls_verify;
 pub mod transfer;
 mod upload;
+pub mod watch;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -202,6 +203,14 @@ impl FtpRemote {
         self.pool.shutdown();
     }
 
+    /// The mount is being unmounted: waits on the server silent for a while are cut and new
+    /// ones shortened (see [`watch`]), so that requests stuck on a dead server end within
+    /// seconds and the unmount can finish.
+    pub fn cancel(&self) {
+        self.shared.watch.cancel();
+        self.pool.wake();
+    }
+
     /// Runs `f` on a pooled connection, within the operation's deadline; retries once on a
     /// fresh connection when the one it had was closed by the server (see [`lost`]).
     fn run<T>(&self, mut f: impl FnMut(&mut Session) -> RemoteResult<T>) -> RemoteResult<T> {
@@ -209,7 +218,7 @@ impl FtpRemote {
         let mut conn = self.pool.get_since(Use::Meta, since)?;
         conn.begin();
         match f(conn.session()) {
-            Err(e) if lost(&e) => {
+            Err(e) if lost(&e) && !self.shared.watch.closing() => {
                 log::info!("{e}; retrying once on a fresh connection");
                 drop(conn);
                 let mut conn = self.pool.get_fresh(Use::Meta, since)?;
@@ -265,7 +274,7 @@ impl FtpRemote {
                     return Ok((conn, dc));
                 }
                 Err(Attempt::Command(e)) => {
-                    if lost(&e) && !retried {
+                    if lost(&e) && !retried && !self.shared.watch.closing() {
                         log::info!("{e}; retrying once on a fresh connection");
                         retried = true;
                         drop(conn);

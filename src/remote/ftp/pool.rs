@@ -55,6 +55,9 @@ const IDLE_CLOSE: Duration = Duration::from_secs(60);
 /// Idle connections kept however long they are unused (until the server closes them).
 const KEEP_IDLE: usize = 2;
 
+/// How much longer than its deadline a request waits for the login it started itself.
+const OWN_LOGIN_GRACE: Duration = Duration::from_millis(500);
+
 /// When the pool last made progress: user data moved on a connection, or a connection
 /// given back healthy. Shared by every session of a mount (data connections count bytes).
 pub struct Progress {
@@ -179,7 +182,13 @@ impl Pool {
     /// The deadline of an operation that started at `since`: `timeout` after the later of
     /// `since` and the pool's last progress.
     fn deadline(&self, since: Instant) -> Instant {
-        since.max(self.shared.progress.last()) + self.cfg.timeout
+        since.max(self.shared.progress.last()) + self.shared.watch.timeout(self.cfg.timeout)
+    }
+
+    /// Wakes every request waiting for a connection (to look at its deadline again: at
+    /// unmount, deadlines shorten).
+    pub fn wake(&self) {
+        self.freed.notify_all();
     }
 
     /// Like [`Pool::get`], but never an idle connection: after a reused connection turned out
@@ -346,6 +355,13 @@ impl Pool {
                 }
             }
             let now = Instant::now();
+            // A login this request started has the same deadline, counted from a moment
+            // later: a little longer for it, so that its error (which says why) comes first.
+            let deadline = if ticket.is_some() {
+                deadline + OWN_LOGIN_GRACE
+            } else {
+                deadline
+            };
             if now >= deadline {
                 if slot {
                     st.streams -= 1;

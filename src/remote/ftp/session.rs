@@ -7,8 +7,9 @@
 //! Invariants:
 //! - Every socket wait has a deadline: the control socket and every data socket carry read and
 //!   write timeouts of `timeout`; connects use `connect_timeout`; name resolution gives up
-//!   after `timeout`. A whole login (resolution, connect, TLS, banner, USER … PWD, and the
-//!   plain login tried after a failed pipelined one) ends within `timeout`.
+//!   after `timeout`. A whole login (resolution, connect, TLS, banner, USER … PWD) ends within
+//!   `timeout`; the plain login tried after a failed pipelined one gets a `timeout` of its
+//!   own (a request waiting for it gives up at its own deadline).
 //! - The password is sent once (PASS) and never logged (`Control` shows `PASS ****`).
 //! - A `Session` is used by one thread at a time (the pool hands it out); `dead` is set when the
 //!   control connection can no longer be trusted, and the pool then drops it.
@@ -31,6 +32,7 @@ use super::login::{banner, fast_login, login, pipelining_allowed, pwd, resolve, 
 use super::pool::Progress;
 use super::tls::{Before, SessionTls, TlsMode, TlsSetup, handshake};
 use super::transfer::{self, Attempt, Ctx, TlsFailure};
+use super::watch::Watch;
 use crate::remote::{Detail, RemoteError, RemoteResult};
 
 /// Beyond this age a data connection opened ahead no longer counts as ready when the pool
@@ -67,6 +69,8 @@ pub struct Shared {
     pub tls: Option<TlsSetup>,
     /// When the pool last made progress (see [`Progress`]).
     pub progress: Arc<Progress>,
+    /// The sockets waiting on the server, cut at unmount when silent (see [`Watch`]).
+    pub watch: Arc<Watch>,
 }
 
 impl Shared {
@@ -94,6 +98,7 @@ impl Shared {
             pipelining_off: AtomicBool::new(false),
             tls,
             progress: Arc::new(Progress::default()),
+            watch: Arc::default(),
         })
     }
 }
@@ -196,7 +201,7 @@ impl Session {
     /// tried on a new connection, and if that works pipelining is off for the mount (a server
     /// or a router in between mishandles it; lftp's "sync mode").
     pub fn connect(cfg: Arc<FtpConfig>, shared: Arc<Shared>) -> RemoteResult<Session> {
-        let deadline = Instant::now() + cfg.timeout;
+        let deadline = Instant::now() + shared.watch.timeout(cfg.timeout);
         let fast = shared.feats.get().is_some() && shared.may_pipeline();
         let mut login_failed = false;
         match Self::open(
@@ -206,7 +211,10 @@ impl Session {
             &mut login_failed,
             deadline,
         ) {
-            Err(e) if login_failed && !is_421(&e) && !matches!(e, RemoteError::Timeout(_)) => {
+            Err(e) if login_failed && !is_421(&e) => {
+                // A login of its own (a request waiting for this one gives up at its own
+                // deadline; this connection then joins the idle ones).
+                let deadline = Instant::now() + shared.watch.timeout(cfg.timeout);
                 let s = Self::open(cfg, Arc::clone(&shared), false, &mut login_failed, deadline)?;
                 if !shared.pipelining_off.swap(true, Ordering::Relaxed) {
                     log::info!(
@@ -260,6 +268,7 @@ impl Session {
         })?;
         let io = |e: std::io::Error| RemoteError::Connection(format!("{target}: {e}").into());
         let mut ctl = Control::new(stream, cfg.timeout).map_err(io)?;
+        ctl.watch(shared.watch.register(ctl.fd(), "control connection"));
         ctl.set_max_line(cfg.max_command_line);
         ctl.set_limit(Some(deadline));
         let mut tls = shared.tls.as_ref().map(TlsSetup::session);
@@ -369,9 +378,8 @@ impl Session {
             )));
         }
         let data = self.open_data(method, cmd, rest)?;
-        self.protected(data, cmd).map(|d| {
-            transfer::DataConn::new(d, cmd.to_string(), Some(Arc::clone(&self.shared.progress)))
-        })
+        self.protected(data, cmd)
+            .map(|d| transfer::DataConn::new(d, cmd.to_string(), Some(&self.shared)))
     }
 
     /// Finishes the TLS handshake of a data connection whose command was answered 1xx, and
