@@ -6,6 +6,7 @@ mod commands;
 mod coreutils;
 mod faults;
 pub mod harness;
+mod hostile;
 mod logs;
 mod robust;
 mod writes;
