@@ -106,7 +106,12 @@ pub(super) fn check_read(fs: &Fs, fh: u64, data: &[u8], off: usize, len: usize) 
 
 pub(super) fn readdir_names(fs: &Fs, ino: u64) -> Vec<(String, FileKind)> {
     let fh = fs.opendir(ino).unwrap();
-    let items = fs.readdir(fh).unwrap();
+    let mut items = vec![];
+    fs.readdir(fh, 0, |i| {
+        items.push(i.clone());
+        false
+    })
+    .unwrap();
     fs.releasedir(fh);
     let real = items.iter().filter(|i| i.name != "." && i.name != "..");
     real.map(|i| (i.name.clone(), i.kind)).collect()
