@@ -152,6 +152,17 @@ impl Control {
             .map_or(d, |l| d.min(l.saturating_duration_since(Instant::now())))
     }
 
+    /// Closes the connection without a TLS close_notify (suppaftp's TLS stream writes one
+    /// when dropped and logs an error when the server has already closed its end, as after
+    /// QUIT or when the connection was lost).
+    pub fn close(self) {
+        let Control { watched, io, .. } = self;
+        drop(watched);
+        if let Transport::Ssl(s) = io.into_inner() {
+            disarm(*s);
+        }
+    }
+
     /// Whether a failed read or write left the connection out of step (it must be dropped).
     pub fn is_broken(&self) -> bool {
         self.broken

@@ -202,7 +202,7 @@ impl Pool {
             st.total -= idle.len();
             idle
         };
-        drop(stale);
+        stale.into_iter().for_each(|(s, _)| s.discard());
         self.freed.notify_all();
         self.get_inner(usage, true, since)
     }
@@ -302,7 +302,7 @@ impl Pool {
                     if closed {
                         // The server closed it (or is closing it): only this one is gone.
                         log::debug!("an idle connection was closed by the server; dropping it");
-                        drop(s);
+                        s.discard();
                         st = self.lock();
                         st.total -= 1;
                         self.freed.notify_all();
@@ -322,7 +322,8 @@ impl Pool {
                         st.total -= 1 + older.len();
                         self.freed.notify_all();
                         drop(st);
-                        drop(older);
+                        s.discard();
+                        older.into_iter().for_each(|(s, _)| s.discard());
                         st = self.lock();
                         continue;
                     }
@@ -563,12 +564,21 @@ impl Pool {
         if usage == Use::Stream {
             st.streams = st.streams.saturating_sub(1);
         }
-        match s {
-            Some(s) if !s.dead => st.idle.push((s, Instant::now())),
-            _ => st.total = st.total.saturating_sub(1),
-        }
+        let gone = match s {
+            Some(s) if !s.dead => {
+                st.idle.push((s, Instant::now()));
+                None
+            }
+            s => {
+                st.total = st.total.saturating_sub(1);
+                s
+            }
+        };
         let old = prune(&mut st);
         drop(st);
+        if let Some(s) = gone {
+            s.discard();
+        }
         self.freed.notify_all();
         close(old);
     }

@@ -589,7 +589,8 @@ impl Session {
         !self.dead && matches!(self.ctl.command("NOOP"), Ok(r) if r.code == 200)
     }
 
-    /// Says goodbye (best effort: at most [`QUIT_WAIT`] for the server's answer).
+    /// Says goodbye (best effort: at most [`QUIT_WAIT`] for the server's answer), then
+    /// closes the connection.
     pub fn quit(mut self) {
         self.ctl
             .set_limit(Some(Instant::now() + QUIT_WAIT.min(self.cfg.timeout)));
@@ -597,6 +598,14 @@ impl Session {
         if !self.dead {
             let _ = self.ctl.command("QUIT");
         }
+        self.discard();
+    }
+
+    /// Closes the connection without a word (a dead or unwanted one).
+    pub fn discard(self) {
+        let Session { ctl, ready, .. } = self;
+        drop(ready);
+        ctl.close();
     }
 }
 
