@@ -85,8 +85,13 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
         names: &["timeout"],
         value: Some("SECS"),
         default: DefaultValue::Is("30"),
-        summary: "deadline for every network wait: connect, each reply, data inactivity",
-        details: "Fractions are allowed; at most 86400. A dead server turns into EIO within it.",
+        summary: "deadline of every operation (all its waits together) and of data inactivity",
+        details: "Fractions are allowed; at most 86400. A listing, a command or the start of a \
+                  transfer ends within it (ETIMEDOUT), however the server stalls or drips its \
+                  replies; a listing must keep arriving at 8 KiB/s or more once it has passed; \
+                  a running transfer may take as long as it moves a byte at least every \
+                  timeout. Waiting for a connection the mount itself is busy with goes on while \
+                  the other transfers move.",
     },
     OptionDoc {
         names: &["dir_cache_ttl"],
