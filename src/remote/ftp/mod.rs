@@ -44,7 +44,7 @@ use std::time::{Duration, Instant, SystemTime};
 use self::datamode::{Change, DataMode, Failure, Method, PasvAddress};
 use self::listing::{LineResult, Listing};
 use self::listread::{Limits, Seen};
-use self::pool::{Conn, Pool, Use};
+use self::pool::{Conn, Due, Pool, Use};
 use self::session::{Session, Shared};
 use self::streams::{FtpRead, FtpWrite, RecentTimeout};
 use self::tls::TlsOptions;
@@ -214,14 +214,14 @@ impl FtpRemote {
     /// Runs `f` on a pooled connection, within the operation's deadline; retries once on a
     /// fresh connection when the one it had was closed by the server (see [`lost`]).
     fn run<T>(&self, mut f: impl FnMut(&mut Session) -> RemoteResult<T>) -> RemoteResult<T> {
-        let since = Instant::now();
-        let mut conn = self.pool.get_since(Use::Meta, since)?;
+        let mut conn = self.pool.get_for(Use::Meta, Due::After(Instant::now()))?;
         conn.begin();
         match f(conn.session()) {
             Err(e) if lost(&e) && !self.shared.watch.closing() => {
                 log::info!("{e}; retrying once on a fresh connection");
+                let due = Due::By(conn.deadline);
                 drop(conn);
-                let mut conn = self.pool.get_fresh(Use::Meta, since)?;
+                let mut conn = self.pool.get_fresh(Use::Meta, due)?;
                 conn.begin();
                 f(conn.session())
             }
@@ -239,12 +239,13 @@ impl FtpRemote {
         cmd: &str,
         rest: u64,
     ) -> RemoteResult<(Conn, DataConn)> {
-        let since = Instant::now();
         let modes = &self.shared.modes;
         let mut plan = modes.plan();
         let mut failures: Vec<(Method, Failure)> = vec![];
-        let mut conn = self.pool.get_since(usage, since)?;
+        let mut conn = self.pool.get_for(usage, Due::After(Instant::now()))?;
         conn.begin();
+        // Connections taken again by this operation keep its deadline.
+        let due = Due::By(conn.deadline);
         let mut prepared = false;
         let mut retried = false;
         let mut tls_retries = 0;
@@ -278,7 +279,7 @@ impl FtpRemote {
                         log::info!("{e}; retrying once on a fresh connection");
                         retried = true;
                         drop(conn);
-                        conn = self.pool.get_fresh(usage, since)?;
+                        conn = self.pool.get_fresh(usage, due)?;
                         conn.begin();
                         prepared = false;
                         continue;
@@ -294,7 +295,7 @@ impl FtpRemote {
                         t.policy.retired(conn.session().tls13(), &why);
                     }
                     drop(conn);
-                    conn = self.pool.get_since(usage, since)?;
+                    conn = self.pool.get_for(usage, due)?;
                     conn.begin();
                     prepared = false;
                 }
@@ -322,7 +323,7 @@ impl FtpRemote {
                         // Give the dead one's slot back first: with a pool of one, waiting for
                         // a slot while holding it would wait for ourselves.
                         drop(conn);
-                        conn = self.pool.get_since(usage, since)?;
+                        conn = self.pool.get_for(usage, due)?;
                         conn.begin();
                         prepared = false;
                     }

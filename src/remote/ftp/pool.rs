@@ -88,6 +88,17 @@ impl Progress {
     }
 }
 
+/// When the operation a connection is taken for must end.
+#[derive(Clone, Copy, Debug)]
+pub enum Due {
+    /// `timeout` after the operation started (this instant) or after the pool's last
+    /// progress, whichever is later: a first connection.
+    After(Instant),
+    /// By this instant: a connection taken again by an operation that had one (a retry, a
+    /// data connection that needs another session); its deadline does not move.
+    By(Instant),
+}
+
 /// What a connection is borrowed for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Use {
@@ -170,19 +181,23 @@ impl Pool {
     /// Borrows a connection, opening one when none is idle and the limit allows, for an
     /// operation that starts now.
     pub fn get(self: &Arc<Self>, usage: Use) -> RemoteResult<Conn> {
-        self.get_inner(usage, false, Instant::now())
+        self.get_inner(usage, false, Due::After(Instant::now()))
     }
 
-    /// Like [`Pool::get`], for an operation that started at `since` (its deadline counts
-    /// from then, or from the pool's last progress when later).
-    pub fn get_since(self: &Arc<Self>, usage: Use, since: Instant) -> RemoteResult<Conn> {
-        self.get_inner(usage, false, since)
+    /// Like [`Pool::get`], for an operation whose deadline is `due`.
+    pub fn get_for(self: &Arc<Self>, usage: Use, due: Due) -> RemoteResult<Conn> {
+        self.get_inner(usage, false, due)
     }
 
-    /// The deadline of an operation that started at `since`: `timeout` after the later of
-    /// `since` and the pool's last progress.
-    fn deadline(&self, since: Instant) -> Instant {
-        since.max(self.shared.progress.last()) + self.shared.watch.timeout(self.cfg.timeout)
+    /// The deadline of an operation: fixed, or `timeout` after the later of its start and
+    /// the pool's last progress.
+    fn deadline(&self, due: Due) -> Instant {
+        match due {
+            Due::By(d) => d,
+            Due::After(since) => {
+                since.max(self.shared.progress.last()) + self.shared.watch.timeout(self.cfg.timeout)
+            }
+        }
     }
 
     /// Wakes every request waiting for a connection (to look at its deadline again: at
@@ -195,7 +210,7 @@ impl Pool {
     /// dead, the others idle since then are likely dead too (server restart, NAT timeout), so
     /// the retry logs in anew (making room by closing idle connections). The idle ones are
     /// dropped: each would fail the same way.
-    pub fn get_fresh(self: &Arc<Self>, usage: Use, since: Instant) -> RemoteResult<Conn> {
+    pub fn get_fresh(self: &Arc<Self>, usage: Use, due: Due) -> RemoteResult<Conn> {
         let stale: Vec<(Session, Instant)> = {
             let mut st = self.lock();
             let idle: Vec<_> = st.idle.drain(..).collect();
@@ -204,10 +219,10 @@ impl Pool {
         };
         stale.into_iter().for_each(|(s, _)| s.discard());
         self.freed.notify_all();
-        self.get_inner(usage, true, since)
+        self.get_inner(usage, true, due)
     }
 
-    fn get_inner(self: &Arc<Self>, usage: Use, fresh: bool, since: Instant) -> RemoteResult<Conn> {
+    fn get_inner(self: &Arc<Self>, usage: Use, fresh: bool, due: Due) -> RemoteResult<Conn> {
         let mut attempts = 0u32;
         // The login started for this request, if any (see `State::logins`).
         let mut ticket: Option<u64> = None;
@@ -222,7 +237,7 @@ impl Pool {
             st = self.lock();
         }
         loop {
-            let deadline = self.deadline(since);
+            let deadline = self.deadline(due);
             if let Some(r) = ticket
                 .and_then(|t| st.logins.get_mut(&t))
                 .and_then(Option::take)
@@ -236,7 +251,7 @@ impl Pool {
                         if usage == Use::Stream {
                             self.warm();
                         }
-                        return Ok(self.conn(s, usage, false, self.deadline(since)));
+                        return Ok(self.conn(s, usage, false, self.deadline(due)));
                     }
                     Err(e) => {
                         st.total -= 1;
@@ -292,7 +307,7 @@ impl Pool {
                     }
                     drop(st);
                     // Checks on the way out count against this request's deadline.
-                    s.ctl.set_limit(Some(self.deadline(since)));
+                    s.ctl.set_limit(Some(self.deadline(due)));
                     s.settle();
                     let closed = !s.dead
                         && match s.ctl.closed_by_server() {
@@ -330,7 +345,7 @@ impl Pool {
                     if usage == Use::Stream {
                         self.warm();
                     }
-                    return Ok(self.conn(s, usage, true, self.deadline(since)));
+                    return Ok(self.conn(s, usage, true, self.deadline(due)));
                 }
                 if ticket.is_none() && st.total < st.limit {
                     if usage == Use::Stream && !slot {
