@@ -163,7 +163,7 @@ pub fn classify_reply(code: u32, text: &str, what: &str) -> RemoteError {
         format!("{code} {text}")
     };
     let msg = Detail::reply(code, format!("{what}: {text}"));
-    if (500..600).contains(&code) && says_too_long(&text) {
+    if (code == 421 || (500..600).contains(&code)) && says_too_long(&text) {
         return RemoteError::NameTooLong(msg);
     }
     match code {
@@ -180,10 +180,14 @@ pub fn classify_reply(code: u32, text: &str, what: &str) -> RemoteError {
 
 /// Whether a refusal says that a name, path or command line was too long ("File name too
 /// long" is strerror(ENAMETOOLONG), which servers pass on; vsftpd: "500 Input line too
-/// long."): there is no reply code for it, so the text is the only way to tell.
+/// long.", pure-ftpd: "421 Line too long", pyftpdlib: "500 Command too long."): there is no
+/// reply code for it, so the text is the only way to tell.
 fn says_too_long(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
-    t.contains("too long") && ["name", "line", "path"].iter().any(|w| t.contains(w))
+    t.contains("too long")
+        && ["name", "line", "path", "command"]
+            .iter()
+            .any(|w| t.contains(w))
 }
 
 /// The server refused a new connection with 421 (too many connections).
@@ -340,8 +344,9 @@ impl Session {
 
     /// Records the effect of an error on the connection and returns it. A connection whose
     /// replies are out of step (a failed read or write), that the server is closing (421),
-    /// or that got vsftpd's "500 Input line too long." (it closes the connection after it)
-    /// never carries another command.
+    /// or whose server said a command line was too long (vsftpd and pure-ftpd close the
+    /// connection after it; pyftpdlib answers such a line twice) never carries another
+    /// command.
     pub(super) fn note(&mut self, e: RemoteError) -> RemoteError {
         if is_fatal(&e)
             || self.ctl.is_broken()
@@ -644,6 +649,8 @@ mod tests {
         ));
         for (code, text) in [
             (500, "Input line too long."),
+            (421, "Line too long"),
+            (500, "Command too long."),
             (550, "/a/b: File name too long"),
             (553, "Path too long"),
         ] {

@@ -96,3 +96,124 @@ fn a_file_name_too_long_reply_is_enametoolong() {
     );
     still_works(&m, &srv);
 }
+
+/// The default `max_command_line` (4094 bytes) fits what real servers take: a command line
+/// of exactly that length gets one reply (a refusal: the path does not exist) and the
+/// connection stays usable on pure-ftpd, vsftpd and proftpd; 200 bytes more and pure-ftpd
+/// answers 421 and closes, vsftpd 500 and closes, proftpd not at all. pyftpdlib takes 2048
+/// bytes: a longer line gets "500 Command too long." and then a second reply for the rest
+/// of the line (ftpfs drops such a connection; `-o max_command_line=2048` avoids it).
+#[test]
+fn the_default_command_line_limit_fits_real_servers() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpStream;
+
+    use crate::common::servers::{FtpServer, ServerKind};
+
+    /// Logs in, sends `MKD` with a line of `len` bytes, then NOOP; returns the replies' first
+    /// lines (an empty string for no reply within 3 s or a closed connection).
+    fn probe(srv: &FtpServer, len: usize) -> (String, String) {
+        let s = TcpStream::connect(("127.0.0.1", srv.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        let mut r = BufReader::new(s.try_clone().expect("clone"));
+        let mut w = s;
+        let mut reply = || {
+            loop {
+                let mut l = String::new();
+                match r.read_line(&mut l) {
+                    Ok(n) if n > 0 => {
+                        if l.len() > 3 && l.as_bytes()[3] == b' ' {
+                            return l.trim_end().to_string();
+                        }
+                    }
+                    _ => return String::new(),
+                }
+            }
+        };
+        assert!(reply().starts_with("220"));
+        write!(w, "USER {}\r\n", srv.user).expect("user");
+        assert!(reply().starts_with("331"));
+        write!(w, "PASS {}\r\n", srv.password).expect("pass");
+        assert!(reply().starts_with("230"));
+        let mut line = String::from("MKD /");
+        while line.len() < len {
+            line.push_str(&"d".repeat(200.min(len - line.len())));
+            if line.len() < len {
+                line.push('/');
+            }
+        }
+        assert_eq!(line.len(), len);
+        let mkd = match w.write_all(format!("{line}\r\n").as_bytes()) {
+            Ok(()) => reply(),
+            Err(_) => String::new(),
+        };
+        let noop = match w.write_all(b"NOOP\r\n") {
+            Ok(()) => reply(),
+            Err(_) => String::new(),
+        };
+        (mkd, noop)
+    }
+
+    for kind in [
+        ServerKind::PureFtpd,
+        ServerKind::Vsftpd,
+        ServerKind::Proftpd,
+        ServerKind::Pyftpdlib,
+    ] {
+        let srv = FtpServer::start(kind);
+        let fits = if kind == ServerKind::Pyftpdlib {
+            2048
+        } else {
+            4094
+        };
+        let (mkd, noop) = probe(&srv, fits);
+        let clip = |s: &str| s.chars().take(60).collect::<String>();
+        eprintln!(
+            "{kind:?}, {fits} bytes: MKD → {:?}, NOOP → {noop:?}",
+            clip(&mkd)
+        );
+        assert!(
+            mkd.starts_with("550") || mkd.starts_with('2'),
+            "{kind:?}: a {fits}-byte line: {mkd:?}"
+        );
+        assert!(noop.starts_with("200"), "{kind:?}: NOOP after it: {noop:?}");
+        let (mkd, noop) = probe(&srv, 4300);
+        eprintln!(
+            "{kind:?}, 4300 bytes: MKD → {:?}, NOOP → {noop:?}",
+            clip(&mkd)
+        );
+        assert!(
+            !(mkd.starts_with("550") && noop.starts_with("200")),
+            "{kind:?} takes 4300-byte lines: the test's premise changed"
+        );
+    }
+}
+
+/// pyftpdlib answers a command line over 2048 bytes twice ("500 Command too long.", then a
+/// 500 for the rest of the line): ftpfs says ENAMETOOLONG and drops the connection, so the
+/// extra reply never reaches another request.
+#[test]
+fn a_command_too_long_for_pyftpdlib_is_enametoolong_and_costs_nothing_more() {
+    use crate::common::servers::{FtpServer, ServerKind};
+    let srv = FtpServer::start(ServerKind::Pyftpdlib);
+    let comps: Vec<String> = (0..9).map(|i| format!("{i}").repeat(240)).collect();
+    let mut p = srv.root.clone();
+    for c in &comps {
+        p.push(c);
+    }
+    std::fs::create_dir_all(&p).expect("deep tree");
+    srv.write_file("f.txt", "ok\n");
+    let m = Mount::of(&srv, &["timeout=5", "connections=1"]);
+    let base = m.path.clone();
+    let (r, took) = timed("mkdir with a ~2200-byte MKD on pyftpdlib", move || {
+        let dir = walk(&base, &comps)?;
+        mkdir_at(&dir, &"n".repeat(200))
+    });
+    assert_eq!(errno("mkdir on pyftpdlib", r), libc::ENAMETOOLONG);
+    assert_within("mkdir on pyftpdlib", took, Duration::from_secs(3), &m);
+    for _ in 0..3 {
+        assert_eq!(m.sh("cat f.txt"), "ok\n");
+        m.sh("mkdir -p short && rmdir short");
+    }
+}
