@@ -56,6 +56,14 @@ pub const DEFAULT_CACHE_MAX_SIZE: u64 = 10 << 30;
 pub const DEFAULT_DIR_CACHE_SIZE: usize = 1024;
 /// Largest accepted `-o dir_cache_size=N`.
 pub const MAX_DIR_CACHE_SIZE: usize = 1 << 20;
+/// Default `-o dir_max_entries=N`: a listing of this many entries costs about 200 MB
+/// (SEMANTICS.md gives the bytes per entry).
+pub const DEFAULT_DIR_MAX_ENTRIES: usize = 1_000_000;
+/// Largest accepted `-o dir_max_entries=N`.
+pub const MAX_DIR_MAX_ENTRIES: usize = 100_000_000;
+/// Accepted range of `-o max_command_line=BYTES`.
+pub const MIN_MAX_COMMAND_LINE: usize = 256;
+pub const MAX_MAX_COMMAND_LINE: usize = 1 << 20;
 
 /// A password. `Debug` and `Display` print `****`; use [`Secret::expose`] only at
 /// the point where the password is sent to the server.
@@ -259,6 +267,10 @@ pub struct OptionSettings {
     pub cache_dir: Option<PathBuf>,
     pub cache_max_size: u64,
     pub atomic_replace: bool,
+    /// Most entries a directory listing may have.
+    pub dir_max_entries: usize,
+    /// Longest command line sent to the server.
+    pub max_command_line: usize,
     /// The FTPS options (`tls`, `tls_ca`, …).
     pub tls: TlsSettings,
     /// `-o encoding=NAME`: the server's name encoding (default: names are its bytes).
@@ -291,6 +303,8 @@ impl Default for OptionSettings {
             cache_dir: None,
             cache_max_size: DEFAULT_CACHE_MAX_SIZE,
             atomic_replace: false,
+            dir_max_entries: DEFAULT_DIR_MAX_ENTRIES,
+            max_command_line: crate::remote::ftp::control::DEFAULT_MAX_COMMAND_LINE,
             tls: TlsSettings::default(),
             names: NameCodec::BYTES,
         }
@@ -351,6 +365,8 @@ impl OptionSettings {
             pasv_address: self.pasv_address,
             tls,
             names: self.names,
+            max_command_line: self.max_command_line,
+            dir_max_entries: self.dir_max_entries,
         })
     }
 
@@ -468,6 +484,15 @@ impl OptionSettings {
             "encoding" => {
                 let v = need(key, value, "NAME")?;
                 self.names = NameCodec::for_label(v).map_err(|r| bad(key, v, r))?;
+            }
+            "dir_max_entries" => {
+                let v = need(key, value, "N")?;
+                self.dir_max_entries = parse_int(key, v, 1, MAX_DIR_MAX_ENTRIES)?;
+            }
+            "max_command_line" => {
+                let v = need(key, value, "BYTES")?;
+                self.max_command_line =
+                    parse_int(key, v, MIN_MAX_COMMAND_LINE, MAX_MAX_COMMAND_LINE)?;
             }
             "log_file" => {
                 let v = non_empty(key, need(key, value, "PATH")?)?;

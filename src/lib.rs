@@ -15,6 +15,7 @@ pub mod fuse;
 pub mod logging;
 pub mod mount_helper;
 pub mod mount_opts;
+pub mod mount_watch;
 pub mod names;
 pub mod netrc;
 pub mod option_table;

@@ -85,8 +85,13 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
         names: &["timeout"],
         value: Some("SECS"),
         default: DefaultValue::Is("30"),
-        summary: "deadline for every network wait: connect, each reply, data inactivity",
-        details: "Fractions are allowed; at most 86400. A dead server turns into EIO within it.",
+        summary: "deadline of every operation (all its waits together) and of data inactivity",
+        details: "Fractions are allowed; at most 86400. A listing, a command or the start of a \
+                  transfer ends within it (ETIMEDOUT), however the server stalls or drips its \
+                  replies; a listing must keep arriving at 8 KiB/s or more once it has passed; \
+                  a running transfer may take as long as it moves a byte at least every \
+                  timeout. Waiting for a connection the mount itself is busy with goes on while \
+                  the other transfers move.",
     },
     OptionDoc {
         names: &["dir_cache_ttl"],
@@ -102,6 +107,22 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
         default: DefaultValue::Is("1024"),
         summary: "directory listings kept (least recently used go first)",
         details: "1 to 1048576.",
+    },
+    OptionDoc {
+        names: &["dir_max_entries"],
+        value: Some("N"),
+        default: DefaultValue::Is("1000000"),
+        summary: "most entries a directory listing may have; a larger one fails with EIO",
+        details: "1 to 100000000. A listing is also cut at 512 bytes per allowed entry. Each \
+                  cached entry costs about 130 bytes plus its name.",
+    },
+    OptionDoc {
+        names: &["max_command_line"],
+        value: Some("BYTES"),
+        default: DefaultValue::Is("4094"),
+        summary: "longest FTP command line sent; a longer path fails with ENAMETOOLONG",
+        details: "256 to 1048576. Servers close the connection (vsftpd) or ignore the line \
+                  (proftpd) when it passes their limit, about 4 KiB.",
     },
     OptionDoc {
         names: &["uid", "gid"],

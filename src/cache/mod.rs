@@ -11,6 +11,8 @@
 //!   can never hide it. The counts are dropped whenever no fetch runs (none can be compared).
 //! - No lock is held while fetching: the fetch closure runs unlocked; waiters block on a condvar.
 
+mod entries;
+
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -64,8 +66,7 @@ impl Clock for ManualClock {
     }
 }
 
-/// A directory's entries by name.
-pub type Entries = HashMap<String, RemoteEntry>;
+pub use entries::Entries;
 
 struct Cached {
     entries: Arc<Entries>,
@@ -184,13 +185,7 @@ impl DirCache {
             f
         };
         let fetched_at = self.clock.now();
-        let result = fetch().map(|list| {
-            Arc::new(
-                list.into_iter()
-                    .map(|e| (e.name.clone(), e))
-                    .collect::<Entries>(),
-            )
-        });
+        let result = fetch().map(|list| Arc::new(Entries::from(list)));
         {
             let mut inner = self.lock();
             // Remove only our own flight (a newer one may have replaced it).

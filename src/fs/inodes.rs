@@ -12,6 +12,9 @@
 //!   grow with the number of files ever listed.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 
 pub const ROOT_INO: u64 = 1;
 
@@ -21,15 +24,21 @@ const MAX_UNHELD: usize = 1 << 16;
 
 #[derive(Debug)]
 struct Node {
-    path: Option<String>,
+    path: Option<Box<str>>,
     lookups: u64,
 }
 
 /// The table; callers wrap it in a mutex and never hold that across network I/O.
+///
+/// Each path is stored once, in its node: the path index holds inode numbers only (8 bytes
+/// a slot), found by the path's hash and checked against the node. An inode costs its
+/// node's slot (32 bytes), one or two index slots, and its path's allocation (about 100
+/// bytes plus the path at a million inodes; SEMANTICS.md).
 #[derive(Debug)]
 pub struct Inodes {
     by_ino: HashMap<u64, Node>,
-    by_path: HashMap<String, u64>,
+    by_path: HashTable<u64>,
+    hasher: RandomState,
     next: u64,
     /// Inodes created without a kernel reference, oldest first (some may have one by now).
     unheld: VecDeque<u64>,
@@ -38,27 +47,63 @@ pub struct Inodes {
 
 impl Default for Inodes {
     fn default() -> Self {
-        let mut by_ino = HashMap::new();
-        by_ino.insert(
+        let mut t = Inodes {
+            by_ino: HashMap::new(),
+            by_path: HashTable::new(),
+            hasher: RandomState::new(),
+            next: ROOT_INO + 1,
+            unheld: VecDeque::new(),
+            max_unheld: MAX_UNHELD,
+        };
+        t.by_ino.insert(
             ROOT_INO,
             Node {
                 path: Some("/".into()),
                 lookups: 1,
             },
         );
-        let mut by_path = HashMap::new();
-        by_path.insert("/".to_string(), ROOT_INO);
-        Inodes {
-            by_ino,
-            by_path,
-            next: ROOT_INO + 1,
-            unheld: VecDeque::new(),
-            max_unheld: MAX_UNHELD,
-        }
+        t.index(ROOT_INO);
+        t
     }
 }
 
 impl Inodes {
+    /// The inode of a live path.
+    fn find(&self, path: &str) -> Option<u64> {
+        let hash = self.hasher.hash_one(path);
+        let by_ino = &self.by_ino;
+        self.by_path
+            .find(hash, |i| {
+                by_ino.get(i).and_then(|n| n.path.as_deref()) == Some(path)
+            })
+            .copied()
+    }
+
+    /// Puts `ino` (whose node has a path) into the path index.
+    fn index(&mut self, ino: u64) {
+        let Some(path) = self.by_ino.get(&ino).and_then(|n| n.path.as_deref()) else {
+            return;
+        };
+        let hash = self.hasher.hash_one(path);
+        let (h, by_ino) = (&self.hasher, &self.by_ino);
+        self.by_path.insert_unique(hash, ino, |i| {
+            h.hash_one(by_ino.get(i).and_then(|n| n.path.as_deref()).unwrap_or(""))
+        });
+    }
+
+    /// Takes `path` out of the path index; returns its inode.
+    fn unindex(&mut self, path: &str) -> Option<u64> {
+        let hash = self.hasher.hash_one(path);
+        let by_ino = &self.by_ino;
+        let slot = self
+            .by_path
+            .find_entry(hash, |i| {
+                by_ino.get(i).and_then(|n| n.path.as_deref()) == Some(path)
+            })
+            .ok()?;
+        Some(slot.remove().0)
+    }
+
     /// The path of an inode, if it still has one.
     pub fn path(&self, ino: u64) -> Option<&str> {
         self.by_ino.get(&ino).and_then(|n| n.path.as_deref())
@@ -66,24 +111,24 @@ impl Inodes {
 
     /// The inode of a path, if it has one.
     pub fn ino_of(&self, path: &str) -> Option<u64> {
-        self.by_path.get(path).copied()
+        self.find(path)
     }
 
     /// The inode of a path, allocating one when new; `lookup` adds a kernel reference.
     pub fn get_or_insert(&mut self, path: &str, lookup: bool) -> u64 {
-        let ino = match self.by_path.get(path) {
-            Some(&ino) => ino,
+        let ino = match self.find(path) {
+            Some(ino) => ino,
             None => {
                 let ino = self.next;
                 self.next += 1;
-                self.by_path.insert(path.to_string(), ino);
                 self.by_ino.insert(
                     ino,
                     Node {
-                        path: Some(path.to_string()),
+                        path: Some(path.into()),
                         lookups: 0,
                     },
                 );
+                self.index(ino);
                 if !lookup {
                     self.unheld.push_back(ino);
                     while self.unheld.len() > self.max_unheld {
@@ -114,20 +159,20 @@ impl Inodes {
             }
             None => false,
         };
-        if remove
-            && let Some(Node {
-                path: Some(path), ..
-            }) = self.by_ino.remove(&ino)
-            && self.by_path.get(&path) == Some(&ino)
-        {
-            self.by_path.remove(&path);
+        if remove {
+            if let Some(path) = self.path(ino).map(str::to_owned)
+                && self.find(&path) == Some(ino)
+            {
+                self.unindex(&path);
+            }
+            self.by_ino.remove(&ino);
         }
         remove
     }
 
     /// The path was deleted: detach it from its inode.
     pub fn remove_path(&mut self, path: &str) {
-        if let Some(ino) = self.by_path.remove(path)
+        if let Some(ino) = self.unindex(path)
             && let Some(n) = self.by_ino.get_mut(&ino)
         {
             n.path = None;
@@ -138,20 +183,33 @@ impl Inodes {
     pub fn rename(&mut self, from: &str, to: &str) {
         self.remove_path(to);
         let prefix = format!("{from}/");
-        let moved: Vec<(String, u64)> = self
-            .by_path
+        let moved: Vec<(u64, String)> = self
+            .by_ino
             .iter()
-            .filter(|(p, _)| p.as_str() == from || p.starts_with(&prefix))
-            .map(|(p, &i)| (p.clone(), i))
+            .filter_map(|(&i, n)| Some((i, n.path.as_deref()?)))
+            .filter(|(_, p)| *p == from || p.starts_with(&prefix))
+            .map(|(i, p)| (i, p.to_string()))
             .collect();
-        for (old, ino) in moved {
-            self.by_path.remove(&old);
-            let new = format!("{to}{}", &old[from.len()..]);
-            self.by_path.insert(new.clone(), ino);
-            if let Some(n) = self.by_ino.get_mut(&ino) {
-                n.path = Some(new);
+        for (ino, old) in moved {
+            if self.find(&old) != Some(ino) {
+                continue;
             }
+            self.unindex(&old);
+            let new = format!("{to}{}", &old[from.len()..]);
+            // Whatever was at the new path (below a replaced directory) is detached.
+            self.remove_path(&new);
+            if let Some(n) = self.by_ino.get_mut(&ino) {
+                n.path = Some(new.into());
+            }
+            self.index(ino);
         }
+    }
+
+    /// Bytes held by the two tables for their slots (paths not counted), for tests.
+    #[cfg(test)]
+    fn overhead_bytes(&self) -> usize {
+        self.by_ino.capacity() * (std::mem::size_of::<(u64, Node)>() + 1)
+            + self.by_path.capacity() * (std::mem::size_of::<u64>() + 1)
     }
 
     /// Number of inodes known (for tests and statfs).
@@ -191,6 +249,23 @@ mod tests {
         assert_ne!(a, b);
         t.forget(ROOT_INO, 10);
         assert_eq!(t.path(ROOT_INO), Some("/"));
+    }
+
+    #[test]
+    fn an_inode_costs_two_small_slots_and_its_path_once() {
+        assert_eq!(std::mem::size_of::<(u64, Node)>(), 32);
+        let mut t = Inodes::default();
+        let n = 100_000;
+        for i in 0..n {
+            t.get_or_insert(&format!("/big/file-{i:010}.dat"), true);
+        }
+        let per = t.overhead_bytes() as f64 / n as f64;
+        // 41 bytes a slot pair, at a load between 7/16 and 7/8.
+        assert!(per <= 41.0 * 16.0 / 7.0 + 1.0, "{per} bytes per inode");
+        let ino = t.get_or_insert("/big/file-0000000007.dat", false);
+        t.rename("/big", "/moved");
+        assert_eq!(t.path(ino), Some("/moved/file-0000000007.dat"));
+        assert_eq!(t.get_or_insert("/moved/file-0000000007.dat", false), ino);
     }
 
     #[test]

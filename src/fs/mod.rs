@@ -23,6 +23,7 @@
 
 mod append;
 mod attrs;
+mod dirs;
 pub mod error;
 mod handles;
 pub mod inodes;
@@ -35,7 +36,7 @@ mod reading;
 mod staged;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -142,7 +143,7 @@ pub struct Fs {
     /// them and must not wait for their lock, which a read holds while data is on its way
     /// (every exec of a process that inherited the descriptor sends a FLUSH).
     readers: Mutex<std::collections::HashSet<u64>>,
-    dirs: Mutex<HashMap<u64, Arc<Vec<DirItem>>>>,
+    dirs: Mutex<HashMap<u64, Arc<dirs::Snapshot>>>,
     live: Mutex<HashMap<String, Live>>,
     /// (size, mtime) of each file when it was last opened for reading (for KEEP_CACHE).
     opened: Mutex<HashMap<u64, (u64, Option<SystemTime>)>>,
@@ -378,90 +379,6 @@ impl Fs {
             )),
             _ => Err(FsError::new(libc::EINVAL, format!("{path}: not a symlink"))),
         }
-    }
-
-    /// opendir: takes a snapshot of the listing (served by [`Fs::readdir`]).
-    pub fn opendir(&self, ino: u64) -> FsResult<u64> {
-        let path = self.path_of(ino)?;
-        let e = self.entry(&path)?;
-        if e.kind != FileKind::Dir {
-            return Err(FsError::new(
-                libc::ENOTDIR,
-                format!("{path}: not a directory"),
-            ));
-        }
-        let list = self.listing(&path)?;
-        let live: Vec<String> = lock(&self.live)
-            .keys()
-            .filter(|p| split(p).is_some_and(|(parent, _)| parent == path))
-            .cloned()
-            .collect();
-        let mut children: Vec<RemoteEntry> = list.values().cloned().collect();
-        for p in &live {
-            if let Some((_, name)) = split(p)
-                && !list.contains_key(name)
-                && let Ok(e) = self.entry(p)
-            {
-                children.push(e);
-            }
-        }
-        children.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut inodes = lock(&self.inodes);
-        let parent_ino = split(&path).map_or(ROOT_INO, |(pp, _)| inodes.get_or_insert(pp, false));
-        let dir_attr = self.attr(ino, &path, &e);
-        let mut items = vec![
-            DirItem {
-                ino,
-                kind: FileKind::Dir,
-                name: ".".into(),
-                path: path.clone(),
-                attr: dir_attr,
-            },
-            DirItem {
-                ino: parent_ino,
-                kind: FileKind::Dir,
-                name: "..".into(),
-                path: split(&path).map_or_else(|| "/".to_string(), |(pp, _)| pp.to_string()),
-                attr: Attr {
-                    ino: parent_ino,
-                    ..dir_attr
-                },
-            },
-        ];
-        for child in children {
-            let child_path = join(&path, &child.name);
-            let child_ino = inodes.get_or_insert(&child_path, false);
-            items.push(DirItem {
-                ino: child_ino,
-                kind: child.kind,
-                attr: self.attr(child_ino, &child_path, &child),
-                name: child.name,
-                path: child_path,
-            });
-        }
-        drop(inodes);
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        lock(&self.dirs).insert(fh, Arc::new(items));
-        Ok(fh)
-    }
-
-    /// readdir: the entries of the snapshot from `offset` on (offset = index of the next one).
-    pub fn readdir(&self, fh: u64) -> FsResult<Arc<Vec<DirItem>>> {
-        lock(&self.dirs)
-            .get(&fh)
-            .cloned()
-            .ok_or_else(|| FsError::new(libc::EBADF, "directory handle is not open"))
-    }
-
-    /// For readdirplus: an entry's attributes as of now, taking the kernel reference that a
-    /// readdirplus entry carries. Resolved by path, so an inode the kernel forgot since opendir
-    /// is simply created again. `None` when the entry is gone.
-    pub fn readdirplus_lookup(&self, path: &str) -> Option<Attr> {
-        self.attr_of_path(path, true).ok()
-    }
-
-    pub fn releasedir(&self, fh: u64) {
-        lock(&self.dirs).remove(&fh);
     }
 
     /// statfs(2): FTP has no way to ask; see SEMANTICS.md.

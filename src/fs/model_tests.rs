@@ -362,7 +362,12 @@ pub(super) fn fs_tree(
 ) -> Result<(), String> {
     let ctx = |what: &str, e: FsError| format!("{what} in {path}: {e}");
     let fh = fs.opendir(ino).map_err(|e| ctx("opendir", e))?;
-    let items = fs.readdir(fh).map_err(|e| ctx("readdir", e))?;
+    let mut items = vec![];
+    fs.readdir(fh, 0, |i| {
+        items.push(i.clone());
+        false
+    })
+    .map_err(|e| ctx("readdir", e))?;
     fs.releasedir(fh);
     for it in items.iter().filter(|i| i.name != "." && i.name != "..") {
         let child = join(path, &it.name);

@@ -106,7 +106,12 @@ pub(super) fn check_read(fs: &Fs, fh: u64, data: &[u8], off: usize, len: usize) 
 
 pub(super) fn readdir_names(fs: &Fs, ino: u64) -> Vec<(String, FileKind)> {
     let fh = fs.opendir(ino).unwrap();
-    let items = fs.readdir(fh).unwrap();
+    let mut items = vec![];
+    fs.readdir(fh, 0, |i| {
+        items.push(i.clone());
+        false
+    })
+    .unwrap();
     fs.releasedir(fh);
     let real = items.iter().filter(|i| i.name != "." && i.name != "..");
     real.map(|i| (i.name.clone(), i.kind)).collect()
@@ -633,17 +638,30 @@ fn names_with_slash_or_newline_are_einval() {
 }
 
 #[test]
-fn names_longer_than_255_bytes_are_enametoolong_and_bytes_count_as_one() {
+fn names_over_255_bytes_are_enametoolong_before_anything_is_sent() {
     let (fs, fake, _) = setup();
+    fake.add_file("/f", b"x");
+    let ino = fs.lookup(R, "f").expect("f").ino;
+    let calls = fake.total_calls();
     let long = "n".repeat(256);
+    assert_eq!(errno(fs.lookup(R, &long)), libc::ENAMETOOLONG);
     assert_eq!(errno(fs.mkdir(R, &long, 0o755)), libc::ENAMETOOLONG);
     assert_eq!(
         errno(fs.create(R, &long, 0o644, WRONLY_CREAT)),
         libc::ENAMETOOLONG
     );
-    assert_eq!(errno(fs.lookup(R, &long)), libc::ENAMETOOLONG);
-    assert_eq!(fake.total_calls(), 0);
-    // 255 Latin-1 bytes from the kernel are 255 bytes, however long their String is.
+    assert_eq!(errno(fs.symlink(R, &long, "f")), libc::ENAMETOOLONG);
+    assert_eq!(
+        errno(fs.rename(R, "f", R, &long, false)),
+        libc::ENAMETOOLONG
+    );
+    assert_eq!(errno(fs.unlink(R, &long)), libc::ENAMETOOLONG);
+    assert_eq!(fake.total_calls(), calls, "nothing may reach the server");
+    assert!(fs.getattr(ino).is_ok());
+    // 255 bytes is an ordinary name, and 255 Latin-1 bytes from the kernel are 255 bytes,
+    // however long their String is.
+    fs.mkdir(R, &"k".repeat(255), 0o755)
+        .expect("a 255-byte name");
     let latin1 = crate::names::decode(&[0xe9; 255]).into_owned();
     fs.mkdir(R, &latin1, 0o755)
         .expect("255 bytes is a good name");

@@ -423,21 +423,15 @@ impl Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let items = match self.fs.readdir(fh.0) {
-            Ok(items) => items,
-            Err(e) => return reply.error(fail("readdir", e)),
-        };
-        for (i, item) in items.iter().enumerate().skip(offset as usize) {
-            if reply.add(
-                INodeNo(item.ino),
-                (i + 1) as u64,
-                kind(item.kind),
-                os(&item.name),
-            ) {
-                break;
-            }
+        let mut next = offset;
+        let r = self.fs.readdir(fh.0, offset, |item| {
+            next += 1;
+            reply.add(INodeNo(item.ino), next, kind(item.kind), os(&item.name))
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(fail("readdir", e)),
         }
-        reply.ok();
     }
 
     fn readdirplus(
@@ -448,12 +442,10 @@ impl Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let items = match self.fs.readdir(fh.0) {
-            Ok(items) => items,
-            Err(e) => return reply.error(fail("readdirplus", e)),
-        };
         let ttl = self.ttl();
-        for (i, item) in items.iter().enumerate().skip(offset as usize) {
+        let mut next = offset;
+        let r = self.fs.readdir(fh.0, offset, |item| {
+            next += 1;
             let dot = item.name == "." || item.name == "..";
             // Attributes as of now, not as of opendir (a setattr since then, e.g. rsync -t,
             // must not be undone); the kernel counts a reference for every entry but `.` and
@@ -463,25 +455,26 @@ impl Filesystem for FuseAdapter {
             } else {
                 match self.fs.readdirplus_lookup(&item.path) {
                     Some(a) => a,
-                    None => continue, // gone since opendir
+                    None => return false, // gone since opendir
                 }
             };
             let full = reply.add(
                 INodeNo(a.ino),
-                (i + 1) as u64,
+                next,
                 os(&item.name),
                 &ttl,
                 &attr(&a),
                 Generation(0),
             );
-            if full {
-                if !dot {
-                    self.fs.forget(a.ino, 1);
-                }
-                break;
+            if full && !dot {
+                self.fs.forget(a.ino, 1);
             }
+            full
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(fail("readdirplus", e)),
         }
-        reply.ok();
     }
 
     fn releasedir(

@@ -113,6 +113,11 @@ pub enum RemoteError {
     /// anything was sent (EINVAL).
     #[error("{0}")]
     Unencodable(Detail),
+    /// A name or a command line too long for the server: refused before sending (longer
+    /// than `-o max_command_line`), or the server said so ("File name too long", vsftpd's
+    /// "500 Input line too long.").
+    #[error("{0}")]
+    NameTooLong(Detail),
     /// 552: exceeded storage allocation.
     #[error("{0}")]
     NoSpace(Detail),
@@ -145,6 +150,7 @@ impl RemoteError {
             RemoteError::Unavailable(_) => libc::ENOENT,
             RemoteError::PermissionDenied(_) => libc::EACCES,
             RemoteError::BadName(_) | RemoteError::Unencodable(_) => libc::EINVAL,
+            RemoteError::NameTooLong(_) => libc::ENAMETOOLONG,
             RemoteError::NoSpace(_) => libc::ENOSPC,
             RemoteError::Unsupported(_) => libc::ENOTSUP,
             RemoteError::Timeout(_) => libc::ETIMEDOUT,
@@ -161,6 +167,7 @@ impl RemoteError {
             | RemoteError::PermissionDenied(d)
             | RemoteError::BadName(d)
             | RemoteError::Unencodable(d)
+            | RemoteError::NameTooLong(d)
             | RemoteError::NoSpace(d)
             | RemoteError::Unsupported(d)
             | RemoteError::Timeout(d)

@@ -131,6 +131,11 @@ impl Mount {
         Mount::new(&server.url(), &server.password, opts)
     }
 
+    /// The process id of the daemon (`ftpfs -f` runs the mount in this process).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -165,6 +170,17 @@ impl Mount {
             let _ = child.kill();
             panic!("ftpfs did not exit after unmount; log:\n{}", self.log())
         })
+    }
+
+    /// Waits up to `limit` for the daemon to exit by itself (after an unmount made
+    /// elsewhere); `None` if it is still running (it is then killed when dropped).
+    pub fn wait_exit(mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let st = wait_child(&mut child, limit);
+        if st.is_none() {
+            self.child = Some(child);
+        }
+        st
     }
 
     /// Sends a signal to the daemon and waits for it; returns its exit status.

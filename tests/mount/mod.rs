@@ -7,6 +7,7 @@ mod commands;
 mod coreutils;
 mod faults;
 pub mod harness;
+mod hostile;
 mod listings;
 mod logs;
 pub mod names;

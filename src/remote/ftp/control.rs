@@ -19,11 +19,15 @@
 //!   [`MAX_REPLY`] bytes, or the read fails (and the session must be dropped).
 //! - Every wait has a deadline: the socket's read and write timeouts are `timeout`, and a
 //!   whole reply must arrive within `timeout` of the moment we started waiting for it (a
-//!   server that drips one byte at a time does not restart the clock).
+//!   server that drips one byte at a time does not restart the clock). While an operation
+//!   runs on the connection, its deadline ([`Control::set_limit`]) caps every wait too, so
+//!   the waits of one operation (command, data connection, replies) never add up beyond it.
+//! - A command line never contains CR or LF (it could smuggle a second command), is never
+//!   longer than `max_line` bytes as sent (servers close the connection or ignore such lines;
+//!   it is refused here with [`RemoteError::NameTooLong`] and nothing is sent), and the
+//!   password is never logged: a line starting with `PASS ` is shown as `PASS ****`.
 //! - Debug log lines of commands and replies carry the connection's local port (`[port]`), so
 //!   that the log of a pool of connections can be read per connection.
-//! - A command line never contains CR or LF (it could smuggle a second command), and the
-//!   password is never logged: a line starting with `PASS ` is shown as `PASS ****`.
 //! - Bytes are bytes: reply text is [`names::decode`]d (a path in a 257 reply that is not
 //!   UTF-8 survives intact) and command lines are [`names::encode`]d, so a name goes out as
 //!   the exact bytes it came in as (see `encoding.rs`).
@@ -36,6 +40,7 @@ use std::time::{Duration, Instant};
 use suppaftp::TlsStream as _;
 
 use super::tls::{SessionTls, disarm, handshake};
+use super::watch::Watched;
 use crate::names;
 use crate::remote::{RemoteError, RemoteResult};
 
@@ -50,6 +55,10 @@ pub type Transport = suppaftp::DataStream<TlsStream>;
 pub const MAX_LINE: usize = 16 * 1024;
 /// Longest whole reply accepted (a multi-line banner or FEAT is a few KiB).
 pub const MAX_REPLY: usize = 64 * 1024;
+/// Longest command line sent by default (without CR LF): vsftpd answers a line that does
+/// not fit its 4096-byte buffer, CR LF included, with `500 Input line too long.` and closes
+/// the connection; proftpd ignores lines of about that length (`-o max_command_line`).
+pub const DEFAULT_MAX_COMMAND_LINE: usize = 4094;
 
 /// One reply from the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,12 +77,22 @@ impl Reply {
 
 /// The control connection of one session.
 pub struct Control {
+    /// Where waits on the server are registered (for unmount); declared before `io` so it
+    /// is unregistered before the socket closes.
+    watched: Option<Watched>,
     io: BufReader<Transport>,
     peer: SocketAddr,
     local: SocketAddr,
     timeout: Duration,
     /// The socket's read timeout is shorter than `timeout` (a reply's deadline was near).
     shortened: bool,
+    /// The deadline of the operation running on this connection, if any.
+    limit: Option<Instant>,
+    /// Longest command line that may be sent.
+    max_line: usize,
+    /// A read or write failed part-way (or a reply made no sense): the connection is out
+    /// of step and must not carry another command.
+    broken: bool,
     /// What the TLS handshake gave, on a TLS connection.
     tls: Option<TlsInfo>,
 }
@@ -99,13 +118,109 @@ impl Control {
         let peer = sock.peer_addr()?;
         let local = sock.local_addr()?;
         Ok(Control {
+            watched: None,
             io: BufReader::with_capacity(BUFFER, Transport::Tcp(sock)),
             peer,
             local,
             timeout,
             shortened: false,
+            limit: None,
+            max_line: DEFAULT_MAX_COMMAND_LINE,
+            broken: false,
             tls: None,
         })
+    }
+
+    /// Registers the connection's waits on the server (see [`super::watch`]).
+    pub fn watch(&mut self, w: Watched) {
+        self.watched = Some(w);
+    }
+
+    /// Sets the longest command line that may be sent (`-o max_command_line`).
+    pub fn set_max_line(&mut self, max: usize) {
+        self.max_line = max;
+    }
+
+    /// Sets (or clears) the deadline of the operation that runs on this connection now:
+    /// no wait of that operation (a reply, a write) goes beyond it.
+    pub fn set_limit(&mut self, limit: Option<Instant>) {
+        self.limit = limit;
+    }
+
+    /// The deadline of the operation running now, if any.
+    pub fn limit(&self) -> Option<Instant> {
+        self.limit
+    }
+
+    /// `d`, or less when the operation's deadline comes sooner.
+    pub fn within(&self, d: Duration) -> Duration {
+        self.limit
+            .map_or(d, |l| d.min(l.saturating_duration_since(Instant::now())))
+    }
+
+    /// Closes the connection without a TLS close_notify (suppaftp's TLS stream writes one
+    /// when dropped and logs an error when the server has already closed its end, as after
+    /// QUIT or when the connection was lost).
+    pub fn close(self) {
+        let Control { watched, io, .. } = self;
+        drop(watched);
+        if let Transport::Ssl(s) = io.into_inner() {
+            disarm(*s);
+        }
+    }
+
+    /// Whether a failed read or write left the connection out of step (it must be dropped).
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Marks the connection out of step (a caller gave up on a reply it expected).
+    pub fn break_off(&mut self) {
+        self.broken = true;
+    }
+
+    /// The connection's timeout (every wait's longest).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Whether the server has closed this idle connection, or said something nobody asked
+    /// for (a `421 Timeout` before closing it, a stray reply): either way it must not carry
+    /// another command. Costs no round trip: the socket is polled, not waited on. A TLS
+    /// connection with unread records (a session ticket may come at any time) is "maybe":
+    /// `None`; the caller checks it with NOOP.
+    pub fn closed_by_server(&mut self) -> Option<bool> {
+        if !self.io.buffer().is_empty() {
+            return Some(true);
+        }
+        let mut p = libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        if n <= 0 {
+            return Some(false);
+        }
+        if p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+            return Some(true);
+        }
+        let mut b = [0u8; 1];
+        // SAFETY: a one-byte peek into a local buffer on our own socket.
+        let r = unsafe {
+            libc::recv(
+                self.fd(),
+                b.as_mut_ptr().cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        match (r, self.io.get_ref()) {
+            (r, _) if r <= 0 => Some(true),
+            (_, Transport::Tcp(_)) => Some(true),
+            (_, Transport::Ssl(_)) => None,
+        }
     }
 
     /// Turns this plain connection into a TLS one (after `AUTH TLS` was answered 234, or at
@@ -120,10 +235,13 @@ impl Control {
             ));
         }
         let Control {
+            watched,
             io,
             peer,
             local,
             timeout,
+            limit,
+            max_line,
             ..
         } = self;
         let sock = match io.into_inner() {
@@ -135,7 +253,10 @@ impl Control {
             }
         };
         let mut s = tls.start(sock)?;
-        if let Err(e) = handshake(&mut s, Instant::now() + timeout, what) {
+        let deadline = limit.map_or(Instant::now() + timeout, |l| {
+            l.min(Instant::now() + timeout)
+        });
+        if let Err(e) = handshake(&mut s, deadline, what) {
             disarm(s);
             return Err(e);
         }
@@ -155,11 +276,15 @@ impl Control {
         tls.version = conn.protocol_version();
         log::debug!("{what}: {} {}", info.version, info.cipher);
         Ok(Control {
+            watched,
             io: BufReader::with_capacity(BUFFER, Transport::Ssl(Box::new(s))),
             peer,
             local,
             timeout,
             shortened: false,
+            limit,
+            max_line,
+            broken: false,
             tls: Some(info),
         })
     }
@@ -207,7 +332,8 @@ impl Control {
         self.send_many(&[line])
     }
 
-    /// Sends several command lines in one write (pipelining).
+    /// Sends several command lines in one write (pipelining). Every command goes through
+    /// here: a line too long for servers is refused before anything is sent.
     pub fn send_many(&mut self, lines: &[&str]) -> RemoteResult<()> {
         let mut buf = Vec::new();
         for line in lines {
@@ -217,14 +343,60 @@ impl Control {
                     format!("{shown:?}: line breaks cannot be sent").into(),
                 ));
             }
-            log::debug!("[{}] -> {shown}", self.local.port());
+            // The line as the server gets it (names in its encoding): its length is the
+            // length on the wire.
+            let start = buf.len();
             names::encode_into(line, &mut buf);
+            let len = buf.len() - start;
+            if len > self.max_line {
+                return Err(RemoteError::NameTooLong(
+                    format!(
+                        "{}…: a command line of {len} bytes is longer than servers take (at \
+                         most {}: -o max_command_line)",
+                        clip(shown),
+                        self.max_line
+                    )
+                    .into(),
+                ));
+            }
             buf.extend_from_slice(b"\r\n");
         }
+        for line in lines {
+            log::debug!("[{}] -> {}", self.local.port(), shown(line));
+        }
+        let left = match self.limit {
+            Some(l) => l.saturating_duration_since(Instant::now()),
+            None => self.timeout,
+        };
+        if left.is_zero() {
+            // Nothing was sent: the connection is still in step.
+            return Err(RemoteError::Timeout(
+                "sending a command: the operation's time ran out".into(),
+            ));
+        }
+        let short = left + Duration::from_millis(50) < self.timeout;
+        let sock = self.io.get_ref().get_ref();
+        if short && let Err(e) = sock.set_write_timeout(Some(left)) {
+            return Err(io_error("sending a command", &e));
+        }
+        let waiting = self.watched.as_ref().map(Watched::waiting);
         let out = self.io.get_mut();
-        out.write_all(&buf)
+        let r = out
+            .write_all(&buf)
             .and_then(|()| out.flush())
-            .map_err(|e| io_error("sending a command", &e))
+            .map_err(|e| self.cut_or(io_error("sending a command", &e)));
+        drop(waiting);
+        if short
+            && let Err(e) = self
+                .io
+                .get_ref()
+                .get_ref()
+                .set_write_timeout(Some(self.timeout))
+        {
+            log::debug!("restoring the control connection's write timeout: {e}");
+        }
+        self.broken |= r.is_err();
+        r
     }
 
     /// Sends a command and reads its reply.
@@ -233,10 +405,15 @@ impl Control {
         self.reply()
     }
 
-    /// Reads one complete reply (multi-line replies end with `NNN `), within `timeout`.
+    /// Reads one complete reply (multi-line replies end with `NNN `), within `timeout` (and
+    /// before the operation's deadline, when one is set).
     pub fn reply(&mut self) -> RemoteResult<Reply> {
         let deadline = Instant::now() + self.timeout;
-        let r = self.read_reply(deadline);
+        let deadline = self.limit.map_or(deadline, |l| l.min(deadline));
+        let waiting = self.watched.as_ref().map(Watched::waiting);
+        let r = self.read_reply(deadline).map_err(|e| self.cut_or(e));
+        drop(waiting);
+        self.broken |= r.is_err();
         if self.shortened {
             self.shortened = false;
             if let Err(e) = self
@@ -269,8 +446,10 @@ impl Control {
                 if text.len() + l.len() > MAX_REPLY {
                     return Err(RemoteError::Other(
                         format!(
-                            "reply {code} longer than {} KiB (the server keeps sending lines)",
-                            MAX_REPLY / 1024
+                            "reply {code} longer than {} KiB (the server keeps sending lines; \
+                             the last: {:?})",
+                            MAX_REPLY / 1024,
+                            clip(&l)
                         )
                         .into(),
                     ));
@@ -296,6 +475,9 @@ impl Control {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io_error("waiting for a reply", &e)),
             };
+            if let Some(w) = &self.watched {
+                w.touch();
+            }
             if buf.is_empty() {
                 return Err(RemoteError::Connection(
                     "the server closed the control connection".into(),
@@ -327,6 +509,17 @@ impl Control {
         }
     }
 
+    /// `e`, or, when the wait was cut because the mount is being unmounted, an error that
+    /// says so.
+    fn cut_or(&self, e: RemoteError) -> RemoteError {
+        match &self.watched {
+            Some(w) if w.was_cut() => RemoteError::Connection(
+                "unmounting: gave up waiting for the server, which had been silent".into(),
+            ),
+            _ => e,
+        }
+    }
+
     /// Before waiting on the socket: fails when the reply's deadline has passed, and makes
     /// the socket wait no longer than what is left of it (a server that drips bytes must not
     /// restart the clock with every byte).
@@ -335,12 +528,14 @@ impl Control {
         if left.is_zero() {
             return Err(RemoteError::Timeout(
                 format!(
-                    "waiting for a reply: no complete answer from the server within {}s",
+                    "waiting for a reply: no answer from the server in time (a whole reply \
+                     within {}s)",
                     self.timeout.as_secs_f32()
                 )
                 .into(),
             ));
         }
+        // Below the socket's own timeout: a read that ends early re-checks the deadline.
         if left + Duration::from_millis(50) < self.timeout {
             self.shortened = true;
             self.io
@@ -417,6 +612,80 @@ mod tests {
         });
         let sock = TcpStream::connect(addr).expect("connect");
         Control::new(sock, Duration::from_secs(1)).expect("control")
+    }
+
+    /// A control connection to a local peer that keeps what it receives.
+    fn recording_peer() -> (Control, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+        use std::io::Read;
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mine = std::sync::Arc::clone(&got);
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().expect("accept");
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                mine.lock().expect("lock").extend_from_slice(&buf[..n]);
+            }
+        });
+        let sock = TcpStream::connect(addr).expect("connect");
+        (
+            Control::new(sock, Duration::from_secs(1)).expect("control"),
+            got,
+        )
+    }
+
+    #[test]
+    fn a_command_line_longer_than_the_limit_is_refused_before_anything_is_sent() {
+        let (mut c, got) = recording_peer();
+        c.set_max_line(600);
+        let long = format!("MKD /{}", "x".repeat(700));
+        let e = c.send_many(&["CWD /", &long]).expect_err("too long");
+        assert!(matches!(e, RemoteError::NameTooLong(_)), "{e}");
+        assert_eq!(e.errno(), libc::ENAMETOOLONG);
+        assert!(
+            e.to_string().contains("705 bytes") && e.to_string().contains("600"),
+            "{e}"
+        );
+        assert!(!c.is_broken());
+        c.send("NOOP").expect("a short line still goes");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(&*got.lock().expect("lock"), b"NOOP\r\n");
+    }
+
+    #[test]
+    fn an_operation_deadline_cuts_a_reply_wait_short_and_breaks_the_connection() {
+        let mut c = peer(
+            vec![(Duration::from_millis(900), b"200 late\r\n".to_vec())],
+            Duration::from_millis(500),
+        );
+        c.set_limit(Some(Instant::now() + Duration::from_millis(300)));
+        let start = Instant::now();
+        let e = c.reply().expect_err("past the operation's deadline");
+        assert!(matches!(e, RemoteError::Timeout(_)), "{e}");
+        assert!(
+            start.elapsed() < Duration::from_millis(700),
+            "{:?}",
+            start.elapsed()
+        );
+        // The reply may still come: the connection is out of step.
+        assert!(c.is_broken());
+        assert!(c.within(Duration::from_secs(5)).is_zero());
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_or_spoke_on_is_seen_without_a_round_trip() {
+        let mut quiet = peer(vec![], Duration::from_millis(500));
+        assert_eq!(quiet.closed_by_server(), Some(false));
+        let mut closed = peer(
+            vec![(Duration::ZERO, b"421 Timeout.\r\n".to_vec())],
+            Duration::ZERO,
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(closed.closed_by_server(), Some(true));
     }
 
     #[test]

@@ -14,15 +14,17 @@
 //! - Every name handed to the core is a core string (`encoding.rs`): with `-o encoding`, a
 //!   line that does not decode whole is parsed as bytes and its name converted on its own.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Instant, SystemTime};
 
 use super::listing::{self, Listing, NameProblem, ParseReport};
+use super::listread::Seen;
+use super::pool::Conn;
 use super::pool::Use;
 use super::session::Session;
+use super::transfer::DataConn;
 use super::{FtpRemote, refuses_option};
 use crate::names;
 use crate::remote::{FileKind, RemoteEntry, RemoteResult};
@@ -54,14 +56,6 @@ impl ListState {
             warned: Mutex::new(HashSet::new()),
         }
     }
-}
-
-/// The lines of a listing (CR LF or LF ends; empty lines dropped).
-pub(super) fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    bytes
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.is_empty())
 }
 
 /// `dir/name` for server paths (wire strings).
@@ -103,8 +97,7 @@ impl FtpRemote {
         let abs = self.abs(dir)?;
         if self.lists.mlsd.load(Relaxed) {
             let (conn, dc) = self.open_transfer(Use::Meta, None, &format!("MLSD {abs}"), 0)?;
-            let bytes = Self::read_listing(conn, dc)?;
-            let listed = self.parse(&bytes, Some(&abs));
+            let listed = self.read_parsed(conn, dc, Some(&abs))?;
             if !listed.report.not_understood() {
                 self.warn_left_out(dir, "MLSD", &listed.report);
                 return Ok(listed.entries);
@@ -119,8 +112,7 @@ impl FtpRemote {
                 );
             }
         }
-        let bytes = self.list_bytes(dir)?;
-        let listed = self.parse(&bytes, None);
+        let listed = self.list_listing(dir)?;
         if !listed.report.not_understood() {
             self.warn_left_out(dir, "LIST", &listed.report);
             return Ok(listed.entries);
@@ -140,22 +132,22 @@ impl FtpRemote {
         self.list_nlst(dir, &abs)
     }
 
-    /// The bytes of `CWD dir` + `LIST -a` (plain `LIST` once the server refused `-a`).
-    fn list_bytes(&self, dir: &str) -> RemoteResult<Vec<u8>> {
+    /// `CWD dir` + `LIST -a` (plain `LIST` once the server refused `-a`), parsed.
+    fn list_listing(&self, dir: &str) -> RemoteResult<Listing> {
         // CWD + bare LIST: a path argument to LIST is globbed by many servers (`*`, `?`, `[`
         // in names would break), and some would take a leading `-` as options.
         if self.shared.list_a_rejected.load(Relaxed) {
             let (conn, dc) = self.open_transfer(Use::Meta, Some(dir), "LIST", 0)?;
-            return Self::read_listing(conn, dc);
+            return self.read_parsed(conn, dc, None);
         }
         match self.open_transfer(Use::Meta, Some(dir), "LIST -a", 0) {
-            Ok((conn, dc)) => Self::read_listing(conn, dc),
+            Ok((conn, dc)) => self.read_parsed(conn, dc, None),
             // A permanent refusal of the option (500/501/502/504, or a 550 from a server
             // that took `-a` for a path): plain LIST, and if that works, for good. A
             // transient error (4xx) is the listing's error and changes nothing.
             Err(e) if refuses_option(&e) => {
                 let (conn, dc) = self.open_transfer(Use::Meta, Some(dir), "LIST", 0)?;
-                let l = Self::read_listing(conn, dc)?;
+                let l = self.read_parsed(conn, dc, None)?;
                 log::info!("the server rejects `LIST -a` ({e}); using LIST (dot files may hide)");
                 self.shared.list_a_rejected.store(true, Relaxed);
                 Ok(l)
@@ -164,37 +156,42 @@ impl FtpRemote {
         }
     }
 
-    /// Parses MLSD (`mlsd_dir`: the listed directory on the server) or LIST bytes.
-    fn parse(&self, bytes: &[u8], mlsd_dir: Option<&str>) -> Listing {
+    /// Reads and parses an MLSD (`mlsd_dir`: the listed directory on the server) or LIST
+    /// listing line by line as it arrives (only the entries are kept).
+    fn read_parsed(
+        &self,
+        conn: Conn,
+        dc: DataConn,
+        mlsd_dir: Option<&str>,
+    ) -> RemoteResult<Listing> {
         let codec = self.shared.names;
-        let mut views: Vec<Cow<'_, str>> = Vec::with_capacity(bytes.len() / 48 + 1);
-        // Lines read as bytes under -o encoding: their names still go through `to_core`.
-        let mut as_bytes: Vec<usize> = Vec::new();
-        for line in split_lines(bytes) {
-            let (view, core) = codec.line(line);
-            if !core {
-                as_bytes.push(views.len());
-            }
-            views.push(view);
-        }
-        let fix = |i: usize, mut e: RemoteEntry| {
-            if as_bytes.binary_search(&i).is_err() {
-                return Ok(e);
-            }
-            match codec.to_core(&e.name) {
-                Some(n) => {
-                    e.name = n.into_owned();
-                    e.link_target = e.link_target.map(|t| codec.path_to_core(&t).into_owned());
-                    Ok(e)
+        let now = SystemTime::now();
+        // A full-path name is reduced against the directory as the lines read it.
+        let dir = mlsd_dir.map(|d| codec.path_to_core(d).into_owned());
+        self.read_listing(conn, dc, Listing::default(), |out, raw| {
+            // A line read as bytes under -o encoding: its name still goes through `to_core`.
+            let (view, core) = codec.line(raw);
+            let fix = |mut e: RemoteEntry| {
+                if core {
+                    return Ok(e);
                 }
-                None => Err(e),
+                match codec.to_core(&e.name) {
+                    Some(n) => {
+                        e.name = n.into_owned();
+                        e.link_target = e.link_target.map(|t| codec.path_to_core(&t).into_owned());
+                        Ok(e)
+                    }
+                    None => Err(e),
+                }
+            };
+            out.push(&view, |l| match &dir {
+                Some(d) => listing::parse_mlsd_line_with(l, d, &fix),
+                None => listing::parse_list_line_with(l, now, &fix),
+            });
+            Seen {
+                entries: out.entries.len(),
             }
-        };
-        match mlsd_dir {
-            // A full-path name is reduced against the directory as the lines read it.
-            Some(dir) => listing::parse_mlsd_with(&views, &codec.path_to_core(dir), &fix),
-            None => listing::parse_list_with(&views, SystemTime::now(), &fix),
-        }
+        })
     }
 
     /// Warns once per directory about entries left out of its listing.
@@ -239,20 +236,26 @@ impl FtpRemote {
     /// The NLST fallback: names from `NLST`, the rest from SIZE/MDTM/CWD per name.
     fn list_nlst(&self, dir: &str, abs: &str) -> RemoteResult<Vec<RemoteEntry>> {
         let (conn, dc) = self.open_transfer(Use::Meta, Some(dir), "NLST", 0)?;
-        let bytes = Self::read_listing(conn, dc)?;
         let codec = self.shared.names;
-        let mut report = ParseReport::default();
-        // (name on the wire, name in the mount)
-        let mut found: Vec<(String, String)> = Vec::new();
-        let mut seen = HashSet::new();
-        for line in split_lines(&bytes) {
+        // (name on the wire, name in the mount), what was seen, the report
+        type Nlst = (Vec<(String, String)>, HashSet<String>, ParseReport);
+        let start: Nlst = (Vec::new(), HashSet::new(), ParseReport::default());
+        let (found, _, report) = self.read_listing(conn, dc, start, |st: &mut Nlst, line| {
+            let (found, seen, report) = st;
             let wire = names::decode(line);
             // Some servers print `dir/name` or `./name`: the name is the last component.
             let wire = wire.rsplit('/').next().unwrap_or("");
+            if line.is_empty() {
+                return Seen {
+                    entries: found.len(),
+                };
+            }
             report.lines += 1;
             if matches!(wire, "" | "." | "..") {
                 report.skipped += 1;
-                continue;
+                return Seen {
+                    entries: found.len(),
+                };
             }
             report.entries += 1;
             let problem = match codec.to_core(wire) {
@@ -273,10 +276,13 @@ impl FtpRemote {
                     });
                 }
             }
-        }
+            Seen {
+                entries: found.len(),
+            }
+        })?;
         self.warn_left_out(dir, "NLST", &report);
         let wires: Vec<String> = found.iter().map(|(w, _)| join_wire(abs, w)).collect();
-        let stats = self.run(true, |s| stat_paths(s, &wires))?;
+        let stats = self.run(|s| stat_paths(s, &wires))?;
         Ok(found
             .into_iter()
             .zip(stats)

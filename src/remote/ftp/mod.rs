@@ -3,44 +3,56 @@
 //! commands of [`session::Session`] on it.
 //!
 //! Invariants:
-//! - A metadata operation that fails because a *reused* idle connection turned out dead is
-//!   retried once on a fresh connection when it is safe to repeat (listings, RETR/STOR starts,
-//!   MFMT, SITE CHMOD); the user never sees a stale connection.
+//! - Every operation ends by its deadline: `timeout` after it started, or after the pool's
+//!   last progress while it waited for a connection (see [`pool`]); every wait of the
+//!   operation (replies, data connections, the retry below, a listing's data) is cut to fit
+//!   in it, so waits never add up. Open transfers then wait by inactivity only (`timeout`
+//!   without a byte), listings by a minimum rate ([`listread`]).
+//! - An operation whose connection turned out closed by the server (end of file or a reset
+//!   where a reply was due, a failed write, a `421`) is retried once on a fresh connection:
+//!   the command was not carried out. A timeout is never retried (it would double the wait).
 //! - Every data command asks the shared [`datamode::DataModes`] for the methods to try and
 //!   reports what failed; an operation fails only after every planned method failed, with a
-//!   message that says what to open.
-//! - A download stream that is closed before the end is aborted (ABOR + NOOP); if the server's
-//!   answers are not the expected ones, the connection is dropped rather than reused.
+//!   message that says what to open. A method that ran out of the operation's time is not
+//!   counted as failed.
+//! - A listing is read line by line into entries, never held whole, and bounded
+//!   ([`listread`]: line length, entries `-o dir_max_entries`, bytes, minimum rate).
 //! - A connection whose transfer ended is recycled: while idle it opens its next passive data
 //!   connection (not when other threads are waiting for connections).
 
+pub mod commands;
 pub mod control;
+mod dataconn;
 pub mod datamode;
 pub mod encoding;
 mod list;
 pub mod listing;
+pub mod listread;
 pub mod login;
 pub mod pool;
 pub mod probe;
 pub mod session;
+mod streams;
 pub mod tls;
 pub mod tls_verify;
 pub mod transfer;
 mod upload;
+pub mod watch;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use self::datamode::{Change, DataMode, Failure, Method, PasvAddress};
 use self::encoding::NameCodec;
-use self::pool::{Conn, Pool, Use};
+use self::listread::{Limits, Seen};
+use self::pool::{Conn, Due, Pool, Use};
 use self::session::{Session, Shared};
+use self::streams::{FtpRead, FtpWrite, RecentTimeout};
 use self::tls::TlsOptions;
 use self::transfer::{Attempt, DataConn, TlsFailure};
-use self::upload::Uploader;
 use super::{
-    Capabilities, ReadStream, Remote, RemoteEntry, RemoteError, RemoteResult, Wanted, WriteStream,
+    Capabilities, ReadStream, Remote, RemoteEntry, RemoteError, RemoteResult, WriteStream,
 };
 
 /// Connection settings of a mount.
@@ -71,6 +83,12 @@ pub struct FtpConfig {
     pub tls: Option<TlsOptions>,
     /// How names on the wire become names in the mount (`-o encoding`).
     pub names: NameCodec,
+    /// Longest command line sent (`-o max_command_line`); longer ones fail with
+    /// ENAMETOOLONG before anything is sent.
+    pub max_command_line: usize,
+    /// Most entries a directory listing may have (`-o dir_max_entries`); a longer listing
+    /// fails with EIO.
+    pub dir_max_entries: usize,
 }
 
 impl std::fmt::Debug for FtpConfig {
@@ -90,6 +108,8 @@ impl std::fmt::Debug for FtpConfig {
             .field("pasv_address", &self.pasv_address)
             .field("tls", &self.tls)
             .field("names", &self.names)
+            .field("max_command_line", &self.max_command_line)
+            .field("dir_max_entries", &self.dir_max_entries)
             .finish()
     }
 }
@@ -107,6 +127,10 @@ pub struct FtpRemote {
     caps: Capabilities,
     /// MLSD or LIST, and what was warned about (`list.rs`).
     lists: list::ListState,
+    timeout: Duration,
+    dir_max_entries: usize,
+    /// The last download that ran out of time (the kernel's retry of it fails at once).
+    recent: Arc<RecentTimeout>,
 }
 
 /// What to say when no data connection could be made.
@@ -149,6 +173,7 @@ impl FtpRemote {
             );
         }
         let shared = Arc::new(Shared::new(&cfg)?);
+        let (timeout, dir_max_entries) = (cfg.timeout, cfg.dir_max_entries);
         let pool = Pool::new(Arc::new(cfg), Arc::clone(&shared));
         let mut conn = pool.get(Use::Meta)?;
         let feats = conn.session().feats.clone();
@@ -168,6 +193,9 @@ impl FtpRemote {
             pool,
             shared,
             lists: list::ListState::new(feats.mlsd),
+            timeout,
+            dir_max_entries,
+            recent: Arc::default(),
             caps: Capabilities {
                 set_mtime: feats.mfmt,
                 chmod: None,
@@ -180,19 +208,26 @@ impl FtpRemote {
         self.pool.shutdown();
     }
 
-    /// Runs `f` on a pooled connection; retries once on a fresh one when a reused connection
-    /// failed at the control level and `retry_safe`.
-    fn run<T>(
-        &self,
-        retry_safe: bool,
-        mut f: impl FnMut(&mut Session) -> RemoteResult<T>,
-    ) -> RemoteResult<T> {
-        let mut conn = self.pool.get(Use::Meta)?;
+    /// The mount is being unmounted: waits on the server silent for a while are cut and new
+    /// ones shortened (see [`watch`]), so that requests stuck on a dead server end within
+    /// seconds and the unmount can finish.
+    pub fn cancel(&self) {
+        self.shared.watch.cancel();
+        self.pool.wake();
+    }
+
+    /// Runs `f` on a pooled connection, within the operation's deadline; retries once on a
+    /// fresh connection when the one it had was closed by the server (see [`lost`]).
+    fn run<T>(&self, mut f: impl FnMut(&mut Session) -> RemoteResult<T>) -> RemoteResult<T> {
+        let mut conn = self.pool.get_for(Use::Meta, Due::After(Instant::now()))?;
+        conn.begin();
         match f(conn.session()) {
-            Err(e) if retry_safe && conn.reused && conn.session().dead => {
-                log::debug!("retrying on a fresh connection after: {e}");
+            Err(e) if lost(&e) && !self.shared.watch.closing() => {
+                log::info!("{e}; retrying once on a fresh connection");
+                let due = Due::By(conn.deadline);
                 drop(conn);
-                let mut conn = self.pool.get_fresh(Use::Meta)?;
+                let mut conn = self.pool.get_fresh(Use::Meta, due)?;
+                conn.begin();
                 f(conn.session())
             }
             r => r,
@@ -200,7 +235,8 @@ impl FtpRemote {
     }
 
     /// Opens a data connection for `cmd` (after `CWD cwd` when given), trying the methods the
-    /// shared state plans until one works; a stale reused connection is replaced once.
+    /// shared state plans until one works, all within one operation's deadline; a connection
+    /// the server closed is replaced once. The connection comes back with that deadline set.
     fn open_transfer(
         &self,
         usage: Use,
@@ -211,7 +247,10 @@ impl FtpRemote {
         let modes = &self.shared.modes;
         let mut plan = modes.plan();
         let mut failures: Vec<(Method, Failure)> = vec![];
-        let mut conn = self.pool.get(usage)?;
+        let mut conn = self.pool.get_for(usage, Due::After(Instant::now()))?;
+        conn.begin();
+        // Connections taken again by this operation keep its deadline.
+        let due = Due::By(conn.deadline);
         let mut prepared = false;
         let mut retried = false;
         let mut tls_retries = 0;
@@ -241,11 +280,12 @@ impl FtpRemote {
                     return Ok((conn, dc));
                 }
                 Err(Attempt::Command(e)) => {
-                    if conn.reused && conn.session().dead && !retried {
-                        log::debug!("retrying on a fresh connection after: {e}");
+                    if lost(&e) && !retried && !self.shared.watch.closing() {
+                        log::info!("{e}; retrying once on a fresh connection");
                         retried = true;
                         drop(conn);
-                        conn = self.pool.get_fresh(usage)?;
+                        conn = self.pool.get_fresh(usage, due)?;
+                        conn.begin();
                         prepared = false;
                         continue;
                     }
@@ -263,16 +303,28 @@ impl FtpRemote {
                     // Another idle connection first; when that one cannot resume either (the
                     // idle ones outlived their TLS sessions), a new login.
                     conn = if tls_retries == 1 {
-                        self.pool.get(usage)?
+                        self.pool.get_for(usage, due)?
                     } else {
-                        self.pool.get_fresh(usage)?
+                        self.pool.get_fresh(usage, due)?
                     };
+                    conn.begin();
                     prepared = false;
                 }
                 Err(Attempt::Tls(TlsFailure::Retire(why))) => {
                     return Err(RemoteError::Tls(format!("{cmd}: {why}").into()));
                 }
                 Err(Attempt::Tls(TlsFailure::Failed(e))) => return Err(e),
+                Err(Attempt::Data(f)) if Instant::now() >= conn.deadline => {
+                    // Cut short by the operation's deadline: says nothing about the method.
+                    conn.session().dead = true;
+                    return Err(RemoteError::Timeout(
+                        format!(
+                            "{cmd}: no data connection within {}s ({method}: {f})",
+                            self.timeout.as_secs_f32()
+                        )
+                        .into(),
+                    ));
+                }
                 Err(Attempt::Data(f)) => {
                     log::debug!("{method} for {cmd}: {f}");
                     plan.remove(0);
@@ -282,7 +334,8 @@ impl FtpRemote {
                         // Give the dead one's slot back first: with a pool of one, waiting for
                         // a slot while holding it would wait for ourselves.
                         drop(conn);
-                        conn = self.pool.get(usage)?;
+                        conn = self.pool.get_for(usage, due)?;
+                        conn.begin();
                         prepared = false;
                     }
                 }
@@ -293,34 +346,49 @@ impl FtpRemote {
         Err(RemoteError::DataConnection(msg.into()))
     }
 
+    /// Reads a listing from its data connection line by line, each line (its bytes, without
+    /// the line end) handed at once to `line` ([`listread`] bounds it), then the server's
+    /// verdict; recycles the connection. A listing cut short drops the connection (its data
+    /// may still be coming).
+    fn read_listing<T>(
+        &self,
+        mut conn: Conn,
+        mut dc: DataConn,
+        mut out: T,
+        mut line: impl FnMut(&mut T, &[u8]) -> Seen,
+    ) -> RemoteResult<T> {
+        let limits = Limits {
+            deadline: conn.deadline,
+            timeout: self.timeout,
+            max_entries: self.dir_max_entries,
+        };
+        let read = listread::read_lines(&mut dc, &limits, |raw| line(&mut out, raw));
+        match read {
+            Ok(verdict_by) => {
+                conn.session().ctl.set_limit(Some(verdict_by));
+                conn.session().finish(dc)?;
+                conn.recycle();
+                Ok(out)
+            }
+            Err(e) => {
+                drop(dc);
+                conn.session().dead = true;
+                Err(e)
+            }
+        }
+    }
+
     fn abs(&self, path: &str) -> RemoteResult<String> {
         session::abs_path(&self.shared, path)
     }
+}
 
-    /// Reads a whole listing from a data connection, then recycles the connection.
-    fn read_listing(mut conn: Conn, dc: DataConn) -> RemoteResult<Vec<u8>> {
-        let r = Self::read_all(&mut conn, dc);
-        conn.recycle();
-        r
-    }
-
-    /// The bytes of a listing, as they came (names are bytes: `list.rs` reads them).
-    fn read_all(conn: &mut Conn, mut dc: DataConn) -> RemoteResult<Vec<u8>> {
-        let mut bytes = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match dc.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => bytes.extend_from_slice(&buf[..n]),
-                Err(e) => {
-                    let _ = conn.session().abort(dc);
-                    return Err(e);
-                }
-            }
-        }
-        conn.session().finish(dc)?;
-        Ok(bytes)
-    }
+/// The connection was closed by the server, or it said it is closing it (421), or a write
+/// to it failed: the command was not carried out, and one retry on a fresh connection is
+/// safe. (An end of file where a reply was due could in theory follow a command the server
+/// did carry out; servers close without a reply only for idle connections.)
+fn lost(e: &RemoteError) -> bool {
+    matches!(e, RemoteError::Connection(_))
 }
 
 impl Remote for FtpRemote {
@@ -329,12 +397,20 @@ impl Remote for FtpRemote {
     }
 
     fn open_read(&self, path: &str, offset: u64) -> RemoteResult<Box<dyn ReadStream>> {
-        let cmd = format!("RETR {}", self.abs(path)?);
-        let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, offset)?;
-        Ok(Box::new(FtpRead {
-            conn: Some(conn),
-            dc: Some(dc),
-        }))
+        let abs = self.abs(path)?;
+        if let Some(e) = self.recent.again(&abs) {
+            return Err(e);
+        }
+        let cmd = format!("RETR {abs}");
+        let (conn, dc) = self
+            .open_transfer(Use::Stream, None, &cmd, offset)
+            .inspect_err(|e| self.recent.note(&abs, e))?;
+        Ok(Box::new(FtpRead::new(
+            conn,
+            dc,
+            &abs,
+            Arc::clone(&self.recent),
+        )))
     }
 
     fn open_write(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
@@ -350,35 +426,35 @@ impl Remote for FtpRemote {
     }
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
-        self.run(false, |s| s.mkdir(path))
+        self.run(|s| s.mkdir(path))
     }
 
     fn rmdir(&self, path: &str) -> RemoteResult<()> {
-        self.run(false, |s| s.rmdir(path))
+        self.run(|s| s.rmdir(path))
     }
 
     fn delete(&self, path: &str) -> RemoteResult<()> {
-        self.run(false, |s| s.delete(path))
+        self.run(|s| s.delete(path))
     }
 
     fn rename(&self, from: &str, to: &str) -> RemoteResult<()> {
-        self.run(false, |s| s.rename(from, to))
+        self.run(|s| s.rename(from, to))
     }
 
     fn set_mtime(&self, path: &str, mtime: SystemTime) -> RemoteResult<()> {
-        self.run(true, |s| s.set_mtime(path, mtime))
+        self.run(|s| s.set_mtime(path, mtime))
     }
 
     fn size(&self, path: &str) -> RemoteResult<u64> {
-        self.run(true, |s| s.size(path))
+        self.run(|s| s.size(path))
     }
 
     fn chmod(&self, path: &str, mode: u32) -> RemoteResult<()> {
-        self.run(true, |s| s.chmod(path, mode))
+        self.run(|s| s.chmod(path, mode))
     }
 
     fn symlink(&self, target: &str, path: &str) -> RemoteResult<()> {
-        self.run(false, |s| s.symlink(target, path))
+        self.run(|s| s.symlink(target, path))
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -386,192 +462,10 @@ impl Remote for FtpRemote {
     }
 }
 
-/// Ends a data connection of `conn`'s session with the server's verdict (see
-/// [`DataConn::finish`]); the error is recorded on the session.
-fn finish(conn: &mut Option<Conn>, dc: DataConn) -> RemoteResult<()> {
-    match conn.as_mut() {
-        Some(c) => c.session().finish(dc),
-        None => Err(RemoteError::Connection(
-            "the transfer lost its control connection".into(),
-        )),
-    }
-}
-
-/// Marks the session of `conn` dead (when there is one).
-fn kill(conn: &mut Option<Conn>) {
-    if let Some(c) = conn.as_mut() {
-        c.session().dead = true;
-    }
-}
-
 /// Whether `LIST -a` failed because of its option, as far as the reply can tell: 500/502/504
 /// (unknown), 501 (bad argument) or 550 (`-a` taken for a file name). Not 4xx (transient).
 fn refuses_option(e: &RemoteError) -> bool {
     matches!(e.code(), Some(500 | 501 | 502 | 504 | 550))
-}
-
-/// A running RETR.
-struct FtpRead {
-    conn: Option<Conn>,
-    dc: Option<DataConn>,
-}
-
-impl ReadStream for FtpRead {
-    fn read(&mut self, buf: &mut [u8]) -> RemoteResult<usize> {
-        let Some(dc) = self.dc.as_mut() else {
-            return Ok(0);
-        };
-        match dc.read(buf) {
-            Ok(0) => {
-                let Some(dc) = self.dc.take() else {
-                    return Ok(0);
-                };
-                // End of data: the transfer is good only if the server says 226.
-                finish(&mut self.conn, dc)?;
-                Ok(0)
-            }
-            Ok(n) => Ok(n),
-            Err(e) => {
-                self.abort();
-                Err(e)
-            }
-        }
-    }
-
-    fn close(mut self: Box<Self>) {
-        self.abort();
-    }
-
-    fn wanted(&self) -> Wanted {
-        self.conn.as_ref().map_or(Wanted::No, Conn::wanted)
-    }
-}
-
-impl FtpRead {
-    fn abort(&mut self) {
-        let Some(dc) = self.dc.take() else {
-            return;
-        };
-        if let Some(c) = self.conn.as_mut()
-            && let Err(e) = c.session().abort(dc)
-        {
-            log::debug!("ABOR answered unexpectedly ({e}); dropping the connection");
-        }
-    }
-}
-
-impl Drop for FtpRead {
-    fn drop(&mut self) {
-        self.abort();
-        if let Some(c) = self.conn.take() {
-            c.recycle();
-        }
-    }
-}
-
-/// A running STOR/APPE: written through an [`Uploader`] thread (directly to the data
-/// connection if no thread could be started).
-struct FtpWrite {
-    conn: Option<Conn>,
-    up: Option<Uploader>,
-    dc: Option<DataConn>,
-    /// The first write error (sticky).
-    failed: Option<RemoteError>,
-}
-
-impl FtpWrite {
-    fn new(conn: Conn, dc: DataConn) -> Self {
-        let mut conn = Some(conn);
-        let (up, dc) = match Uploader::start(dc) {
-            Ok(up) => (Some(up), None),
-            Err(dc) => {
-                if dc.is_none() {
-                    kill(&mut conn);
-                }
-                (None, dc)
-            }
-        };
-        FtpWrite {
-            conn,
-            up,
-            dc,
-            failed: None,
-        }
-    }
-
-    /// Ends the uploader thread (after every queued chunk was written), keeping its data
-    /// connection; returns the first write error.
-    fn stop_uploader(&mut self) -> RemoteResult<()> {
-        let Some(mut up) = self.up.take() else {
-            return Ok(());
-        };
-        match up.stop() {
-            Some((dc, r)) => {
-                self.dc = Some(dc);
-                r
-            }
-            None => {
-                kill(&mut self.conn);
-                Err(RemoteError::Connection("the upload thread failed".into()))
-            }
-        }
-    }
-}
-
-impl FtpWrite {
-    fn write_inner(&mut self, data: &[u8]) -> RemoteResult<()> {
-        if let Some(up) = self.up.as_mut() {
-            return match up.write_all(data) {
-                Ok(()) => Ok(()),
-                // The thread stopped at an earlier chunk's error: that error is the one.
-                Err(e) => self.stop_uploader().and(Err(e)),
-            };
-        }
-        match self.dc.as_mut() {
-            Some(dc) => dc.write_all(data),
-            None => Err(RemoteError::Other("upload already finished".into())),
-        }
-    }
-}
-
-impl WriteStream for FtpWrite {
-    /// After a failed write nothing more is written (queued chunks were dropped): every
-    /// later write and the finish report the first error.
-    fn write_all(&mut self, data: &[u8]) -> RemoteResult<()> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        self.write_inner(data)
-            .inspect_err(|e| self.failed = Some(e.clone()))
-    }
-
-    fn finish(mut self: Box<Self>) -> RemoteResult<()> {
-        let written = self
-            .stop_uploader()
-            .and(self.failed.take().map_or(Ok(()), Err));
-        let verdict = match self.dc.take() {
-            Some(dc) => finish(&mut self.conn, dc),
-            None => Ok(()),
-        };
-        // The server's verdict says more (552 quota) than the failed write (broken pipe).
-        verdict.and(written)
-    }
-}
-
-impl Drop for FtpWrite {
-    fn drop(&mut self) {
-        let _ = self.stop_uploader();
-        // Dropped without finish (an error path): close the data connection and read the
-        // verdict so the control connection stays in step; drop it if that fails.
-        if let Some(dc) = self.dc.take()
-            && finish(&mut self.conn, dc).is_err()
-        {
-            kill(&mut self.conn);
-        }
-        if let Some(c) = self.conn.take() {
-            c.recycle();
-        }
-    }
 }
 
 #[cfg(test)]

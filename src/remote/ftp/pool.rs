@@ -11,13 +11,22 @@
 //!   `limit - 1` connections, so listings and metadata never wait behind transfers.
 //! - A connection comes back to the pool only when healthy: one whose control connection
 //!   failed is dropped; one that got an unexpected reply is checked with NOOP before it goes
-//!   back; one idle for longer than [`IDLE_CHECK`] is checked with NOOP before use.
-//! - Waiting for a connection has a deadline (`timeout`). New connections are logged in by
-//!   background threads, counted against the limit while they connect. A request that finds
-//!   no idle connection starts one such login (a "ticket") and takes whichever comes first:
-//!   its login's result, or a connection given back meanwhile (the login then joins the idle
-//!   ones). A login failure reaches the request that started it, which retries connection
-//!   errors with a short back-off.
+//!   back; one idle for longer than [`IDLE_CHECK`] is checked with NOOP before use; one the
+//!   server closed, or that has something unasked for to read (a `421` before a close), is
+//!   dropped when next taken (a poll, no round trip): it never carries another command.
+//! - Waiting for our own busy pool is not a network timeout: a request waits for a
+//!   connection as long as the pool makes progress ([`Progress`]: bytes of user data moved
+//!   on any connection, or a connection given back healthy after an operation), and fails
+//!   only once nothing moved for `timeout` (counted from the request's start or the last
+//!   progress, whichever is later). The connection it gets carries the operation's deadline
+//!   ([`Conn::deadline`], the same rule at the moment it was taken), which every wait of the
+//!   operation respects (`Control::set_limit`, set by [`Conn::begin`]). New connections are
+//!   logged in by background threads, counted against the limit while they connect (a
+//!   login as a whole takes at most `timeout`). A request that finds no idle connection
+//!   starts one such login (a "ticket") and takes whichever comes first: its login's result,
+//!   or a connection given back meanwhile (the login then joins the idle ones; so does a
+//!   login whose request gave up). A login failure reaches the request that started it,
+//!   which retries connection errors with a short back-off.
 //! - When a stream takes the last idle connection, one spare is logged in in the background.
 //!   Idle connections beyond `KEEP_IDLE` are closed once unused for `IDLE_CLOSE` (checked when
 //!   a connection is taken or given back: an untouched mount keeps its connections until the
@@ -27,6 +36,7 @@
 //!   before the session goes back; `Session::settle` runs again on every take, as a guard).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -44,6 +54,50 @@ const IDLE_CHECK: Duration = Duration::from_secs(15);
 const IDLE_CLOSE: Duration = Duration::from_secs(60);
 /// Idle connections kept however long they are unused (until the server closes them).
 const KEEP_IDLE: usize = 2;
+
+/// How much longer than its deadline a request waits for the login it started itself.
+const OWN_LOGIN_GRACE: Duration = Duration::from_millis(500);
+
+/// When the pool last made progress: user data moved on a connection, or a connection
+/// given back healthy. Shared by every session of a mount (data connections count bytes).
+pub struct Progress {
+    base: Instant,
+    /// Milliseconds since `base` of the last progress.
+    last: AtomicU64,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            base: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Progress {
+    /// Something moved now.
+    pub fn bump(&self) {
+        let ms = self.base.elapsed().as_millis() as u64;
+        self.last.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// When something last moved.
+    pub fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.last.load(Ordering::Relaxed))
+    }
+}
+
+/// When the operation a connection is taken for must end.
+#[derive(Clone, Copy, Debug)]
+pub enum Due {
+    /// `timeout` after the operation started (this instant) or after the pool's last
+    /// progress, whichever is later: a first connection.
+    After(Instant),
+    /// By this instant: a connection taken again by an operation that had one (a retry, a
+    /// data connection that needs another session); its deadline does not move.
+    By(Instant),
+}
 
 /// What a connection is borrowed for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +147,8 @@ pub struct Conn {
     handed_off: bool,
     /// Whether the session came from the idle list (a failure may be a stale connection).
     pub reused: bool,
+    /// The deadline of the operation this connection was taken for.
+    pub deadline: Instant,
 }
 
 impl Pool {
@@ -122,29 +178,51 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Borrows a connection, opening one when none is idle and the limit allows.
+    /// Borrows a connection, opening one when none is idle and the limit allows, for an
+    /// operation that starts now.
     pub fn get(self: &Arc<Self>, usage: Use) -> RemoteResult<Conn> {
-        self.get_inner(usage, false)
+        self.get_inner(usage, false, Due::After(Instant::now()))
+    }
+
+    /// Like [`Pool::get`], for an operation whose deadline is `due`.
+    pub fn get_for(self: &Arc<Self>, usage: Use, due: Due) -> RemoteResult<Conn> {
+        self.get_inner(usage, false, due)
+    }
+
+    /// The deadline of an operation: fixed, or `timeout` after the later of its start and
+    /// the pool's last progress.
+    fn deadline(&self, due: Due) -> Instant {
+        match due {
+            Due::By(d) => d,
+            Due::After(since) => {
+                since.max(self.shared.progress.last()) + self.shared.watch.timeout(self.cfg.timeout)
+            }
+        }
+    }
+
+    /// Wakes every request waiting for a connection (to look at its deadline again: at
+    /// unmount, deadlines shorten).
+    pub fn wake(&self) {
+        self.freed.notify_all();
     }
 
     /// Like [`Pool::get`], but never an idle connection: after a reused connection turned out
     /// dead, the others idle since then are likely dead too (server restart, NAT timeout), so
     /// the retry logs in anew (making room by closing idle connections). The idle ones are
     /// dropped: each would fail the same way.
-    pub fn get_fresh(self: &Arc<Self>, usage: Use) -> RemoteResult<Conn> {
+    pub fn get_fresh(self: &Arc<Self>, usage: Use, due: Due) -> RemoteResult<Conn> {
         let stale: Vec<(Session, Instant)> = {
             let mut st = self.lock();
             let idle: Vec<_> = st.idle.drain(..).collect();
             st.total -= idle.len();
             idle
         };
-        drop(stale);
+        stale.into_iter().for_each(|(s, _)| s.discard());
         self.freed.notify_all();
-        self.get_inner(usage, true)
+        self.get_inner(usage, true, due)
     }
 
-    fn get_inner(self: &Arc<Self>, usage: Use, fresh: bool) -> RemoteResult<Conn> {
-        let deadline = Instant::now() + self.cfg.timeout;
+    fn get_inner(self: &Arc<Self>, usage: Use, fresh: bool, due: Due) -> RemoteResult<Conn> {
         let mut attempts = 0u32;
         // The login started for this request, if any (see `State::logins`).
         let mut ticket: Option<u64> = None;
@@ -159,6 +237,7 @@ impl Pool {
             st = self.lock();
         }
         loop {
+            let deadline = self.deadline(due);
             if let Some(r) = ticket
                 .and_then(|t| st.logins.get_mut(&t))
                 .and_then(Option::take)
@@ -172,7 +251,7 @@ impl Pool {
                         if usage == Use::Stream {
                             self.warm();
                         }
-                        return Ok(self.conn(s, usage, false));
+                        return Ok(self.conn(s, usage, false, self.deadline(due)));
                     }
                     Err(e) => {
                         st.total -= 1;
@@ -216,7 +295,7 @@ impl Pool {
                         .max_by_key(|(_, (s, since))| (s.readiness(), *since))
                         .map(|(i, _)| i)
                 };
-                if let Some((mut s, since)) = pick.map(|i| st.idle.swap_remove(i)) {
+                if let Some((mut s, idle_since)) = pick.map(|i| st.idle.swap_remove(i)) {
                     if usage == Use::Stream && !slot {
                         st.streams += 1;
                         slot = true;
@@ -227,28 +306,46 @@ impl Pool {
                         st.logins.remove(&t);
                     }
                     drop(st);
+                    // Checks on the way out count against this request's deadline.
+                    s.ctl.set_limit(Some(self.deadline(due)));
                     s.settle();
-                    if s.dead || (since.elapsed() > IDLE_CHECK && !s.noop()) {
+                    let closed = !s.dead
+                        && match s.ctl.closed_by_server() {
+                            Some(closed) => closed,
+                            None => !s.noop(),
+                        };
+                    if closed {
+                        // The server closed it (or is closing it): only this one is gone.
+                        log::debug!("an idle connection was closed by the server; dropping it");
+                        s.discard();
+                        st = self.lock();
+                        st.total -= 1;
+                        self.freed.notify_all();
+                        continue;
+                    }
+                    if s.dead || (idle_since.elapsed() > IDLE_CHECK && !s.noop()) {
                         // Those idle for longer went through the same (a server restart, a NAT
                         // that forgot us): drop them too rather than try each in turn.
                         log::debug!("an idle connection was dead; replacing it");
                         st = self.lock();
                         let older: Vec<(Session, Instant)> = {
-                            let (old, keep) = st.idle.drain(..).partition(|(_, t)| *t <= since);
+                            let (old, keep) =
+                                st.idle.drain(..).partition(|(_, t)| *t <= idle_since);
                             st.idle = keep;
                             old
                         };
                         st.total -= 1 + older.len();
                         self.freed.notify_all();
                         drop(st);
-                        drop(older);
+                        s.discard();
+                        older.into_iter().for_each(|(s, _)| s.discard());
                         st = self.lock();
                         continue;
                     }
                     if usage == Use::Stream {
                         self.warm();
                     }
-                    return Ok(self.conn(s, usage, true));
+                    return Ok(self.conn(s, usage, true, self.deadline(due)));
                 }
                 if ticket.is_none() && st.total < st.limit {
                     if usage == Use::Stream && !slot {
@@ -274,28 +371,35 @@ impl Pool {
                 }
             }
             let now = Instant::now();
-            if now >= deadline && ticket.is_some() {
-                // This request's own login is still running: its own deadlines (connect,
-                // each reply) end it, and its error says more than "busy".
-                st.waiting += 1;
-                st = self
-                    .freed
-                    .wait_timeout(st, self.cfg.timeout)
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|p| p.into_inner().0);
-                st.waiting -= 1;
-                continue;
-            }
+            // A login this request started has the same deadline, counted from a moment
+            // later: a little longer for it, so that its error (which says why) comes first.
+            let deadline = if ticket.is_some() {
+                deadline + OWN_LOGIN_GRACE
+            } else {
+                deadline
+            };
             if now >= deadline {
                 if slot {
                     st.streams -= 1;
                     self.freed.notify_all();
                 }
+                if let Some(t) = ticket.take() {
+                    // The login goes on; its connection joins the idle ones.
+                    st.logins.remove(&t);
+                    return Err(RemoteError::Timeout(
+                        format!(
+                            "connecting to the server: no login within {}s",
+                            self.cfg.timeout.as_secs_f32()
+                        )
+                        .into(),
+                    ));
+                }
                 return Err(RemoteError::Timeout(
                     format!(
-                        "all {} connections stayed busy for {}s (raise -o connections)",
+                        "all {} connections stayed busy, with nothing moving for {}s (raise -o \
+                         connections)",
                         st.limit,
-                        self.cfg.timeout.as_secs()
+                        self.cfg.timeout.as_secs_f32()
                     )
                     .into(),
                 ));
@@ -442,19 +546,21 @@ impl Pool {
         spawned.is_ok()
     }
 
-    fn conn(self: &Arc<Self>, s: Session, usage: Use, reused: bool) -> Conn {
+    fn conn(self: &Arc<Self>, s: Session, usage: Use, reused: bool, deadline: Instant) -> Conn {
         Conn {
             pool: Arc::clone(self),
             session: Some(s),
             usage,
             reused,
             handed_off: false,
+            deadline,
         }
     }
 
     fn put_back(&self, mut s: Option<Session>, usage: Use) {
         if let Some(sess) = s.as_mut().filter(|x| x.suspect && !x.dead) {
-            // An unexpected reply: make sure the connection is still in step before reuse.
+            // An unexpected reply: make sure the connection is still in step before reuse
+            // (within what is left of the operation that got it, when it had a deadline).
             if sess.noop() {
                 sess.suspect = false;
             } else {
@@ -462,16 +568,32 @@ impl Pool {
                 sess.dead = true;
             }
         }
+        if let Some(sess) = s.as_mut() {
+            sess.ctl.set_limit(None);
+            if !sess.dead {
+                // A connection given back healthy: an operation ended, the server answers.
+                self.shared.progress.bump();
+            }
+        }
         let mut st = self.lock();
         if usage == Use::Stream {
             st.streams = st.streams.saturating_sub(1);
         }
-        match s {
-            Some(s) if !s.dead => st.idle.push((s, Instant::now())),
-            _ => st.total = st.total.saturating_sub(1),
-        }
+        let gone = match s {
+            Some(s) if !s.dead => {
+                st.idle.push((s, Instant::now()));
+                None
+            }
+            s => {
+                st.total = st.total.saturating_sub(1);
+                s
+            }
+        };
         let old = prune(&mut st);
         drop(st);
+        if let Some(s) = gone {
+            s.discard();
+        }
         self.freed.notify_all();
         close(old);
     }
@@ -546,6 +668,19 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl Conn {
+    /// Starts the operation this connection was taken for: every wait on it from now on
+    /// ends by [`Conn::deadline`].
+    pub fn begin(&mut self) {
+        let d = self.deadline;
+        self.session().ctl.set_limit(Some(d));
+    }
+
+    /// The operation now runs without a deadline of its own (an open stream: its waits are
+    /// bounded by inactivity, each reply by `timeout`).
+    pub fn unbounded(&mut self) {
+        self.session().ctl.set_limit(None);
+    }
+
     /// See [`Pool::wanted`].
     pub fn wanted(&self) -> Wanted {
         self.pool.wanted()
@@ -576,6 +711,7 @@ impl Conn {
         let Some(mut s) = self.session.take() else {
             return;
         };
+        s.ctl.set_limit(None);
         let pool = Arc::clone(&self.pool);
         let usage = self.usage;
         // The slot stays accounted while the thread runs: the thread gives it back together
@@ -608,6 +744,20 @@ impl Drop for Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_only_moves_forward() {
+        let p = Progress::default();
+        let before = p.last();
+        std::thread::sleep(Duration::from_millis(20));
+        p.bump();
+        let after = p.last();
+        assert!(
+            after >= before + Duration::from_millis(15),
+            "{before:?} {after:?}"
+        );
+        assert!(after <= Instant::now());
+    }
 
     #[test]
     fn refusals_of_one_more_login() {

@@ -7,7 +7,9 @@
 //! Invariants:
 //! - Every socket wait has a deadline: the control socket and every data socket carry read and
 //!   write timeouts of `timeout`; connects use `connect_timeout`; name resolution gives up
-//!   after `timeout`.
+//!   after `timeout`. A whole login (resolution, connect, TLS, banner, USER … PWD) ends within
+//!   `timeout`; the plain login tried after a failed pipelined one gets a `timeout` of its
+//!   own (a request waiting for it gives up at its own deadline).
 //! - The password is sent once (PASS) and never logged (`Control` shows `PASS ****`).
 //! - A `Session` is used by one thread at a time (the pool hands it out); `dead` is set when the
 //!   control connection can no longer be trusted, and the pool then drops it.
@@ -17,18 +19,21 @@
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use suppaftp::Status;
 
 use super::FtpConfig;
+pub use super::commands::{MtimeMethod, mfmt_stamp};
 use super::control::Control;
 use super::datamode::{DataModes, Method};
 use super::encoding::NameCodec;
 pub use super::login::{Feats, parse_feat};
 use super::login::{banner, fast_login, login, pipelining_allowed, pwd, resolve, setup};
+use super::pool::Progress;
 use super::tls::{Before, SessionTls, TlsMode, TlsSetup, handshake};
 use super::transfer::{self, Attempt, Ctx, TlsFailure};
+use super::watch::Watch;
 use crate::remote::{Detail, RemoteError, RemoteResult};
 
 /// Beyond this age a data connection opened ahead no longer counts as ready when the pool
@@ -36,42 +41,8 @@ use crate::remote::{Detail, RemoteError, RemoteResult};
 /// `Session::attempt`, and answers 425/426 if the server let it go).
 const READY_MAX_AGE: Duration = Duration::from_secs(10);
 
-/// A way to set a file's modification time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MtimeMethod {
-    Mfmt,
-    SiteUtime5,
-    SiteUtime2,
-    MdtmSet,
-}
-
-impl MtimeMethod {
-    const ALL: [MtimeMethod; 4] = [
-        MtimeMethod::Mfmt,
-        MtimeMethod::SiteUtime5,
-        MtimeMethod::SiteUtime2,
-        MtimeMethod::MdtmSet,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            MtimeMethod::Mfmt => "MFMT",
-            MtimeMethod::SiteUtime5 => "SITE UTIME (5 arguments)",
-            MtimeMethod::SiteUtime2 => "SITE UTIME (2 arguments)",
-            MtimeMethod::MdtmSet => "MDTM with a time",
-        }
-    }
-
-    /// The command line; `stamp` is `YYYYMMDDHHMMSS` in UTC.
-    fn command(self, stamp: &str, path: &str) -> String {
-        match self {
-            MtimeMethod::Mfmt => format!("MFMT {stamp} {path}"),
-            MtimeMethod::SiteUtime5 => format!("SITE UTIME {path} {stamp} {stamp} {stamp} UTC"),
-            MtimeMethod::SiteUtime2 => format!("SITE UTIME {stamp} {path}"),
-            MtimeMethod::MdtmSet => format!("MDTM {stamp} {path}"),
-        }
-    }
-}
+/// How long QUIT waits for its answer (at unmount: a dead server must not hold it up).
+const QUIT_WAIT: Duration = Duration::from_secs(1);
 
 /// State shared by every session of a mount.
 pub struct Shared {
@@ -99,6 +70,10 @@ pub struct Shared {
     pub tls: Option<TlsSetup>,
     /// How names on the wire become names in the mount (`-o encoding`).
     pub names: NameCodec,
+    /// When the pool last made progress (see [`Progress`]).
+    pub progress: Arc<Progress>,
+    /// The sockets waiting on the server, cut at unmount when silent (see [`Watch`]).
+    pub watch: Arc<Watch>,
 }
 
 impl Shared {
@@ -126,6 +101,8 @@ impl Shared {
             pipelining_off: AtomicBool::new(false),
             tls,
             names: cfg.names,
+            progress: Arc::new(Progress::default()),
+            watch: Arc::default(),
         })
     }
 }
@@ -196,6 +173,9 @@ pub fn classify_reply(code: u32, text: &str, what: &str) -> RemoteError {
         format!("{code} {text}")
     };
     let msg = Detail::reply(code, format!("{what}: {text}"));
+    if (code == 421 || (500..600).contains(&code)) && says_too_long(&text) {
+        return RemoteError::NameTooLong(msg);
+    }
     match code {
         421 => RemoteError::Connection(msg),
         425 | 426 => RemoteError::DataConnection(msg),
@@ -206,6 +186,18 @@ pub fn classify_reply(code: u32, text: &str, what: &str) -> RemoteError {
         553 => RemoteError::BadName(msg),
         _ => RemoteError::Other(msg),
     }
+}
+
+/// Whether a refusal says that a name, path or command line was too long ("File name too
+/// long" is strerror(ENAMETOOLONG), which servers pass on; vsftpd: "500 Input line too
+/// long.", pure-ftpd: "421 Line too long", pyftpdlib: "500 Command too long."): there is no
+/// reply code for it, so the text is the only way to tell.
+fn says_too_long(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("too long")
+        && ["name", "line", "path", "command"]
+            .iter()
+            .any(|w| t.contains(w))
 }
 
 /// The server refused a new connection with 421 (too many connections).
@@ -223,6 +215,7 @@ impl Session {
     /// tried on a new connection, and if that works pipelining is off for the mount (a server
     /// or a router in between mishandles it; lftp's "sync mode").
     pub fn connect(cfg: Arc<FtpConfig>, shared: Arc<Shared>) -> RemoteResult<Session> {
+        let deadline = Instant::now() + shared.watch.timeout(cfg.timeout);
         let fast = shared.feats.get().is_some() && shared.may_pipeline();
         let mut login_failed = false;
         match Self::open(
@@ -230,9 +223,13 @@ impl Session {
             Arc::clone(&shared),
             fast,
             &mut login_failed,
+            deadline,
         ) {
             Err(e) if login_failed && !is_421(&e) => {
-                let s = Self::open(cfg, Arc::clone(&shared), false, &mut login_failed)?;
+                // A login of its own (a request waiting for this one gives up at its own
+                // deadline; this connection then joins the idle ones).
+                let deadline = Instant::now() + shared.watch.timeout(cfg.timeout);
+                let s = Self::open(cfg, Arc::clone(&shared), false, &mut login_failed, deadline)?;
                 if !shared.pipelining_off.swap(true, Ordering::Relaxed) {
                     log::info!(
                         "a pipelined login failed ({e}) where one command at a time works: no more pipelining with this server"
@@ -251,13 +248,27 @@ impl Session {
         shared: Arc<Shared>,
         fast: bool,
         fast_failed: &mut bool,
+        deadline: Instant,
     ) -> RemoteResult<Session> {
         let target = format!("{}:{}", cfg.host, cfg.port);
-        let addrs = resolve(&cfg.host, cfg.port, cfg.timeout)?;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let no_time = || {
+            RemoteError::Timeout(
+                format!(
+                    "cannot connect to {target}: no answer within {}s",
+                    cfg.timeout.as_secs_f32()
+                )
+                .into(),
+            )
+        };
+        let addrs = resolve(&cfg.host, cfg.port, cfg.timeout.min(left()))?;
         let mut last = None;
         let mut stream = None;
         for addr in &addrs {
-            match TcpStream::connect_timeout(addr, cfg.timeout) {
+            if left().is_zero() {
+                return Err(no_time());
+            }
+            match TcpStream::connect_timeout(addr, left()) {
                 Ok(s) => {
                     stream = Some(s);
                     break;
@@ -271,6 +282,9 @@ impl Session {
         })?;
         let io = |e: std::io::Error| RemoteError::Connection(format!("{target}: {e}").into());
         let mut ctl = Control::new(stream, cfg.timeout).map_err(io)?;
+        ctl.watch(shared.watch.register(ctl.fd(), "control connection"));
+        ctl.set_max_line(cfg.max_command_line);
+        ctl.set_limit(Some(deadline));
         let mut tls = shared.tls.as_ref().map(TlsSetup::session);
         let mode = shared.tls.as_ref().map(|t| t.mode);
         if let (Some(t), Some(TlsMode::Implicit)) = (tls.as_mut(), mode) {
@@ -307,10 +321,14 @@ impl Session {
             }
         };
         if shared.root.get().is_none() {
-            let home = pwd(&mut ctl).unwrap_or_else(|e| {
-                log::debug!("{target}: PWD failed ({e}); taking / as the login directory");
-                "/".into()
-            });
+            let home = match pwd(&mut ctl) {
+                Err(e) if ctl.is_broken() => return Err(e),
+                Err(e) => {
+                    log::debug!("{target}: PWD failed ({e}); taking / as the login directory");
+                    "/".into()
+                }
+                Ok(home) => home,
+            };
             let wanted = shared
                 .names
                 .path_to_wire(&cfg.root)
@@ -319,6 +337,7 @@ impl Session {
             log::debug!("{target}: login directory {home}; mounting {root}");
             let _ = shared.root.set(root);
         }
+        ctl.set_limit(None);
         Ok(Session {
             ctl,
             tls,
@@ -338,9 +357,16 @@ impl Session {
         abs_path(&self.shared, path)
     }
 
-    /// Records the effect of an error on the connection and returns it.
+    /// Records the effect of an error on the connection and returns it. A connection whose
+    /// replies are out of step (a failed read or write), that the server is closing (421),
+    /// or whose server said a command line was too long (vsftpd and pure-ftpd close the
+    /// connection after it; pyftpdlib answers such a line twice) never carries another
+    /// command.
     pub(super) fn note(&mut self, e: RemoteError) -> RemoteError {
-        if is_fatal(&e) {
+        if is_fatal(&e)
+            || self.ctl.is_broken()
+            || (matches!(e, RemoteError::NameTooLong(_)) && e.code().is_some())
+        {
             self.dead = true;
         } else if matches!(e, RemoteError::Other(_)) {
             self.suspect = true;
@@ -373,7 +399,7 @@ impl Session {
         }
         let data = self.open_data(method, cmd, rest)?;
         self.protected(data, cmd)
-            .map(|d| transfer::DataConn::new(d, cmd.to_string()))
+            .map(|d| transfer::DataConn::new(d, cmd.to_string(), Some(&self.shared)))
     }
 
     /// Finishes the TLS handshake of a data connection whose command was answered 1xx, and
@@ -386,7 +412,7 @@ impl Session {
         let (Some(s), Some(t)) = (data.tls_mut(), self.tls.as_ref()) else {
             return Ok(data);
         };
-        let deadline = Instant::now() + self.cfg.timeout;
+        let deadline = Instant::now() + self.ctl.within(self.cfg.timeout);
         let offered = t.store.take_offered();
         let kind = handshake(s, deadline, cmd).map_err(|e| {
             // The server has a command in flight whose data connection failed.
@@ -577,172 +603,30 @@ impl Session {
         }
     }
 
-    pub fn mkdir(&mut self, path: &str) -> RemoteResult<()> {
-        let abs = self.abs(path)?;
-        self.command(
-            &format!("MKD {abs}"),
-            &[Status::PathCreated, Status::CommandOk],
-        )
-    }
-
-    pub fn rmdir(&mut self, path: &str) -> RemoteResult<()> {
-        let abs = self.abs(path)?;
-        self.command(
-            &format!("RMD {abs}"),
-            &[Status::RequestedFileActionOk, Status::CommandOk],
-        )
-    }
-
-    pub fn delete(&mut self, path: &str) -> RemoteResult<()> {
-        let abs = self.abs(path)?;
-        self.command(
-            &format!("DELE {abs}"),
-            &[Status::RequestedFileActionOk, Status::CommandOk],
-        )
-    }
-
-    pub fn rename(&mut self, from: &str, to: &str) -> RemoteResult<()> {
-        let (from, to) = (self.abs(from)?, self.abs(to)?);
-        self.command(&format!("RNFR {from}"), &[Status::RequestFilePending])?;
-        self.command(
-            &format!("RNTO {to}"),
-            &[Status::RequestedFileActionOk, Status::CommandOk],
-        )
-    }
-
-    pub fn symlink(&mut self, target: &str, path: &str) -> RemoteResult<()> {
-        let abs = self.abs(path)?;
-        let target = self
-            .shared
-            .names
-            .path_to_wire(target)
-            .map_err(|e| RemoteError::Unencodable(e.into()))?;
-        self.command(
-            &format!("SITE SYMLINK {target} {abs}"),
-            &[Status::CommandOk, Status::RequestedFileActionOk],
-        )
-    }
-
-    /// `SIZE path` (the session is in binary mode, so this is the byte count a RETR sends).
-    pub fn size(&mut self, path: &str) -> RemoteResult<u64> {
-        let abs = self.abs(path)?;
-        let cmd = format!("SIZE {abs}");
-        let r = self.ctl.command(&cmd).map_err(|e| self.note(e))?;
-        if r.code != 213 {
-            return Err(classify_reply(r.code, r.last_line(), &cmd));
-        }
-        r.last_line()
-            .trim_start_matches("213")
-            .trim()
-            .parse()
-            .map_err(|_| {
-                RemoteError::Other(format!("{cmd}: unreadable reply {:?}", r.last_line()).into())
-            })
-    }
-
-    pub fn chmod(&mut self, path: &str, mode: u32) -> RemoteResult<()> {
-        let abs = self.abs(path)?;
-        self.command(
-            &format!("SITE CHMOD {mode:o} {abs}"),
-            &[Status::CommandOk, Status::RequestedFileActionOk],
-        )
-    }
-
-    /// Sets a modification time with the first method that works on this server, remembered
-    /// for the mount: MFMT (RFC draft, where advertised), `SITE UTIME` in its 5-argument
-    /// (pure-ftpd, FileZilla) and 2-argument (ProFTPD) forms, then vsftpd's `MDTM time path`
-    /// (where MDTM is advertised). A method the server does not understand moves to the next;
-    /// a refusal by a method that works (550 …) is the answer.
-    pub fn set_mtime(&mut self, path: &str, mtime: SystemTime) -> RemoteResult<()> {
-        let abs = self.abs(path)?;
-        let stamp = mfmt_stamp(mtime);
-        let known = *self
-            .shared
-            .mtime_method
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let candidates: Vec<MtimeMethod> = match known {
-            Some(m) => vec![m],
-            None => MtimeMethod::ALL
-                .into_iter()
-                .filter(|m| match m {
-                    MtimeMethod::Mfmt => self.feats.mfmt,
-                    MtimeMethod::MdtmSet => self.feats.mdtm,
-                    _ => true,
-                })
-                .collect(),
-        };
-        let mut last = None;
-        for m in candidates {
-            let line = m.command(&stamp, &abs);
-            let r = self.ctl.command(&line).map_err(|e| self.note(e))?;
-            match (m, r.code) {
-                (_, 200 | 213 | 250) => {
-                    let mut known = self
-                        .shared
-                        .mtime_method
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
-                    if known.is_none() {
-                        log::info!("setting modification times with {}", m.name());
-                        *known = Some(m);
-                    }
-                    return Ok(());
-                }
-                // Not understood: try the next method. (A server without the two-argument
-                // MDTM reads "MDTM stamp path" as a file name, hence the 550.)
-                (_, 500 | 501 | 502 | 504) | (MtimeMethod::MdtmSet, 550) => {
-                    last = Some(classify_reply(r.code, r.last_line(), &line));
-                }
-                _ if known.is_none() && r.code == 550 && m != MtimeMethod::Mfmt => {
-                    last = Some(classify_reply(r.code, r.last_line(), &line));
-                }
-                _ => return Err(classify_reply(r.code, r.last_line(), &line)),
-            }
-        }
-        Err(RemoteError::Unsupported(format!(
-            "setting the modification time of {abs}: the server accepts none of MFMT, SITE UTIME, \
-             MDTM with a time ({})",
-            last.map_or_else(|| "none advertised".to_string(), |e| e.to_string())
-        ).into()))
-    }
-
     /// NOOP: is the connection still good?
     pub fn noop(&mut self) -> bool {
         self.settle();
         !self.dead && matches!(self.ctl.command("NOOP"), Ok(r) if r.code == 200)
     }
 
-    /// Says goodbye (best effort).
+    /// Says goodbye (best effort: at most [`QUIT_WAIT`] for the server's answer), then
+    /// closes the connection.
     pub fn quit(mut self) {
+        self.ctl
+            .set_limit(Some(Instant::now() + QUIT_WAIT.min(self.cfg.timeout)));
         self.settle();
-        let _ = self.ctl.command("QUIT");
+        if !self.dead {
+            let _ = self.ctl.command("QUIT");
+        }
+        self.discard();
     }
-}
 
-/// `YYYYMMDDHHMMSS` in UTC, as MFMT wants.
-pub fn mfmt_stamp(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm): ten lines instead of a date crate.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    /// Closes the connection without a word (a dead or unwanted one).
+    pub fn discard(self) {
+        let Session { ctl, ready, .. } = self;
+        drop(ready);
+        ctl.close();
+    }
 }
 
 #[cfg(test)]
@@ -755,13 +639,6 @@ mod tests {
         assert_eq!(resolve_root("/", "/pub/x"), "/pub/x");
         assert_eq!(resolve_root("/home/bob", "/"), "/home/bob");
         assert_eq!(resolve_root("/home/bob/", "/sub/"), "/home/bob/sub");
-    }
-
-    #[test]
-    fn mfmt_stamp_is_utc_civil_time() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(mfmt_stamp(t), "20231114221320");
-        assert_eq!(mfmt_stamp(SystemTime::UNIX_EPOCH), "19700101000000");
     }
 
     #[test]
@@ -784,6 +661,21 @@ mod tests {
         assert!(matches!(
             classify_reply(425, "no data", "LIST"),
             RemoteError::DataConnection(_)
+        ));
+        for (code, text) in [
+            (500, "Input line too long."),
+            (421, "Line too long"),
+            (500, "Command too long."),
+            (550, "/a/b: File name too long"),
+            (553, "Path too long"),
+        ] {
+            let e = classify_reply(code, text, "MKD x");
+            assert!(matches!(e, RemoteError::NameTooLong(_)), "{code} {text}");
+            assert_eq!((e.errno(), e.code()), (libc::ENAMETOOLONG, Some(code)));
+        }
+        assert!(matches!(
+            classify_reply(552, "File too long for the quota", "STOR x"),
+            RemoteError::NoSpace(_)
         ));
         let e = classify_reply(421, "Too many", "connection to h:4210");
         assert!(is_421(&e) && is_fatal(&e));

@@ -261,12 +261,27 @@ pub fn disarm(s: TlsStream) {
 /// verifier's message.
 pub fn handshake(s: &mut TlsStream, deadline: Instant, what: &str) -> RemoteResult<HandshakeKind> {
     let so = s.mut_ref();
+    // Each wait of the handshake ends by the deadline (the socket's own timeout is put back
+    // afterwards).
+    let socket_timeout = so.sock.read_timeout().ok().flatten();
+    let r = handshake_by(so, deadline, what);
+    let _ = so.sock.set_read_timeout(socket_timeout);
+    r
+}
+
+fn handshake_by(
+    so: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    deadline: Instant,
+    what: &str,
+) -> RemoteResult<HandshakeKind> {
     while so.conn.is_handshaking() {
-        if Instant::now() >= deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Err(RemoteError::Timeout(
                 format!("{what}: the TLS handshake did not finish in time").into(),
             ));
         }
+        let _ = so.sock.set_read_timeout(Some(left));
         if let Err(e) = so.conn.complete_io(&mut so.sock) {
             return Err(match rejection(&e) {
                 Some(msg) => tls_err(format!("TLS: {msg}")),

@@ -16,7 +16,12 @@
 //!   425/426, the method rejected) is returned as [`Attempt::Data`]; anything else about the
 //!   command (550 …) as [`Attempt::Command`]. Only the former teaches [`super::datamode`].
 //! - Every wait has a deadline: `data_connect_timeout` for making the data connection, the
-//!   control socket's `timeout` for replies, and `timeout` for data inactivity.
+//!   control socket's `timeout` for replies, and `timeout` for data inactivity; and none goes
+//!   beyond the deadline of the operation (`Control::limit`), so trying several methods, or
+//!   a method and its replies, never adds up to more than one operation's time. An ABOR
+//!   and its replies take at most `timeout` together.
+//! - The open data connection ([`DataConn`], `dataconn.rs`) counts the bytes of user data it
+//!   moves as the pool's progress.
 //! - An active-mode wait that times out leaves the server with a command in flight, so the
 //!   session is marked dead and never reused.
 //! - Active mode accepts only a connection from the control connection's peer address.
@@ -27,10 +32,9 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use suppaftp::TlsStream as _;
-
 use super::FtpConfig;
 use super::control::{Control, Reply, TlsStream, Transport};
+pub use super::dataconn::DataConn;
 use super::datamode::{Failure, Method, PasvAddress, parse_227, parse_229};
 use super::session::{Shared, classify_reply};
 use super::tls::{SessionTls, disarm};
@@ -135,7 +139,7 @@ fn protect(ctx: &Ctx<'_>, sock: TcpStream) -> Result<DataSock, Attempt> {
 /// close_notify: suppaftp's TLS stream would write one on drop without reading what comes
 /// back (a reset, and an error in the log when the peer is gone); a complete transfer is
 /// closed by [`DataConn::finish`] instead.
-pub struct DataSock(Option<Transport>);
+pub struct DataSock(pub(super) Option<Transport>);
 
 impl DataSock {
     pub fn plain(s: TcpStream) -> DataSock {
@@ -292,6 +296,12 @@ pub struct Connecting {
 
 impl Connecting {
     fn start(addr: SocketAddr, timeout: Duration) -> Result<Connecting, Attempt> {
+        // A connect that would outlive its operation is not worth starting.
+        if timeout.is_zero() {
+            return Err(Attempt::Data(Failure::TimedOut(format!(
+                "{addr}: no time left to connect"
+            ))));
+        }
         std::thread::Builder::new()
             .name("ftpfs-connect".into())
             .spawn(move || TcpStream::connect_timeout(&addr, timeout))
@@ -332,7 +342,7 @@ fn open_passive(
     rest: u64,
 ) -> Result<DataSock, Attempt> {
     let (addr, _) = passive_target(ctx, method)?;
-    let connecting = Connecting::start(addr, ctx.cfg.data_connect_timeout)?;
+    let connecting = Connecting::start(addr, ctx.ctl.within(ctx.cfg.data_connect_timeout))?;
     command_while_connecting(ctx, connecting, cmd, rest)
 }
 
@@ -525,7 +535,7 @@ fn open_active(
     let mut data: Option<DataSock> = None;
     // The reply to EPRT/PORT: some servers (pyftpdlib) connect before they answer, so wait for
     // either, within the data-connect deadline.
-    let deadline = Instant::now() + dct;
+    let deadline = Instant::now() + ctx.ctl.within(dct);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -553,7 +563,7 @@ fn open_active(
     if let Some(s) = early.take() {
         data = Some(protect(ctx, s).inspect_err(|_| ctx.dead = true)?);
     }
-    let deadline = Instant::now() + dct;
+    let deadline = Instant::now() + ctx.ctl.within(dct);
     let mut opened = false;
     while data.is_none() || !opened {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -607,149 +617,5 @@ fn accept_from(listener: &TcpListener, ctx: &Ctx<'_>) -> Result<Option<TcpStream
             Ok(None)
         }
         Err(e) => Err(Attempt::Data(Failure::Failed(format!("accept: {e}")))),
-    }
-}
-
-/// An open data connection; the session's control connection reports its end
-/// ([`DataConn::finish`], [`DataConn::abort`]).
-pub struct DataConn {
-    data: Option<DataSock>,
-    what: String,
-    /// STOR/APPE: we write, the server reads.
-    upload: bool,
-}
-
-/// How long an upload's TLS close waits for the server's end of the stream (and the session
-/// ticket that comes before it).
-const TLS_CLOSE_WAIT: Duration = Duration::from_secs(1);
-
-impl DataConn {
-    pub fn new(data: DataSock, what: String) -> Self {
-        let verb = what.split(' ').next().unwrap_or("");
-        let upload = ["STOR", "APPE", "STOU"]
-            .iter()
-            .any(|v| v.eq_ignore_ascii_case(verb));
-        DataConn {
-            data: Some(data),
-            what,
-            upload,
-        }
-    }
-
-    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, RemoteError> {
-        let Some(d) = self.data.as_mut() else {
-            return Ok(0);
-        };
-        loop {
-            match d.read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(data_error(&self.what, &e)),
-            }
-        }
-    }
-
-    pub fn write_all(&mut self, buf: &[u8]) -> Result<(), RemoteError> {
-        let Some(d) = self.data.as_mut() else {
-            return Err(RemoteError::Other(
-                format!("{}: already finished", self.what).into(),
-            ));
-        };
-        d.write_all(buf).map_err(|e| data_error(&self.what, &e))
-    }
-
-    /// Closes the data connection and reads the server's verdict (226/250) from `ctl`.
-    pub fn finish(mut self, ctl: &mut Control) -> Result<(), RemoteError> {
-        if let Some(d) = self.data.take() {
-            close_data(d, self.upload);
-        }
-        let r = ctl.reply()?;
-        match r.code {
-            226 | 250 => Ok(()),
-            _ => Err(classify_reply(r.code, r.last_line(), &self.what)),
-        }
-    }
-
-    /// Ends a transfer early: ABOR, close the data connection (without a TLS close: the
-    /// transfer is cut, not complete), read the replies. A transfer the server cancelled
-    /// answers 426 (or 451) and then 226. A transfer that had already ended answers 226 (its
-    /// end) and then 225/226 (for the ABOR) — or a single 225/226 when the server folds the
-    /// two; proftpd over TLS answers 226 (the ABOR) before the 426 (the transfer). So after a
-    /// first 225/226 a NOOP, sent only now (servers discard what arrives with ABOR), tells
-    /// where the replies end. Anything unexpected is an error: the caller drops the session.
-    pub fn abort(mut self, ctl: &mut Control) -> Result<(), RemoteError> {
-        ctl.send("ABOR")?;
-        drop(self.data.take());
-        let r = ctl.reply()?;
-        match r.code {
-            426 | 450 | 451 | 552 => {
-                let r2 = ctl.reply()?;
-                match r2.code {
-                    225 | 226 => Ok(()),
-                    _ => Err(RemoteError::Other(
-                        format!("ABOR: {}", r2.last_line()).into(),
-                    )),
-                }
-            }
-            225 | 226 | 250 => {
-                ctl.send("NOOP")?;
-                for _ in 0..3 {
-                    let r = ctl.reply()?;
-                    match r.code {
-                        200 => return Ok(()),
-                        225 | 226 | 250 | 426 | 450 | 451 => {}
-                        _ => {
-                            return Err(RemoteError::Other(
-                                format!("ABOR: {}", r.last_line()).into(),
-                            ));
-                        }
-                    }
-                }
-                Err(RemoteError::Other("ABOR: no end to the replies".into()))
-            }
-            _ => Err(RemoteError::Other(
-                format!("ABOR: {}", r.last_line()).into(),
-            )),
-        }
-    }
-}
-
-/// Closes a finished data connection. A TLS upload sends its close_notify, half-closes, and
-/// reads through TLS until the server's end: that collects the session ticket a TLS 1.3
-/// server sends after a resumed handshake (rustls uses each ticket once; without new ones a
-/// run of uploads runs out), and avoids the reset that unread data would cause (some servers
-/// then report 426). A download has been read to the server's close_notify already.
-fn close_data(mut d: DataSock, upload: bool) {
-    match d.tls_mut() {
-        None => {
-            if let Some(Transport::Tcp(s)) = d.0.as_ref() {
-                let _ = s.shutdown(std::net::Shutdown::Write);
-            }
-        }
-        Some(s) if upload => {
-            let so = s.mut_ref();
-            let _ = so.flush();
-            so.conn.send_close_notify();
-            while so.conn.wants_write() {
-                if so.conn.write_tls(&mut so.sock).is_err() {
-                    break;
-                }
-            }
-            let _ = so.sock.shutdown(std::net::Shutdown::Write);
-            let _ = so.sock.set_read_timeout(Some(TLS_CLOSE_WAIT));
-            let until = Instant::now() + TLS_CLOSE_WAIT;
-            let mut buf = [0u8; 4096];
-            while Instant::now() < until && matches!(so.read(&mut buf), Ok(n) if n > 0) {}
-        }
-        Some(_) => {}
-    }
-}
-
-fn data_error(what: &str, e: &std::io::Error) -> RemoteError {
-    match e.kind() {
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-            RemoteError::Timeout(format!("{what}: no data from the server in time").into())
-        }
-        _ => RemoteError::DataConnection(format!("{what}: {e}").into()),
     }
 }

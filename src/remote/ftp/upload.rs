@@ -109,7 +109,7 @@ mod tests {
         let addr = l.local_addr().expect("addr");
         let data = TcpStream::connect(addr).expect("connect");
         let (peer, _) = l.accept().expect("accept");
-        let dc = DataConn::new(DataSock::plain(data), "STOR x".into());
+        let dc = DataConn::new(DataSock::plain(data), "STOR x".into(), None);
         (dc, peer)
     }
 

@@ -66,7 +66,8 @@ pub(super) fn parse_mlsd_line(line: &str, dir: Option<&str>) -> Option<Raw> {
     let mut e = entry(name, kind, size.or(sizd).unwrap_or(0));
     e.mtime = mtime;
     e.mode = mode;
-    e.link_target = link_target;
+    // A later `type` fact wins; a target belongs to a symlink only.
+    e.link_target = link_target.filter(|_| kind == FileKind::Symlink);
     Some(Raw::Entry(e))
 }
 

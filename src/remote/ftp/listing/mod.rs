@@ -155,31 +155,28 @@ pub(super) enum Raw {
 /// Parses a `LIST` reply, one line per element (line terminators may be left on). `now` is
 /// only used to give year-less dates a year.
 pub fn parse_list<S: AsRef<str>>(lines: &[S], now: SystemTime) -> Listing {
-    parse_list_with(lines, now, &|_, e| Ok(e))
+    let mut out = Listing::default();
+    for line in lines {
+        out.push(line.as_ref(), |l| parse_list_line(l, now));
+    }
+    out
 }
 
 /// Parses an `MLSD` reply. `dir` is the listed directory's path on the server: a name that
 /// is a full path in it is reduced to its last component.
 pub fn parse_mlsd<S: AsRef<str>>(lines: &[S], dir: &str) -> Listing {
-    parse_mlsd_with(lines, dir, &|_, e| Ok(e))
+    let mut out = Listing::default();
+    for line in lines {
+        out.push(line.as_ref(), |l| parse_mlsd_line(l, dir));
+    }
+    out
 }
 
-/// How the caller turns the name (and link target) cut from line `index` of `lines` into the
-/// entry's name in the mount, before the name is checked; `Err` gives the entry no name (it
-/// is left out, reported as [`NameProblem::NoName`]). The FTP layer converts names of lines
-/// read as bytes under `-o encoding` this way (`encoding.rs`).
-pub type NameFix<'a> = &'a dyn Fn(usize, RemoteEntry) -> Result<RemoteEntry, RemoteEntry>;
-
-/// [`parse_list`] with a [`NameFix`].
-pub fn parse_list_with<S: AsRef<str>>(lines: &[S], now: SystemTime, fix: NameFix<'_>) -> Listing {
-    let now = date::system_time_to_secs(now);
-    collect(lines, |line| list_line(line, now), fix)
-}
-
-/// [`parse_mlsd`] with a [`NameFix`].
-pub fn parse_mlsd_with<S: AsRef<str>>(lines: &[S], dir: &str, fix: NameFix<'_>) -> Listing {
-    collect(lines, |line| mlsd::parse_mlsd_line(line, Some(dir)), fix)
-}
+/// How the caller turns the name (and link target) cut from a line into the entry's name in
+/// the mount, before the name is checked; `Err` gives the entry no name (it is left out,
+/// reported as [`NameProblem::NoName`]). The FTP layer converts names of lines read as bytes
+/// under `-o encoding` this way (`encoding.rs`).
+pub type NameFix<'a> = &'a dyn Fn(RemoteEntry) -> Result<RemoteEntry, RemoteEntry>;
 
 /// An MDTM reply's or MLSD `modify` fact's time (`YYYYMMDDHHMMSS[.fraction]`, UTC).
 pub fn parse_timestamp(s: &str) -> Option<SystemTime> {
@@ -188,38 +185,50 @@ pub fn parse_timestamp(s: &str) -> Option<SystemTime> {
 
 /// One line of a `LIST` reply (see [`parse_list`]).
 pub fn parse_list_line(line: &str, now: SystemTime) -> LineResult {
-    classify(line, |l| list_line(l, date::system_time_to_secs(now)))
+    parse_list_line_with(line, now, &Ok)
 }
 
 /// One line of an `MLSD` reply (see [`parse_mlsd`]).
 pub fn parse_mlsd_line(line: &str, dir: &str) -> LineResult {
-    classify(line, |l| mlsd::parse_mlsd_line(l, Some(dir)))
+    parse_mlsd_line_with(line, dir, &Ok)
 }
 
-fn collect<S: AsRef<str>>(
-    lines: &[S],
-    parse: impl Fn(&str) -> Option<Raw>,
-    fix: NameFix<'_>,
-) -> Listing {
-    let mut out = Listing::default();
-    let report = &mut out.report;
-    for (index, line) in lines.iter().enumerate() {
-        let line = line.as_ref();
+/// [`parse_list_line`] with a [`NameFix`].
+pub fn parse_list_line_with(line: &str, now: SystemTime, fix: NameFix<'_>) -> LineResult {
+    let now = date::system_time_to_secs(now);
+    classify(line, |l| fixed(list_line(l, now)?, fix))
+}
+
+/// [`parse_mlsd_line`] with a [`NameFix`].
+pub fn parse_mlsd_line_with(line: &str, dir: &str, fix: NameFix<'_>) -> LineResult {
+    classify(line, |l| fixed(mlsd::parse_mlsd_line(l, Some(dir))?, fix))
+}
+
+/// A parsed line with the caller's [`NameFix`] applied to its entry.
+fn fixed(raw: Raw, fix: NameFix<'_>) -> Option<Raw> {
+    Some(match raw {
+        Raw::Entry(e) => match fix(e) {
+            Ok(e) => Raw::Entry(e),
+            Err(e) => Raw::NoName(e),
+        },
+        other => other,
+    })
+}
+
+impl Listing {
+    /// Adds one line of a listing that arrives line by line: `parse` is [`parse_list_line`]
+    /// or [`parse_mlsd_line`] (or their `_with` forms) with their extra arguments; a blank
+    /// line counts for nothing.
+    pub fn push(&mut self, line: &str, parse: impl FnOnce(&str) -> LineResult) {
         if is_blank(line) {
-            continue;
+            return;
         }
+        let report = &mut self.report;
         report.lines += 1;
-        let result = classify(line, |l| match parse(l)? {
-            Raw::Entry(e) => Some(match fix(index, e) {
-                Ok(e) => Raw::Entry(e),
-                Err(e) => Raw::NoName(e),
-            }),
-            other => Some(other),
-        });
-        match result {
+        match parse(line) {
             LineResult::Entry(e) => {
                 report.entries += 1;
-                out.entries.push(e);
+                self.entries.push(e);
             }
             LineResult::LeftOut(e, problem) => {
                 report.entries += 1;
@@ -238,7 +247,6 @@ fn collect<S: AsRef<str>>(
             }
         }
     }
-    out
 }
 
 fn classify(line: &str, parse: impl Fn(&str) -> Option<Raw>) -> LineResult {

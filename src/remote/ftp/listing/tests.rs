@@ -512,3 +512,16 @@ fn mlsd_separators_and_odd_facts() {
         assert_eq!(parse_mlsd_line(line, "/"), LineResult::Unparsed, "{line:?}");
     }
 }
+
+/// Found by `prop_tests::arbitrary_lines_never_panic`: an `OS.unix=slink:` type followed by
+/// a `type=file` fact gave a file with a link target.
+#[test]
+fn regression_a_later_type_fact_drops_the_slink_target() {
+    let r = parse_mlsd_line("type=OS.unix=slink:type=file;type=file;; x", "/");
+    match r {
+        LineResult::Entry(e) => {
+            assert_eq!((e.kind, e.link_target), (FileKind::File, None));
+        }
+        other => panic!("{other:?}"),
+    }
+}
