@@ -13,9 +13,9 @@
 //! - An entry's name never changes in place ([`Entries::get_mut`] is for size, times and
 //!   mode): a renamed entry is removed and inserted anew.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::remote::RemoteEntry;
 
@@ -24,7 +24,7 @@ use crate::remote::RemoteEntry;
 pub struct Entries {
     list: Vec<RemoteEntry>,
     index: HashTable<u32>,
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
 }
 
 impl std::fmt::Debug for Entries {
@@ -42,7 +42,7 @@ impl From<Vec<RemoteEntry>> for Entries {
         let mut e = Entries {
             index: HashTable::with_capacity(list.len()),
             list,
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
         };
         for pos in 0..e.list.len() {
             let name = e.list[pos].name.as_str();
@@ -66,7 +66,7 @@ impl From<Vec<RemoteEntry>> for Entries {
     }
 }
 
-fn hash_of(h: &RandomState, list: &[RemoteEntry], i: u32) -> u64 {
+fn hash_of(h: &DefaultHashBuilder, list: &[RemoteEntry], i: u32) -> u64 {
     h.hash_one(list[i as usize].name.as_str())
 }
 

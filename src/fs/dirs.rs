@@ -108,6 +108,30 @@ impl Fs {
         &self,
         fh: u64,
         offset: u64,
+        sink: impl FnMut(&DirItem) -> bool,
+    ) -> FsResult<()> {
+        self.walk(fh, offset, false, sink)
+    }
+
+    /// readdirplus: as [`Fs::readdir`], each entry with its attributes as of now (not as of
+    /// opendir: a setattr since then, e.g. rsync -t, must not be undone) and a kernel
+    /// reference taken for it (but `.` and `..`); the sink gives that reference back
+    /// ([`Fs::forget`]) for an entry that did not fit. An entry gone since opendir is
+    /// skipped.
+    pub fn readdirplus(
+        &self,
+        fh: u64,
+        offset: u64,
+        sink: impl FnMut(&DirItem) -> bool,
+    ) -> FsResult<()> {
+        self.walk(fh, offset, true, sink)
+    }
+
+    fn walk(
+        &self,
+        fh: u64,
+        offset: u64,
+        plus: bool,
         mut sink: impl FnMut(&DirItem) -> bool,
     ) -> FsResult<()> {
         let snap = lock(&self.dirs)
@@ -116,33 +140,45 @@ impl Fs {
             .ok_or_else(|| FsError::new(libc::EBADF, "directory handle is not open"))?;
         let mut k = usize::try_from(offset).unwrap_or(usize::MAX);
         loop {
+            let next = k as u64 + 1;
             let item = match k {
-                0 => DirItem {
-                    ino: snap.dot.ino,
-                    kind: FileKind::Dir,
-                    name: ".".into(),
-                    path: snap.path.clone(),
-                    attr: snap.dot,
-                },
-                1 => DirItem {
-                    ino: snap.dotdot.ino,
-                    kind: FileKind::Dir,
-                    name: "..".into(),
-                    path: split(&snap.path).map_or_else(|| "/".into(), |(pp, _)| pp.into()),
-                    attr: snap.dotdot,
-                },
+                0 | 1 => {
+                    let a = if k == 0 { snap.dot } else { snap.dotdot };
+                    DirItem {
+                        ino: a.ino,
+                        kind: FileKind::Dir,
+                        name: if k == 0 { "." } else { ".." }.into(),
+                        next,
+                        attr: plus.then_some(a),
+                    }
+                }
                 _ => {
                     let Some(e) = snap.entry(k - 2) else {
                         return Ok(());
                     };
                     let path = join(&snap.path, &e.name);
-                    let ino = lock(&self.inodes).get_or_insert(&path, false);
-                    DirItem {
-                        ino,
-                        kind: e.kind,
-                        name: e.name.clone(),
-                        attr: self.attr(ino, &path, e),
-                        path,
+                    if plus {
+                        // One lookup by path gives the inode (with its reference) and the
+                        // attributes; gone since opendir: skipped.
+                        let Ok(a) = self.attr_of_path(&path, true) else {
+                            k += 1;
+                            continue;
+                        };
+                        DirItem {
+                            ino: a.ino,
+                            kind: e.kind,
+                            name: e.name.clone(),
+                            next,
+                            attr: Some(a),
+                        }
+                    } else {
+                        DirItem {
+                            ino: lock(&self.inodes).get_or_insert(&path, false),
+                            kind: e.kind,
+                            name: e.name.clone(),
+                            next,
+                            attr: None,
+                        }
                     }
                 }
             };
@@ -151,13 +187,6 @@ impl Fs {
             }
             k += 1;
         }
-    }
-
-    /// For readdirplus: an entry's attributes as of now, taking the kernel reference that a
-    /// readdirplus entry carries. Resolved by path, so an inode the kernel forgot since opendir
-    /// is simply created again. `None` when the entry is gone.
-    pub fn readdirplus_lookup(&self, path: &str) -> Option<Attr> {
-        self.attr_of_path(path, true).ok()
     }
 
     pub fn releasedir(&self, fh: u64) {

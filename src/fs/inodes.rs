@@ -11,10 +11,10 @@
 //!   the number readdir showed, but only the newest [`MAX_UNHELD`] of them: the table does not
 //!   grow with the number of files ever listed.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 pub const ROOT_INO: u64 = 1;
 
@@ -38,7 +38,7 @@ struct Node {
 pub struct Inodes {
     by_ino: HashMap<u64, Node>,
     by_path: HashTable<u64>,
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
     next: u64,
     /// Inodes created without a kernel reference, oldest first (some may have one by now).
     unheld: VecDeque<u64>,
@@ -50,7 +50,7 @@ impl Default for Inodes {
         let mut t = Inodes {
             by_ino: HashMap::new(),
             by_path: HashTable::new(),
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
             next: ROOT_INO + 1,
             unheld: VecDeque::new(),
             max_unheld: MAX_UNHELD,

@@ -89,10 +89,11 @@ pub struct DirItem {
     pub ino: u64,
     pub kind: FileKind,
     pub name: String,
-    /// The entry's mount-relative path.
-    pub path: String,
-    /// Attributes as of the listing (for readdirplus).
-    pub attr: Attr,
+    /// The offset of the entry after this one (what the kernel asks for next).
+    pub next: u64,
+    /// Attributes (readdirplus only: as of now, with the kernel's reference taken for every
+    /// entry but `.` and `..`).
+    pub attr: Option<Attr>,
 }
 
 /// A time to set (from utimensat).

@@ -423,10 +423,13 @@ impl Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let mut next = offset;
         let r = self.fs.readdir(fh.0, offset, |item| {
-            next += 1;
-            reply.add(INodeNo(item.ino), next, kind(item.kind), os(&item.name))
+            reply.add(
+                INodeNo(item.ino),
+                item.next,
+                kind(item.kind),
+                os(&item.name),
+            )
         });
         match r {
             Ok(()) => reply.ok(),
@@ -443,30 +446,20 @@ impl Filesystem for FuseAdapter {
         mut reply: ReplyDirectoryPlus,
     ) {
         let ttl = self.ttl();
-        let mut next = offset;
-        let r = self.fs.readdir(fh.0, offset, |item| {
-            next += 1;
-            let dot = item.name == "." || item.name == "..";
-            // Attributes as of now, not as of opendir (a setattr since then, e.g. rsync -t,
-            // must not be undone); the kernel counts a reference for every entry but `.` and
-            // `..`, taken here and given back when the entry does not fit.
-            let a = if dot {
-                item.attr
-            } else {
-                match self.fs.readdirplus_lookup(&item.path) {
-                    Some(a) => a,
-                    None => return false, // gone since opendir
-                }
+        let r = self.fs.readdirplus(fh.0, offset, |item| {
+            let Some(a) = item.attr else {
+                return false;
             };
             let full = reply.add(
                 INodeNo(a.ino),
-                next,
+                item.next,
                 os(&item.name),
                 &ttl,
                 &attr(&a),
                 Generation(0),
             );
-            if full && !dot {
+            // The kernel takes a reference for every entry but `.` and `..` that fits.
+            if full && item.name != "." && item.name != ".." {
                 self.fs.forget(a.ino, 1);
             }
             full
