@@ -13,6 +13,11 @@
 //! their replies in order, as the server sends them. A reply with nothing queued (a `421`
 //! before a close) is counted under [`UNASKED`].
 //!
+//! ABOR: the replies of a transfer we cut short are ours to expect, not errors (the 426 of
+//! the transfer, whatever ABOR gets), and their number varies (426 + 226, a single 226 for
+//! both, proftpd's 226 before 426), so `dataconn.rs` ends an ABOR with a NOOP: the 200 that
+//! answers it, while an ABOR is in flight, ends everything queued.
+//!
 //! Invariants: counting is a table lookup and a relaxed atomic add per command and per
 //! reply; the verbs are a fixed table, so a server cannot make the counters grow; nothing
 //! but the verb (and `SITE`'s sub-command) is kept: never an argument, so never a path or
@@ -289,7 +294,11 @@ impl Counters {
 /// doc), and where they are counted.
 pub struct Tally {
     counters: Arc<Counters>,
-    queued: VecDeque<usize>,
+    /// Table index of each command awaiting its final reply, and whether a failure of it is
+    /// expected (a transfer we aborted, and the ABOR).
+    queued: VecDeque<(usize, bool)>,
+    /// An ABOR is in flight (see the module doc).
+    aborting: bool,
 }
 
 impl Default for Tally {
@@ -304,6 +313,7 @@ impl Tally {
         Tally {
             counters,
             queued: VecDeque::new(),
+            aborting: false,
         }
     }
 
@@ -321,7 +331,14 @@ impl Tally {
         for line in lines {
             let i = kind(line);
             bump(&self.slot(i).sent);
-            self.queued.push_back(i);
+            let abort = VERBS[i] == "ABOR";
+            if abort {
+                self.aborting = true;
+                self.queued
+                    .iter_mut()
+                    .for_each(|(_, expected)| *expected = true);
+            }
+            self.queued.push_back((i, abort));
         }
     }
 
@@ -339,15 +356,25 @@ impl Tally {
         if (100..200).contains(&code) {
             return;
         }
-        let i = self.queued.pop_front().unwrap_or_else(|| index_of(UNASKED));
-        if code >= 400 {
+        if self.aborting && code == 200 {
+            // The NOOP that ends an ABOR: everything before it has been answered.
+            self.queued.clear();
+        }
+        let (i, expected) = self
+            .queued
+            .pop_front()
+            .unwrap_or_else(|| (index_of(UNASKED), false));
+        if code >= 400 && !expected {
             bump(&self.slot(i).errors);
+        }
+        if self.queued.is_empty() {
+            self.aborting = false;
         }
     }
 
     /// The reply the oldest command waited for could not be read.
     pub fn no_reply(&mut self) {
-        if let Some(i) = self.queued.pop_front() {
+        if let Some((i, _)) = self.queued.pop_front() {
             bump(&self.slot(i).no_reply);
         }
     }
@@ -356,7 +383,7 @@ impl Tally {
 impl Drop for Tally {
     /// Commands still waiting when their connection goes never got a reply.
     fn drop(&mut self) {
-        while let Some(i) = self.queued.pop_front() {
+        while let Some((i, _)) = self.queued.pop_front() {
             bump(&self.slot(i).no_reply);
         }
     }
@@ -412,6 +439,45 @@ mod tests {
         t.replied(426);
         assert_eq!(get(&c, "RETR"), (1, 1, 0));
         assert_eq!(get(&c, "REST"), (1, 0, 0));
+    }
+
+    #[test]
+    fn an_aborted_transfer_is_no_error_whatever_order_the_replies_come_in() {
+        // (replies to RETR + ABOR, whether dataconn.rs then sends a NOOP): 426 + 226; one
+        // 226 for both; proftpd's 226 before 426; 226 then 225.
+        let cases: [(&[u32], bool); 4] = [
+            (&[426, 226], false),
+            (&[226], true),
+            (&[226, 426], true),
+            (&[226, 225], true),
+        ];
+        for (replies, noop) in cases {
+            let c = Arc::new(Counters::default());
+            let mut t = Tally::new(Arc::clone(&c));
+            t.sent(&["RETR /big"]);
+            t.replied(150);
+            t.sent(&["ABOR"]);
+            t.replied(replies[0]);
+            if noop {
+                t.sent(&["NOOP"]);
+            }
+            for &r in &replies[1..] {
+                t.replied(r);
+            }
+            if noop {
+                t.replied(200);
+            }
+            // In step again: the next command gets the next reply.
+            t.sent(&["SIZE /x"]);
+            t.replied(550);
+            drop(t);
+            let case = format!("{replies:?} {noop}");
+            assert_eq!(get(&c, "RETR"), (1, 0, 0), "{case}");
+            assert_eq!(get(&c, "ABOR"), (1, 0, 0), "{case}");
+            assert_eq!(get(&c, "SIZE"), (1, 1, 0), "{case}");
+            assert_eq!(get(&c, "NOOP").2, 0, "{case}");
+            assert_eq!(get(&c, UNASKED), (0, 0, 0), "{case}");
+        }
     }
 
     #[test]
