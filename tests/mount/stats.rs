@@ -157,6 +157,16 @@ fn numbers_move_the_right_way_after_a_known_workload() {
         "one good RETR plus the refused ones: {:?}",
         after.remote.commands
     );
+    // Replies stayed in step with their commands: the only failures are the refused RETR
+    // and pure-ftpd's refusal of OPTS UTF8 ON; every command got its reply.
+    for c in &after.remote.commands {
+        let allowed = matches!(c.verb.as_str(), "RETR" | "OPTS");
+        assert!(
+            (c.errors == 0 || allowed) && c.no_reply == 0,
+            "{c:?} in {:?}",
+            after.remote.commands
+        );
+    }
     assert_eq!(verb(&after, "STOR").0, verb(&before, "STOR").0 + 1);
     assert_eq!(verb(&after, "STOR").1, 0);
     let s = &after.remote.streams;
@@ -201,6 +211,46 @@ fn numbers_move_the_right_way_after_a_known_workload() {
     // Any path inside the mount names it too.
     assert_eq!(report_at(&m.p("d")).pid, m.pid());
     m.unmount();
+}
+
+/// A download closed early (ABOR): its 426 and the ABOR's replies are no error, and the
+/// commands after it on the same connection get their own replies.
+fn abort_is_no_error(kind: ServerKind) {
+    let srv = FtpServer::start(kind);
+    srv.write_file("big.bin", vec![b'z'; 8 << 20]);
+    srv.write_file("small.txt", "small");
+    // One connection: whatever follows the ABOR runs on the connection that sent it.
+    let m = Mount::of(&srv, &["connections=1"]);
+    for _ in 0..3 {
+        assert_eq!(m.sh("head -c 10 big.bin"), "z".repeat(10));
+        assert_eq!(m.sh("cat small.txt"), "small");
+    }
+    let r = report(&m);
+    assert!(verb(&r, "ABOR").0 >= 1, "{kind:?}: {:?}", r.remote.commands);
+    for c in &r.remote.commands {
+        assert!(
+            (c.errors == 0 || c.verb == "OPTS") && c.no_reply == 0,
+            "{kind:?}: {c:?} in {:?}\n{}",
+            r.remote.commands,
+            m.log()
+        );
+    }
+    m.unmount();
+}
+
+#[test]
+fn an_aborted_download_is_no_error_on_vsftpd() {
+    abort_is_no_error(ServerKind::Vsftpd);
+}
+
+#[test]
+fn an_aborted_download_is_no_error_on_proftpd() {
+    abort_is_no_error(ServerKind::Proftpd);
+}
+
+#[test]
+fn an_aborted_download_is_no_error_on_pyftpdlib() {
+    abort_is_no_error(ServerKind::Pyftpdlib);
 }
 
 fn report_at(p: &Path) -> Report {
