@@ -60,14 +60,16 @@ pub struct PoolStats {
     pub limit: usize,
     /// `-o connections`.
     pub configured: usize,
-    /// The server refused one more login (421, or 530 to working credentials): the limit it
-    /// was lowered to then, and the reply code.
+    /// The server refused one more login (421, or 530 to working credentials): the limit
+    /// learned from it, and the reply code.
     pub lowered: Option<Lowered>,
 }
 
 /// When the server lowered the pool's limit.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lowered {
+    /// The limit in force (logins that were running when the server refused may have raised
+    /// it back, never above `-o connections`).
     pub to: usize,
     pub code: Option<u32>,
 }

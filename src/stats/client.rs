@@ -27,6 +27,9 @@ use super::{FORMAT, Report, render};
 /// How long `ftpfs stats` waits for the daemon by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a mount just made may take to serve its statistics (see [`connect`]).
+const STARTUP_GRACE: Duration = Duration::from_secs(1);
+
 /// Largest answer read (a report is a few KiB).
 const MAX_ANSWER: u64 = 16 << 20;
 
@@ -91,6 +94,24 @@ fn ftpfs_mount(path: &Path, dev: (u32, u32), table: &[MountEntry]) -> Result<Mou
     })
 }
 
+/// Connects to the daemon's socket. A mount shows in the mount table a moment before its
+/// daemon has bound the socket (it needs the device number the mount got): nobody there is
+/// tried again for up to [`STARTUP_GRACE`].
+fn connect(addr: &SocketAddr) -> std::io::Result<UnixStream> {
+    let start = std::time::Instant::now();
+    loop {
+        match UnixStream::connect_addr(addr) {
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::ENOENT))
+                    && start.elapsed() < STARTUP_GRACE =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Asks the daemon of `path`'s mount; returns its JSON document.
 fn query(path: &Path) -> Result<serde_json::Value, String> {
     let dev = device_of(path)?;
@@ -105,7 +126,7 @@ fn query(path: &Path) -> Result<serde_json::Value, String> {
     };
     let addr = SocketAddr::from_abstract_name(socket_name(dev).as_bytes())
         .map_err(|e| format!("socket name: {e}"))?;
-    let s = UnixStream::connect_addr(&addr).map_err(|e| match e.raw_os_error() {
+    let s = connect(&addr).map_err(|e| match e.raw_os_error() {
         Some(libc::ECONNREFUSED | libc::ENOENT) => gone(
             "serves no statistics (an ftpfs without `ftpfs stats`, or one in another \
              network namespace)"

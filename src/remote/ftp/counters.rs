@@ -78,8 +78,9 @@ const VERBS: [&str; 43] = [
     OTHER,
 ];
 
-/// Where a reply nobody asked for is counted.
-pub const UNASKED: &str = "(unasked reply)";
+/// Where a reply no command asked for is counted: the banner (a `421` refusing the
+/// connection), or a reply before a close.
+pub const UNASKED: &str = "(banner/unasked)";
 /// Where verbs outside the table are counted.
 const OTHER: &str = "(other)";
 

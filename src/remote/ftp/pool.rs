@@ -130,8 +130,8 @@ struct State {
     connecting: usize,
     /// A 421 lowered the limit; logged once the logins running have ended.
     refused: Option<String>,
-    /// The last time the server lowered the limit: to what, and its reply code.
-    lowered: Option<(usize, Option<u32>)>,
+    /// The server lowered the limit (refusing one more login): its reply code.
+    lowered: Option<Option<u32>>,
 }
 
 /// The pool.
@@ -450,7 +450,7 @@ impl Pool {
         if established > 0 && established < st.limit {
             st.limit = established;
             st.refused = Some(e.to_string());
-            st.lowered = Some((established, e.code()));
+            st.lowered = Some(e.code());
             self.tell_limit(st);
         }
     }

@@ -18,7 +18,9 @@ impl Pool {
             streams: st.streams,
             limit: st.limit,
             configured: self.cfg.connections.max(1),
-            lowered: st.lowered.map(|(to, code)| Lowered { to, code }),
+            // Logins that were running when the server refused one may have raised it again
+            // since: the limit learned is the one in force.
+            lowered: st.lowered.map(|code| Lowered { to: st.limit, code }),
         }
     }
 }
