@@ -352,8 +352,18 @@ fn a_stopped_daemon_makes_the_command_give_up_at_its_timeout() {
     let srv = FtpServer::start(ServerKind::Pyftpdlib);
     let m = Mount::of(&srv, &[]);
     let pid = m.pid() as i32;
+    // Serving (its socket bound), then stopped.
+    assert_eq!(report(&m).pid, m.pid());
     // SAFETY: stopping and continuing our own child by pid.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // Stopped for sure (every thread) before asking: /proc/PID/stat says T.
+    let stopped = || {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('T')))
+            .unwrap_or(false)
+    };
+    assert!(wait_for(Duration::from_secs(5), stopped), "not stopped");
     let start = Instant::now();
     let out = stats_cmd(&["--timeout", "2"], &m.path);
     let took = start.elapsed();
@@ -512,6 +522,41 @@ fn ftps_shows_what_tls_negotiated_and_counts_its_commands() {
         text(&out.stdout).contains("TLS: TLSv1_3 (TLS13_"),
         "{}",
         text(&out.stdout)
+    );
+    m.unmount();
+}
+
+#[test]
+fn a_server_that_refuses_more_connections_shows_the_lowered_limit() {
+    let srv = FtpServer::start_limited(ServerKind::Pyftpdlib, Some(3));
+    let m = Mount::of(&srv, &[]);
+    // The 7 connections logged in ahead at mount run into the server's limit of 3.
+    assert!(
+        wait_for(Duration::from_secs(10), || report(&m)
+            .remote
+            .pool
+            .is_some_and(|p| p.lowered.is_some() && p.logging_in == 0)),
+        "the limit was never lowered: {:?}\n{}",
+        report(&m).remote.pool,
+        m.log()
+    );
+    let r = report(&m);
+    let pool = r.remote.pool.as_ref().expect("pool");
+    let lowered = pool.lowered.as_ref().expect("lowered");
+    assert_eq!((lowered.to, lowered.code), (3, Some(421)), "{pool:?}");
+    assert_eq!((pool.limit, pool.configured), (3, 24), "{pool:?}");
+    assert!(pool.connections <= 3, "{pool:?}");
+    // The refusals came as banners, before any command.
+    let (_, refused, _) = verb(&r, ftpfs::remote::ftp::counters::UNASKED);
+    assert!(refused >= 1, "{:?}", r.remote.commands);
+    let out = stats_cmd(&[], &m.path);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains(
+            "the server refused one more login (421): the limit was lowered to 3 (-o \
+             connections=24)"
+        ),
+        "{shown}"
     );
     m.unmount();
 }
