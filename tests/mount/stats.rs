@@ -560,3 +560,38 @@ fn a_server_that_refuses_more_connections_shows_the_lowered_limit() {
     );
     m.unmount();
 }
+
+#[test]
+fn a_data_connection_fallback_is_shown_with_its_reason() {
+    use crate::common::badftp::{BadFtp, Fault};
+    let srv = BadFtp::start();
+    srv.put_file("/f.txt", "active only\n");
+    // Passive data connections are refused: `-o data_mode=auto` falls back to EPRT.
+    srv.on("EPSV", Fault::Reply(425, "No passive today".into()));
+    srv.on("PASV", Fault::Reply(425, "No passive today".into()));
+    let m = Mount::of_bad(&srv, &["timeout=5"]);
+    assert_eq!(m.sh("cat f.txt"), "active only\n");
+    let r = report(&m);
+    let data = r.remote.data.as_ref().expect("data connections");
+    assert_eq!(data.current.as_deref(), Some("EPRT"), "{data:?}");
+    let why = data.last_fallback.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("EPSV") && why.contains("PASV") && why.ends_with("fell back to EPRT"),
+        "{data:?}"
+    );
+    assert!(data.failures >= 2 && data.rejected.is_empty(), "{data:?}");
+    assert_eq!(r.remote.retries.data_fallbacks, 1, "{:?}", r.remote.retries);
+    // The refusals are errors of their commands.
+    assert!(
+        verb(&r, "EPSV").1 >= 1 && verb(&r, "PASV").1 >= 1,
+        "{:?}",
+        r.remote.commands
+    );
+    assert_eq!(verb(&r, "EPRT").1, 0, "{:?}", r.remote.commands);
+    let shown = text(&stats_cmd(&[], &m.path).stdout);
+    assert!(
+        shown.contains("data connections: EPRT (data_mode=auto)") && shown.contains("why: EPSV"),
+        "{shown}"
+    );
+    m.unmount();
+}
