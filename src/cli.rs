@@ -126,7 +126,7 @@ pub struct StatsArgs {
     #[arg(value_name = "MOUNTPOINT", value_hint = ValueHint::DirPath)]
     pub mountpoint: PathBuf,
 
-    /// Print the report as JSON (for machines) instead of text
+    /// Print the report as one line of JSON (for machines) instead of text
     #[arg(long)]
     pub json: bool,
 

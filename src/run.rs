@@ -185,7 +185,11 @@ fn serve(m: Mounted, set: libc::sigset_t, mountpoint: &std::path::Path) -> ExitC
             // SAFETY: `set` is a valid sigset; the signals in it are blocked in every thread.
             unsafe { libc::sigwait(&set, &mut sig) };
             if sig == libc::SIGUSR1 {
-                stats.log();
+                // In a thread of its own: a slow syslog must not hold up a SIGTERM.
+                let stats = Arc::clone(&stats);
+                let _ = std::thread::Builder::new()
+                    .name("ftpfs-stats-log".into())
+                    .spawn(move || stats.log());
             } else if first {
                 log::info!("signal {sig}: unmounting");
                 if let Err(e) = unmounter.unmount() {

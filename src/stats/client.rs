@@ -112,8 +112,8 @@ fn connect(addr: &SocketAddr) -> std::io::Result<UnixStream> {
     }
 }
 
-/// Asks the daemon of `path`'s mount; returns its JSON document.
-fn query(path: &Path) -> Result<serde_json::Value, String> {
+/// Asks the daemon of `path`'s mount; returns its JSON document, as sent and parsed.
+fn query(path: &Path) -> Result<(Vec<u8>, serde_json::Value), String> {
     let dev = device_of(path)?;
     let table = mountinfo::read().map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
     let mount = ftpfs_mount(path, dev, &table)?;
@@ -153,7 +153,7 @@ fn query(path: &Path) -> Result<serde_json::Value, String> {
         return Err(msg.to_string());
     }
     match v.get("format").and_then(serde_json::Value::as_u64) {
-        Some(f) if f == u64::from(FORMAT) => Ok(v),
+        Some(f) if f == u64::from(FORMAT) => Ok((doc, v)),
         other => Err(gone(format!(
             "answered in format {}, which this ftpfs does not read (it reads {FORMAT})",
             other.map_or_else(|| "?".to_string(), |f| f.to_string())
@@ -173,7 +173,7 @@ pub fn run_client(path: &Path, json: bool, timeout: Duration) -> Result<String, 
         })
         .map_err(|e| format!("cannot start a thread: {e}"))?;
     let shown = path.display();
-    let v = match rx.recv_timeout(timeout) {
+    let (doc, v) = match rx.recv_timeout(timeout) {
         Ok(r) => r.map_err(|e| format!("{shown}: {e}"))?,
         Err(_) => {
             return Err(format!(
@@ -183,9 +183,8 @@ pub fn run_client(path: &Path, json: bool, timeout: Duration) -> Result<String, 
         }
     };
     if json {
-        return serde_json::to_string_pretty(&v)
-            .map(|s| s + "\n")
-            .map_err(|e| format!("{shown}: {e}"));
+        // As the daemon wrote it (its fields in the report's order), on one line.
+        return Ok(format!("{}\n", String::from_utf8_lossy(&doc).trim_end()));
     }
     let report: Report = serde_json::from_value(v)
         .map_err(|e| format!("{shown}: the daemon's report does not read as one: {e}"))?;

@@ -399,10 +399,7 @@ impl Control {
             .and_then(|()| out.flush())
             .map_err(|e| self.cut_or(io_error("sending a command", &e)));
         drop(waiting);
-        match r {
-            Ok(()) => self.tally.sent(lines),
-            Err(_) => self.tally.not_sent(lines),
-        }
+        self.tally.wrote(lines, r.is_ok());
         if short
             && let Err(e) = self
                 .io
@@ -430,10 +427,7 @@ impl Control {
         let waiting = self.watched.as_ref().map(Watched::waiting);
         let r = self.read_reply(deadline).map_err(|e| self.cut_or(e));
         drop(waiting);
-        match &r {
-            Ok(reply) => self.tally.replied(reply.code),
-            Err(_) => self.tally.no_reply(),
-        }
+        self.tally.read(r.as_ref().ok().map(|reply| reply.code));
         self.broken |= r.is_err();
         if self.shortened {
             self.shortened = false;

@@ -327,6 +327,23 @@ impl Tally {
         &self.counters.commands[i]
     }
 
+    /// After `lines` were written to the server (`ok`), or could not be.
+    pub fn wrote(&mut self, lines: &[&str], ok: bool) {
+        if ok {
+            self.sent(lines);
+        } else {
+            self.not_sent(lines);
+        }
+    }
+
+    /// After a reply was read (its code), or could not be (`None`).
+    pub fn read(&mut self, code: Option<u32>) {
+        match code {
+            Some(code) => self.replied(code),
+            None => self.no_reply(),
+        }
+    }
+
     /// These lines were written to the server.
     pub fn sent(&mut self, lines: &[&str]) {
         for line in lines {
