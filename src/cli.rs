@@ -14,13 +14,14 @@
 //! directory (as curl and RFC 1738 do). Decoded user and path must not contain CR, LF or NUL.
 //! Error messages never repeat the whole URL.
 //!
-//! Subcommand: `ftpfs probe [-o OPTS] [-v] URL` ([`Command::Probe`]). [`Cli`] is
+//! Subcommands: `ftpfs probe [-o OPTS] [-v] URL` ([`Command::Probe`]) and `ftpfs stats
+//! [--json] MOUNTPOINT` ([`Command::Stats`], `crate::stats`). [`Cli`] is
 //! declared with `args_conflicts_with_subcommands` and `subcommand_negates_reqs`,
 //! and URL and MOUNTPOINT are `Option`s marked `required`: clap parses
 //! `ftpfs probe ...` as the subcommand and everything else as a mount. Because arguments
-//! conflict with subcommands, `probe` is only a subcommand as the first
-//! argument (its own flags follow it: `ftpfs probe -v URL`), so a mountpoint
-//! directory named `probe` still works; a bare host named `probe` must be
+//! conflict with subcommands, `probe` and `stats` are only subcommands as the first
+//! argument (their own flags follow them: `ftpfs probe -v URL`), so a mountpoint
+//! directory named `probe` still works; a bare host named `probe` or `stats` must be
 //! written `ftp://probe`. This is preferred over checking `argv[1] == "probe"`
 //! by hand: clap keeps one definition, one help text and one error style.
 //!
@@ -90,6 +91,49 @@ pub enum Command {
     /// Diagnose data connections: log in, then try a listing with EPSV, PASV, EPRT and PORT,
     /// and print what works and which -o options to use
     Probe(ProbeArgs),
+    /// Show what a mount is doing: bytes read and written, FTP commands and their errors,
+    /// the directory cache, the connection pool, data connections, transfers, retries
+    #[command(long_about = STATS_ABOUT, after_long_help = STATS_AFTER)]
+    Stats(StatsArgs),
+}
+
+const STATS_ABOUT: &str = "Show what a mount is doing, as its daemon counts it: bytes read \
+and written through the mount; FTP commands by kind, with those answered with an error (a \
+reply of 400 or more) and those never answered; the directory cache (hits, misses, \
+listings and entries cached); the connection pool (connections busy, idle and logging in, \
+its limit, and whether the server lowered it by refusing one more login); the data-\
+connection method in use and the fallback that led to it; downloads and uploads running; \
+staged copies and the disk they use; retries (on a fresh connection, logins, TLS sessions \
+retired, data-connection fallbacks); the server's features (FEAT); the TLS version on \
+FTPS; uptime. Nothing secret is shown: no password, no file name, no file contents.\n\n\
+The daemon answers on a local socket found from MOUNTPOINT's device number; the command \
+sends nothing to the mount itself, so a stuck daemon makes it fail after --timeout instead \
+of hanging. The mounting user and root may read a mount's statistics, and everyone when it \
+was mounted with allow_other (as for the files in it).\n\n\
+SIGUSR1 to the daemon writes the same report to its log (syslog, log_file or standard \
+error) as a notice, whatever the log level.";
+
+const STATS_AFTER: &str = "Exit status: 0 when the report was printed; 1 when it could \
+not be (MOUNTPOINT missing, not an ftpfs mount, its daemon gone or not answering within \
+--timeout, or the caller not allowed): one line on standard error says which.\n\n\
+Examples:\n  ftpfs stats /mnt/ftp\n  ftpfs stats --json /mnt/ftp | jq .bytes_read\n  \
+kill -USR1 $(ftpfs stats --json /mnt/ftp | jq .pid)";
+
+/// `ftpfs stats` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// The mount point (or any path in the mount)
+    #[arg(value_name = "MOUNTPOINT", value_hint = ValueHint::DirPath)]
+    pub mountpoint: PathBuf,
+
+    /// Print the report as one line of JSON (for machines) instead of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// Seconds to wait for the mount's daemon before giving up
+    #[arg(long, value_name = "SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
 }
 
 /// `ftpfs probe` arguments.
@@ -659,6 +703,23 @@ mod tests {
         assert!(Cli::try_parse_from(["ftpfs"]).is_err());
         assert!(Cli::try_parse_from(["ftpfs", "ftp://h"]).is_err());
         assert!(Cli::try_parse_from(["ftpfs", "-V"]).is_err()); // DisplayVersion
+    }
+
+    #[test]
+    fn stats_takes_a_mountpoint_json_and_a_timeout() {
+        let c = Cli::try_parse_from(["ftpfs", "stats", "--json", "/mnt/ftp"]).expect("stats");
+        let Some(Command::Stats(args)) = c.command else {
+            panic!("not parsed as stats: {c:?}")
+        };
+        assert!(args.json);
+        assert_eq!(
+            (args.mountpoint.as_path(), args.timeout),
+            (Path::new("/mnt/ftp"), 5)
+        );
+        let c = Cli::try_parse_from(["ftpfs", "stats", "--timeout", "2", "m"]).expect("stats");
+        assert!(matches!(c.command, Some(Command::Stats(a)) if a.timeout == 2 && !a.json));
+        assert!(Cli::try_parse_from(["ftpfs", "stats"]).is_err());
+        assert!(Cli::try_parse_from(["ftpfs", "stats", "--timeout", "0", "m"]).is_err());
     }
 
     #[test]

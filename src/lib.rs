@@ -2,7 +2,8 @@
 //!
 //! Layers, dependencies pointing down only: `run` (wiring, daemon) → `fuse` (thin adapter) →
 //! `fs` (the core) → `cache` + `remote` (the `Remote` trait; `remote::ftp` is the only code
-//! that speaks FTP). See ARCHITECTURE.md.
+//! that speaks FTP). `stats` (the `ftpfs stats` command and the daemon's socket) sits beside
+//! `run`. See ARCHITECTURE.md.
 
 pub mod cache;
 pub mod cli;
@@ -21,3 +22,4 @@ pub mod netrc;
 pub mod option_table;
 pub mod remote;
 pub mod run;
+pub mod stats;

@@ -136,6 +136,38 @@ pub fn to_syslog(first: &str) -> Result<(), String> {
     sent
 }
 
+/// Writes `text` (one or more lines) to the log as a notice, whatever the level: a report the
+/// user asked for (SIGUSR1) must reach the log of a daemon at the default `warn` level, and it
+/// is no warning (`journalctl -p warning` and monitors that alert on warnings must not fire
+/// for it). syslog has the severity for it, `notice` ("normal but significant"), which the
+/// "mounted" record uses too. Each line is one record (`[NOTICE target] line`): rsyslog
+/// writes line breaks inside a record as `#012`. On stderr (`-f`, `log_file`) the lines are
+/// written in one piece, in env_logger's shape.
+pub fn notice(target: &str, text: &str) {
+    let sink = LOGGER.get().and_then(|l| l.syslog.get());
+    write_notice(sink, &mut io::stderr().lock(), target, text);
+}
+
+/// [`notice`] to syslog when `sink` is set, else to `stderr`.
+fn write_notice(sink: Option<&Syslog>, stderr: &mut dyn io::Write, target: &str, text: &str) {
+    match sink {
+        Some(s) => {
+            for line in text.lines() {
+                // Nowhere to report a failure to log: the record is dropped.
+                let _ = s.send(SEVERITY_NOTICE, &format!("[NOTICE {target}] {line}"));
+            }
+        }
+        None => {
+            let stamp = timestamp();
+            let block: String = text
+                .lines()
+                .map(|line| format!("[{stamp} NOTICE {target}] {line}\n"))
+                .collect();
+            let _ = stderr.write_all(block.as_bytes());
+        }
+    }
+}
+
 /// `$FTPFS_SYSLOG_SOCKET`, else `/dev/log`.
 pub fn syslog_socket_path() -> PathBuf {
     std::env::var_os(SYSLOG_SOCKET_ENV)
@@ -295,6 +327,31 @@ mod tests {
         // Below the level: nothing.
         emit(&logger, Level::Info, "ftpfs::run", "mounted");
         assert_eq!(recv(&rx), None);
+    }
+
+    #[test]
+    fn notices_bypass_the_level_one_record_per_line() {
+        let (_dir, rx, logger) = logger_to_socket(LevelFilter::Warn);
+        let mut stderr = Vec::new();
+        write_notice(
+            logger.syslog.get(),
+            &mut stderr,
+            "ftpfs::stats",
+            "a: 1\nb: 2\n",
+        );
+        assert!(stderr.is_empty(), "a daemon on syslog wrote to stderr");
+        let got = recv(&rx).expect("first line");
+        assert!(is_record(&got, 29, "[NOTICE ftpfs::stats] a: 1"), "{got:?}");
+        let got = recv(&rx).expect("second line");
+        assert!(is_record(&got, 29, "[NOTICE ftpfs::stats] b: 2"), "{got:?}");
+        assert_eq!(recv(&rx), None);
+        // Without syslog: stderr, the whole block at once, every line marked.
+        write_notice(None, &mut stderr, "ftpfs::stats", "a: 1\nb: 2");
+        let text = String::from_utf8(stderr).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].ends_with(" NOTICE ftpfs::stats] a: 1"), "{text}");
+        assert!(lines[1].ends_with(" NOTICE ftpfs::stats] b: 2"), "{text}");
     }
 
     #[test]

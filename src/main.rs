@@ -34,6 +34,26 @@ fn main() -> ExitCode {
             Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
         }
     };
+    if let Some(Command::Stats(args)) = &cli.command {
+        let timeout = std::time::Duration::from_secs(args.timeout);
+        return match ftpfs::stats::run_client(&args.mountpoint, args.json, timeout) {
+            Ok(text) => {
+                use std::io::Write;
+                match std::io::stdout().lock().write_all(text.as_bytes()) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("ftpfs stats: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("ftpfs stats: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Probe(args)) = &cli.command {
         logging::init(match args.verbose {
             0 => log::LevelFilter::Warn,

@@ -17,6 +17,9 @@
 //!   are finished (or their failure logged), idle connections get QUIT, and the process
 //!   exits 0. `fusermount3 -u` ends it the same way; a lazy `fusermount3 -u -z` made
 //!   elsewhere is noticed (`crate::mount_watch`) and cancels the silent waits too.
+//! - SIGUSR1 is taken by the same waiter thread, which writes the mount's statistics to the
+//!   log (`crate::stats`); `ftpfs stats` reads them from the thread `crate::stats` starts
+//!   once mounted. Neither runs on a thread that answers FUSE requests.
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -77,6 +80,7 @@ struct Mounted {
     session: fuser::Session<FuseAdapter>,
     fs: Arc<Fs>,
     remote: Arc<FtpRemote>,
+    stats: Arc<crate::stats::Source>,
 }
 
 /// Connects, checks the root, mounts. Returns a one-line error on failure.
@@ -111,10 +115,12 @@ fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
     .map_err(|e| format!("cannot mount on {}: {e}", cfg.mountpoint.display()))?;
     crate::fuse::start_notifier(&fs, session.notifier())
         .map_err(|e| format!("cannot start the kernel notifier: {e}"))?;
+    let stats = crate::stats::serve_mount(&fs, cfg);
     Ok(Mounted {
         session,
         fs,
         remote,
+        stats,
     })
 }
 
@@ -153,6 +159,7 @@ fn block_signals() -> libc::sigset_t {
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     }
@@ -164,6 +171,7 @@ fn serve(m: Mounted, set: libc::sigset_t, mountpoint: &std::path::Path) -> ExitC
         mut session,
         fs,
         remote,
+        stats,
     } = m;
     let mut unmounter = session.unmount_callable();
     let mountpoint = mountpoint.to_path_buf();
@@ -176,7 +184,13 @@ fn serve(m: Mounted, set: libc::sigset_t, mountpoint: &std::path::Path) -> ExitC
             let mut sig: libc::c_int = 0;
             // SAFETY: `set` is a valid sigset; the signals in it are blocked in every thread.
             unsafe { libc::sigwait(&set, &mut sig) };
-            if first {
+            if sig == libc::SIGUSR1 {
+                // In a thread of its own: a slow syslog must not hold up a SIGTERM.
+                let stats = Arc::clone(&stats);
+                let _ = std::thread::Builder::new()
+                    .name("ftpfs-stats-log".into())
+                    .spawn(move || stats.log());
+            } else if first {
                 log::info!("signal {sig}: unmounting");
                 if let Err(e) = unmounter.unmount() {
                     // Busy (a process has its cwd or a file open inside): detach it now; the

@@ -10,15 +10,20 @@
 //!   before a bump is returned to its caller but not stored, so a listing fetched before a change
 //!   can never hide it. The counts are dropped whenever no fetch runs (none can be compared).
 //! - No lock is held while fetching: the fetch closure runs unlocked; waiters block on a condvar.
+//! - Every [`DirCache::get_or_fetch`] counts once, in atomics: a hit (a fresh listing), a
+//!   shared fetch (it waited for one already running) or a miss (it fetched); see
+//!   [`DirCache::stats`].
 
 mod entries;
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
+use serde::{Deserialize, Serialize};
 
 use crate::remote::{RemoteEntry, RemoteError};
 
@@ -98,6 +103,30 @@ pub struct DirCache {
     inner: Mutex<Inner>,
     ttl: Duration,
     clock: Box<dyn Clock>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    shared: AtomicU64,
+}
+
+/// What the directory cache did and holds (for `ftpfs stats`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheStats {
+    /// Listings answered from the cache (fresh).
+    pub hits: u64,
+    /// Listings fetched from the server.
+    pub misses: u64,
+    /// Listings that waited for a fetch of the same directory already running.
+    pub shared: u64,
+    /// Directories whose listing is cached (fresh or not).
+    pub dirs: usize,
+    /// Of those, fresh ones (younger than the TTL).
+    pub fresh: usize,
+    /// Entries in all cached listings.
+    pub entries: usize,
+    /// `-o dir_cache_size`.
+    pub capacity: usize,
+    /// `-o dir_cache_ttl`, in seconds.
+    pub ttl_secs: f64,
 }
 
 impl DirCache {
@@ -112,6 +141,30 @@ impl DirCache {
             }),
             ttl,
             clock,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            shared: AtomicU64::new(0),
+        }
+    }
+
+    /// Counters and contents (takes the lock once, briefly: no fetch runs under it).
+    pub fn stats(&self) -> CacheStats {
+        let now = self.clock.now();
+        let inner = self.lock();
+        let (mut fresh, mut entries) = (0, 0);
+        for (_, c) in inner.lru.iter() {
+            entries += c.entries.len();
+            fresh += usize::from(now.duration_since(c.fetched) < self.ttl);
+        }
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            shared: self.shared.load(Ordering::Relaxed),
+            dirs: inner.lru.len(),
+            fresh,
+            entries,
+            capacity: inner.lru.cap().get(),
+            ttl_secs: self.ttl.as_secs_f64(),
         }
     }
 
@@ -162,6 +215,7 @@ impl DirCache {
             if let Some(c) = inner.lru.get(dir)
                 && now.duration_since(c.fetched) < self.ttl
             {
+                self.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Arc::clone(&c.entries));
             }
             let generation = inner.generation.get(dir).copied().unwrap_or(0);
@@ -174,6 +228,7 @@ impl DirCache {
             {
                 let f = Arc::clone(f);
                 drop(inner);
+                self.shared.fetch_add(1, Ordering::Relaxed);
                 return Self::wait(&f);
             }
             let f = Arc::new(Flight {
@@ -182,6 +237,7 @@ impl DirCache {
             });
             inner.flights.insert(dir.to_string(), Arc::clone(&f));
             inner.running += 1;
+            self.misses.fetch_add(1, Ordering::Relaxed);
             f
         };
         let fetched_at = self.clock.now();

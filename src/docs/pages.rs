@@ -207,18 +207,40 @@ pub(super) fn ftpfs_page(cmd: &clap::Command) -> io::Result<Vec<u8>> {
              is logged as PASS ****.",
         )],
     );
+    signals(&mut r);
     exit_status(&mut r);
     environment(&mut r);
     files(&mut r);
     examples(&mut r);
     see_also(
         &mut r,
-        "mount.ftpfs(8), ftpfs-probe(1), fusermount3(1), mount(8), fstab(5), \
+        "mount.ftpfs(8), ftpfs-probe(1), ftpfs-stats(1), fusermount3(1), mount(8), fstab(5), \
          systemd.mount(5), systemd.automount(5), journalctl(1)",
     );
     page.roff(&r)?;
     page.add(|w| man.render_version_section(w))?;
     Ok(page.0)
+}
+
+fn signals(r: &mut Roff) {
+    section(r, "SIGNALS");
+    item(
+        r,
+        [bold("SIGTERM, SIGINT")],
+        [roman(
+            "Unmount (lazily when busy), finish the uploads in progress, and exit; waits on \
+             a server that has gone silent are cut.",
+        )],
+    );
+    item(
+        r,
+        [bold("SIGUSR1")],
+        [roman(
+            "Write the mount's statistics (what ftpfs stats prints) to the log as a \
+             notice, whatever the log level: syslog for a daemon, else log_file or \
+             standard error. The mount goes on.",
+        )],
+    );
 }
 
 fn exit_status(r: &mut Roff) {
@@ -229,7 +251,7 @@ fn exit_status(r: &mut Roff) {
         [roman(
             "Mounted: the daemon runs in the background and the mount works. With -f: \
              unmounted cleanly after every upload completed. ftpfs probe: some data \
-             connection method works.",
+             connection method works. ftpfs stats: the report was printed.",
         )],
     );
     item(
@@ -240,7 +262,9 @@ fn exit_status(r: &mut Roff) {
              unreachable, the login or the listing of the root refused): one line on \
              standard error says why and nothing is left mounted. With -f: some uploads did \
              not complete before the end (the log names the copies kept in cache_dir). \
-             ftpfs probe: no method works.",
+             ftpfs probe: no method works. ftpfs stats: no report (the path missing, not \
+             an ftpfs mount, its daemon gone or silent past --timeout, or the caller not \
+             allowed), said in one line.",
         )],
     );
     item(
@@ -333,6 +357,13 @@ fn examples(r: &mut Roff) {
         "In the foreground with a debug log; then which data connections work:",
         "ftpfs -d -o password_file=$HOME/.ftp-pw ftp://bob@ftp.example.com/ /mnt/ftp\n\
          ftpfs probe ftp://bob@ftp.example.com/",
+    );
+    example(
+        r,
+        "What a mount is doing (text, then JSON), and the same into the log:",
+        "ftpfs stats /mnt/ftp\n\
+         ftpfs stats --json /mnt/ftp\n\
+         kill -USR1 $(ftpfs stats --json /mnt/ftp | jq .pid)",
     );
     example(
         r,

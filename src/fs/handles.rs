@@ -347,6 +347,11 @@ impl Fs {
     ) -> FsResult<R> {
         let h = self.handle(fh)?;
         let mut h = lock(&h);
+        // Counted as the bytes go to the kernel (`stats.rs`).
+        let reply = |d: &[u8]| {
+            self.counters.read(d.len());
+            reply(d)
+        };
         match &mut *h {
             Handle::Read(r) => r.read_with(self, offset, size as usize, reply),
             Handle::Staged(s) => lock(&s.copy)
@@ -360,6 +365,7 @@ impl Fs {
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<usize> {
         let h = self.handle(fh)?;
         if let Some(n) = self.append_write(fh, &h, offset, data)? {
+            self.counters.written(n);
             return Ok(n);
         }
         let mut h = lock(&h);
@@ -409,6 +415,7 @@ impl Fs {
             }
             _ => return Err(FsError::new(libc::EBADF, "file is not open for writing")),
         }
+        self.counters.written(data.len());
         Ok(data.len())
     }
 

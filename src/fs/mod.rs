@@ -34,6 +34,7 @@ mod prefetch;
 mod ranges;
 mod reading;
 mod staged;
+pub mod stats;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -162,6 +163,8 @@ pub struct Fs {
     /// Where notices for the kernel go (none in tests without FUSE).
     notices: Mutex<Option<std::sync::mpsc::Sender<Notice>>>,
     next_fh: AtomicU64,
+    /// Bytes through the mount (`stats.rs`).
+    counters: stats::Counters,
     cfg: FsConfig,
     mounted_at: SystemTime,
 }
@@ -212,6 +215,7 @@ impl Fs {
             dir_times_refused: std::sync::atomic::AtomicBool::new(false),
             notices: Mutex::new(None),
             next_fh: AtomicU64::new(1),
+            counters: stats::Counters::default(),
             cfg,
             mounted_at: SystemTime::now(),
         }

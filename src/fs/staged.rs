@@ -123,10 +123,14 @@ impl Store {
             });
     }
 
-    /// Bytes reserved now (for tests).
-    #[cfg(test)]
+    /// Bytes reserved now (the disk the staged copies use).
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
+    }
+
+    /// `cache_max_size`.
+    pub fn max(&self) -> u64 {
+        self.max
     }
 }
 

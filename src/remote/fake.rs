@@ -27,6 +27,8 @@ struct Node {
 struct State {
     nodes: BTreeMap<String, Node>,
     counts: HashMap<String, usize>,
+    /// Calls that failed by an injected fault, per operation (for [`Remote::stats`]).
+    faults: HashMap<String, usize>,
     fail_next: HashMap<String, RemoteError>,
     fail_always: HashMap<String, RemoteError>,
     /// Downloads of these files end (cleanly) at this offset: a server that says 226 early.
@@ -163,13 +165,17 @@ impl FakeRemote {
     fn enter(&self, op: &str) -> RemoteResult<MutexGuard<'_, State>> {
         let mut st = self.lock();
         *st.counts.entry(op.into()).or_default() += 1;
-        if let Some(e) = st.fail_next.remove(op) {
-            return Err(e);
+        let fault = match st.fail_next.remove(op) {
+            Some(e) => Some(e),
+            None => st.fail_always.get(op).cloned(),
+        };
+        match fault {
+            Some(e) => {
+                *st.faults.entry(op.into()).or_default() += 1;
+                Err(e)
+            }
+            None => Ok(st),
         }
-        if let Some(e) = st.fail_always.get(op) {
-            return Err(e.clone());
-        }
-        Ok(st)
     }
 }
 
@@ -393,6 +399,27 @@ impl Remote for FakeRemote {
 
     fn capabilities(&self) -> Capabilities {
         self.caps
+    }
+
+    /// The operations called so far as command kinds (sorted), an injected fault counting
+    /// as an error.
+    fn stats(&self) -> super::stats::RemoteStats {
+        let st = self.lock();
+        let mut commands: Vec<super::stats::CommandStat> = st
+            .counts
+            .iter()
+            .map(|(op, &n)| super::stats::CommandStat {
+                verb: op.clone(),
+                sent: n as u64,
+                errors: st.faults.get(op).copied().unwrap_or(0) as u64,
+                no_reply: 0,
+            })
+            .collect();
+        commands.sort_by(|a, b| a.verb.cmp(&b.verb));
+        super::stats::RemoteStats {
+            commands,
+            ..Default::default()
+        }
     }
 }
 

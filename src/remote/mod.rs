@@ -12,6 +12,7 @@
 
 pub mod fake;
 pub mod ftp;
+pub mod stats;
 
 use std::time::SystemTime;
 
@@ -244,6 +245,11 @@ pub trait Remote: Send + Sync + 'static {
     /// has it; `Unsupported` otherwise.
     fn symlink(&self, target: &str, path: &str) -> RemoteResult<()>;
     fn capabilities(&self) -> Capabilities;
+    /// A snapshot of counters and state for `ftpfs stats` (nothing secret); cheap: it takes
+    /// only short locks, never waits on the network.
+    fn stats(&self) -> stats::RemoteStats {
+        stats::RemoteStats::default()
+    }
 }
 
 /// Joins a mount-relative directory path and a name.

@@ -18,20 +18,20 @@ use crate::common::servers::{FtpServer, ServerKind};
 use ftpfs::logging::SYSLOG_SOCKET_ENV;
 
 /// A datagram socket standing in for /dev/log.
-struct FakeSyslog {
-    path: PathBuf,
+pub(super) struct FakeSyslog {
+    pub(super) path: PathBuf,
     sock: UnixDatagram,
 }
 
 impl FakeSyslog {
-    fn bind(dir: &Path) -> FakeSyslog {
+    pub(super) fn bind(dir: &Path) -> FakeSyslog {
         let path = dir.join("log.sock");
         let sock = UnixDatagram::bind(&path).expect("bind the fake /dev/log");
         FakeSyslog { path, sock }
     }
 
     /// Every record that arrives within `wait` (returns early once `until` matches one).
-    fn records(&self, wait: Duration, until: impl Fn(&str) -> bool) -> Vec<String> {
+    pub(super) fn records(&self, wait: Duration, until: impl Fn(&str) -> bool) -> Vec<String> {
         let end = Instant::now() + wait;
         let mut out = Vec::new();
         let mut buf = vec![0u8; 65536];
@@ -89,7 +89,7 @@ fn refused_upload(mnt: &Path) {
 }
 
 /// `ftpfs URL MNT -o timeout=5,cache_dir=...` without -f; returns (exit ok, stderr).
-fn start_daemon(
+pub(super) fn start_daemon(
     srv: &FtpServer,
     mnt: &Path,
     cache: &Path,
@@ -115,7 +115,7 @@ fn start_daemon(
 }
 
 /// `<PRI>Mmm dd hh:mm:ss ftpfs[PID]: ` at the start of `r`: returns (PRI, PID, message).
-fn parse_record(r: &str) -> Option<(u8, u32, &str)> {
+pub(super) fn parse_record(r: &str) -> Option<(u8, u32, &str)> {
     let rest = r.strip_prefix('<')?;
     let (pri, rest) = rest.split_once('>')?;
     let pri = pri.parse().ok()?;
@@ -136,7 +136,7 @@ fn parse_record(r: &str) -> Option<(u8, u32, &str)> {
     Some((pri, pid.parse().ok()?, msg))
 }
 
-fn cmdline(pid: u32) -> String {
+pub(super) fn cmdline(pid: u32) -> String {
     fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .unwrap_or_default()

@@ -14,5 +14,6 @@ pub mod names;
 mod pjdfstest;
 mod posix;
 mod robust;
+mod stats;
 mod trees;
 mod writes;

@@ -218,6 +218,7 @@ fn install_sh_puts_pages_and_completions_where_man_and_the_shells_look() {
         "bin/ftpfs",
         "share/man/man1/ftpfs.1",
         "share/man/man1/ftpfs-probe.1",
+        "share/man/man1/ftpfs-stats.1",
         "share/man/man8/mount.ftpfs.8",
         "share/bash-completion/completions/ftpfs",
         "share/zsh/site-functions/_ftpfs",

@@ -28,6 +28,8 @@
 //!   password is never logged: a line starting with `PASS ` is shown as `PASS ****`.
 //! - Debug log lines of commands and replies carry the connection's local port (`[port]`), so
 //!   that the log of a pool of connections can be read per connection.
+//! - Every command sent and every reply read is counted by the connection's [`Tally`]
+//!   (`counters.rs`: by verb, with errors and replies that never came).
 //! - Bytes are bytes: reply text is [`names::decode`]d (a path in a 257 reply that is not
 //!   UTF-8 survives intact) and command lines are [`names::encode`]d, so a name goes out as
 //!   the exact bytes it came in as (see `encoding.rs`).
@@ -39,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use suppaftp::TlsStream as _;
 
+use super::counters::{Counters, Tally};
 use super::tls::{SessionTls, disarm, handshake};
 use super::watch::Watched;
 use crate::names;
@@ -95,6 +98,8 @@ pub struct Control {
     broken: bool,
     /// What the TLS handshake gave, on a TLS connection.
     tls: Option<TlsInfo>,
+    /// Commands awaiting their replies, and where they are counted.
+    tally: Tally,
 }
 
 /// What a control connection's TLS handshake negotiated (for logs and `ftpfs probe`).
@@ -128,7 +133,13 @@ impl Control {
             max_line: DEFAULT_MAX_COMMAND_LINE,
             broken: false,
             tls: None,
+            tally: Tally::default(),
         })
+    }
+
+    /// Counts this connection's commands into the mount's `counters`.
+    pub fn count_into(&mut self, counters: std::sync::Arc<Counters>) {
+        self.tally.count_into(counters);
     }
 
     /// Registers the connection's waits on the server (see [`super::watch`]).
@@ -242,6 +253,7 @@ impl Control {
             timeout,
             limit,
             max_line,
+            tally,
             ..
         } = self;
         let sock = match io.into_inner() {
@@ -286,6 +298,7 @@ impl Control {
             max_line,
             broken: false,
             tls: Some(info),
+            tally,
         })
     }
 
@@ -386,6 +399,7 @@ impl Control {
             .and_then(|()| out.flush())
             .map_err(|e| self.cut_or(io_error("sending a command", &e)));
         drop(waiting);
+        self.tally.wrote(lines, r.is_ok());
         if short
             && let Err(e) = self
                 .io
@@ -413,6 +427,7 @@ impl Control {
         let waiting = self.watched.as_ref().map(Watched::waiting);
         let r = self.read_reply(deadline).map_err(|e| self.cut_or(e));
         drop(waiting);
+        self.tally.read(r.as_ref().ok().map(|reply| reply.code));
         self.broken |= r.is_err();
         if self.shortened {
             self.shortened = false;

@@ -92,6 +92,21 @@ impl DataMode {
     }
 }
 
+impl DataMode {
+    /// The `-o data_mode=` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataMode::Auto => "auto",
+            DataMode::Passive => "passive",
+            DataMode::Epsv => "epsv",
+            DataMode::Pasv => "pasv",
+            DataMode::Active => "active",
+            DataMode::Eprt => "eprt",
+            DataMode::Port => "port",
+        }
+    }
+}
+
 impl FromStr for DataMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -229,6 +244,10 @@ struct State {
     rejected: HashSet<Method>,
     /// The method that last worked.
     current: Option<Method>,
+    /// Data connections a method could not make (for `ftpfs stats`).
+    failures: u64,
+    /// The last fallback: what failed, and the method that worked instead.
+    last_fallback: Option<String>,
 }
 
 /// The per-mount data-connection state, shared by every pooled connection.
@@ -253,6 +272,8 @@ impl DataModes {
                 order: mode.methods(),
                 rejected: HashSet::new(),
                 current: None,
+                failures: 0,
+                last_fallback: None,
             }),
         }
     }
@@ -287,6 +308,7 @@ impl DataModes {
     /// plan) and the state for later operations.
     pub fn failed(&self, method: Method, failure: &Failure, plan: &mut Vec<Method>) {
         let mut st = self.lock();
+        st.failures += 1;
         if matches!(failure, Failure::Rejected(_)) {
             st.rejected.insert(method);
         }
@@ -323,6 +345,28 @@ impl DataModes {
     /// The method in use, if one has worked.
     pub fn current(&self) -> Option<Method> {
         self.lock().current
+    }
+
+    /// Records why the mount uses another method now (`why`: what failed, what works).
+    pub fn note_fallback(&self, why: String) {
+        self.lock().last_fallback = Some(why);
+    }
+
+    /// What `ftpfs stats` shows: the mode, the method in use, the rejected ones, and why.
+    pub fn snapshot(&self) -> crate::remote::stats::DataStats {
+        let st = self.lock();
+        let rejected: Vec<String> = Method::ALL
+            .iter()
+            .filter(|m| st.rejected.contains(m))
+            .map(|m| m.name().to_string())
+            .collect();
+        crate::remote::stats::DataStats {
+            configured: self.mode.name().to_string(),
+            current: st.current.map(|m| m.name().to_string()),
+            rejected,
+            failures: st.failures,
+            last_fallback: st.last_fallback.clone(),
+        }
     }
 }
 
@@ -404,6 +448,24 @@ mod tests {
         // Later operations go straight to what works.
         assert_eq!(run(&dm, &fw), (vec![Eprt], Some(Eprt)));
         assert_eq!(dm.current(), Some(Eprt));
+    }
+
+    #[test]
+    fn the_snapshot_says_what_failed_and_what_works() {
+        use Method::*;
+        let dm = DataModes::new(DataMode::Auto);
+        let no_ext = |m: Method| matches!(m, Epsv).then(|| Failure::Rejected("500".into()));
+        assert_eq!(run(&dm, &no_ext).1, Some(Pasv));
+        dm.note_fallback("EPSV rejected (500); fell back to PASV".into());
+        let s = dm.snapshot();
+        assert_eq!(s.configured, "auto");
+        assert_eq!(s.current.as_deref(), Some("PASV"));
+        assert_eq!(s.rejected, ["EPSV"]);
+        assert_eq!(s.failures, 1);
+        assert!(s.last_fallback.is_some_and(|w| w.contains("PASV")));
+        for mode in ["auto", "passive", "epsv", "pasv", "active", "eprt", "port"] {
+            assert_eq!(mode.parse::<DataMode>().map(DataMode::name), Ok(mode));
+        }
     }
 
     #[test]

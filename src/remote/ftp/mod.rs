@@ -22,6 +22,7 @@
 
 pub mod commands;
 pub mod control;
+pub mod counters;
 mod dataconn;
 pub mod datamode;
 pub mod encoding;
@@ -32,6 +33,7 @@ pub mod login;
 pub mod pool;
 pub mod probe;
 pub mod session;
+mod stats;
 mod streams;
 pub mod tls;
 pub mod tls_verify;
@@ -43,6 +45,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use self::counters::{CountedRead, CountedWrite};
 use self::datamode::{Change, DataMode, Failure, Method, PasvAddress};
 use self::encoding::NameCodec;
 use self::listread::{Limits, Seen};
@@ -131,6 +134,8 @@ pub struct FtpRemote {
     dir_max_entries: usize,
     /// The last download that ran out of time (the kernel's retry of it fails at once).
     recent: Arc<RecentTimeout>,
+    /// `host:port`, for `ftpfs stats`.
+    server: String,
 }
 
 /// What to say when no data connection could be made.
@@ -174,6 +179,11 @@ impl FtpRemote {
         }
         let shared = Arc::new(Shared::new(&cfg)?);
         let (timeout, dir_max_entries) = (cfg.timeout, cfg.dir_max_entries);
+        let server = if cfg.host.contains(':') {
+            format!("[{}]:{}", cfg.host, cfg.port)
+        } else {
+            format!("{}:{}", cfg.host, cfg.port)
+        };
         let pool = Pool::new(Arc::new(cfg), Arc::clone(&shared));
         let mut conn = pool.get(Use::Meta)?;
         let feats = conn.session().feats.clone();
@@ -196,6 +206,7 @@ impl FtpRemote {
             timeout,
             dir_max_entries,
             recent: Arc::default(),
+            server,
             caps: Capabilities {
                 set_mtime: feats.mfmt,
                 chmod: None,
@@ -224,6 +235,7 @@ impl FtpRemote {
         match f(conn.session()) {
             Err(e) if lost(&e) && !self.shared.watch.closing() => {
                 log::info!("{e}; retrying once on a fresh connection");
+                bump(&self.shared.counters.fresh_retries);
                 let due = Due::By(conn.deadline);
                 drop(conn);
                 let mut conn = self.pool.get_fresh(Use::Meta, due)?;
@@ -270,18 +282,22 @@ impl FtpRemote {
                     {
                         let tried: Vec<String> =
                             failures.iter().map(|(m, f)| format!("{m} {f}")).collect();
+                        let why = format!("{}; fell back to {method}", tried.join(", "));
                         log::info!(
                             "data connections: {}; falling back to {method}, which works \
                              (-o data_mode={} skips this probe next time)",
                             tried.join(", "),
                             method.family_option()
                         );
+                        bump(&self.shared.counters.data_fallbacks);
+                        modes.note_fallback(why);
                     }
                     return Ok((conn, dc));
                 }
                 Err(Attempt::Command(e)) => {
                     if lost(&e) && !retried && !self.shared.watch.closing() {
                         log::info!("{e}; retrying once on a fresh connection");
+                        bump(&self.shared.counters.fresh_retries);
                         retried = true;
                         drop(conn);
                         conn = self.pool.get_fresh(usage, due)?;
@@ -296,6 +312,7 @@ impl FtpRemote {
                     // Another (or a new) connection has tickets; new logins may use TLS 1.2.
                     log::debug!("{cmd}: {why}; retrying on another connection");
                     tls_retries += 1;
+                    bump(&self.shared.counters.tls_retired);
                     if let Some(t) = &self.shared.tls {
                         t.policy.retired(conn.session().tls13(), &why);
                     }
@@ -311,6 +328,7 @@ impl FtpRemote {
                     prepared = false;
                 }
                 Err(Attempt::Tls(TlsFailure::Retire(why))) => {
+                    bump(&self.shared.counters.tls_retired);
                     return Err(RemoteError::Tls(format!("{cmd}: {why}").into()));
                 }
                 Err(Attempt::Tls(TlsFailure::Failed(e))) => return Err(e),
@@ -383,6 +401,10 @@ impl FtpRemote {
     }
 }
 
+fn bump(c: &std::sync::atomic::AtomicU64) {
+    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The connection was closed by the server, or it said it is closing it (421), or a write
 /// to it failed: the command was not carried out, and one retry on a fresh connection is
 /// safe. (An end of file where a reply was due could in theory follow a command the server
@@ -405,24 +427,25 @@ impl Remote for FtpRemote {
         let (conn, dc) = self
             .open_transfer(Use::Stream, None, &cmd, offset)
             .inspect_err(|e| self.recent.note(&abs, e))?;
-        Ok(Box::new(FtpRead::new(
-            conn,
-            dc,
-            &abs,
-            Arc::clone(&self.recent),
+        let read = FtpRead::new(conn, dc, &abs, Arc::clone(&self.recent));
+        Ok(Box::new(CountedRead::new(
+            Box::new(read),
+            &self.shared.counters,
         )))
     }
 
     fn open_write(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
         let cmd = format!("STOR {}", self.abs(path)?);
         let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, 0)?;
-        Ok(Box::new(FtpWrite::new(conn, dc)))
+        let write = Box::new(FtpWrite::new(conn, dc));
+        Ok(Box::new(CountedWrite::new(write, &self.shared.counters)))
     }
 
     fn open_append(&self, path: &str) -> RemoteResult<Box<dyn WriteStream>> {
         let cmd = format!("APPE {}", self.abs(path)?);
         let (conn, dc) = self.open_transfer(Use::Stream, None, &cmd, 0)?;
-        Ok(Box::new(FtpWrite::new(conn, dc)))
+        let write = Box::new(FtpWrite::new(conn, dc));
+        Ok(Box::new(CountedWrite::new(write, &self.shared.counters)))
     }
 
     fn mkdir(&self, path: &str) -> RemoteResult<()> {
@@ -459,6 +482,10 @@ impl Remote for FtpRemote {
 
     fn capabilities(&self) -> Capabilities {
         self.caps
+    }
+
+    fn stats(&self) -> super::stats::RemoteStats {
+        self.snapshot()
     }
 }
 

@@ -44,6 +44,8 @@ use super::FtpConfig;
 use super::session::{Session, Shared, is_421};
 use crate::remote::{RemoteError, RemoteResult, Wanted};
 
+mod stats;
+
 /// Idle connections older than this are checked with NOOP before use (servers drop idle
 /// control connections after a while; better to find out before sending a real command).
 const IDLE_CHECK: Duration = Duration::from_secs(15);
@@ -128,6 +130,8 @@ struct State {
     connecting: usize,
     /// A 421 lowered the limit; logged once the logins running have ended.
     refused: Option<String>,
+    /// The server lowered the limit (refusing one more login): its reply code.
+    lowered: Option<Option<u32>>,
 }
 
 /// The pool.
@@ -169,6 +173,7 @@ impl Pool {
                 next_ticket: 0,
                 connecting: 0,
                 refused: None,
+                lowered: None,
             }),
             freed: Condvar::new(),
         })
@@ -273,6 +278,10 @@ impl Pool {
                         }
                         drop(st);
                         log::info!("connecting failed ({e}); retrying");
+                        self.shared
+                            .counters
+                            .login_retries
+                            .fetch_add(1, Ordering::Relaxed);
                         std::thread::sleep(backoff(attempts));
                         st = self.lock();
                         continue;
@@ -441,6 +450,7 @@ impl Pool {
         if established > 0 && established < st.limit {
             st.limit = established;
             st.refused = Some(e.to_string());
+            st.lowered = Some(e.code());
             self.tell_limit(st);
         }
     }

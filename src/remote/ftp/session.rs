@@ -26,6 +26,7 @@ use suppaftp::Status;
 use super::FtpConfig;
 pub use super::commands::{MtimeMethod, mfmt_stamp};
 use super::control::Control;
+use super::counters::Counters;
 use super::datamode::{DataModes, Method};
 use super::encoding::NameCodec;
 pub use super::login::{Feats, parse_feat};
@@ -74,6 +75,8 @@ pub struct Shared {
     pub progress: Arc<Progress>,
     /// The sockets waiting on the server, cut at unmount when silent (see [`Watch`]).
     pub watch: Arc<Watch>,
+    /// Commands, retries, transfers (for `ftpfs stats`, see `counters.rs`).
+    pub counters: Arc<Counters>,
 }
 
 impl Shared {
@@ -103,6 +106,7 @@ impl Shared {
             names: cfg.names,
             progress: Arc::new(Progress::default()),
             watch: Arc::default(),
+            counters: Arc::default(),
         })
     }
 }
@@ -283,6 +287,7 @@ impl Session {
         let io = |e: std::io::Error| RemoteError::Connection(format!("{target}: {e}").into());
         let mut ctl = Control::new(stream, cfg.timeout).map_err(io)?;
         ctl.watch(shared.watch.register(ctl.fd(), "control connection"));
+        ctl.count_into(Arc::clone(&shared.counters));
         ctl.set_max_line(cfg.max_command_line);
         ctl.set_limit(Some(deadline));
         let mut tls = shared.tls.as_ref().map(TlsSetup::session);
@@ -338,6 +343,9 @@ impl Session {
             let _ = shared.root.set(root);
         }
         ctl.set_limit(None);
+        if let Some(t) = ctl.tls_info() {
+            shared.counters.saw_tls(&t.version, &t.cipher);
+        }
         Ok(Session {
             ctl,
             tls,
