@@ -243,3 +243,59 @@ fn a_tiny_pool_is_shared_between_open_files_and_listings() {
         assert!(got == a, "{conns}: content after sharing the connection");
     }
 }
+
+/// A download closed early is aborted (ABOR) and its connection kept: on every server, the
+/// replies around the ABOR (pure-ftpd adds a `150 … (measured here)`; proftpd over TLS
+/// answers 226 before 426) end in step, so no new login follows (counted at a proxy).
+fn aborted_reads_keep_their_connection(kind: ServerKind) {
+    let srv = FtpServer::start(kind);
+    srv.write_file("big.bin", pattern(16 << 20, 5));
+    let proxy = CountingProxy::start(srv.port);
+    let url = format!("ftp://{}@127.0.0.1:{}/", srv.user, proxy.port());
+    let m = Mount::new(&url, &srv.password, &[]);
+    assert_eq!(m.sh("head -c 1000 big.bin | wc -c").trim(), "1000");
+    proxy.settle(Duration::from_millis(500));
+    let logins = proxy.count("USER");
+    // Reads at offsets far apart (the page cache keeps what was read before, so each one
+    // starts a transfer of its own) that stop long before the end.
+    for i in 1..=4 {
+        let cmd = format!(
+            "dd if=big.bin bs=64k skip={} count=2 status=none | wc -c",
+            i * 48
+        );
+        assert_eq!(m.sh(&cmd).trim(), "131072");
+    }
+    proxy.settle(Duration::from_millis(500));
+    assert!(proxy.count("ABOR") >= 4, "{:?}", proxy.commands());
+    assert_eq!(
+        proxy.count("USER"),
+        logins,
+        "aborted downloads cost new logins; ftpfs log:\n{}",
+        m.log()
+    );
+    assert!(
+        !m.log().contains("ABOR answered unexpectedly"),
+        "{}",
+        m.log()
+    );
+}
+
+#[test]
+fn aborted_reads_keep_their_connection_pure_ftpd() {
+    aborted_reads_keep_their_connection(ServerKind::PureFtpd);
+}
+
+#[test]
+fn aborted_reads_keep_their_connection_vsftpd() {
+    aborted_reads_keep_their_connection(ServerKind::Vsftpd);
+}
+
+#[test]
+fn aborted_reads_keep_their_connection_proftpd() {
+    aborted_reads_keep_their_connection(ServerKind::Proftpd);
+}
+
+#[test]
+fn aborted_reads_keep_their_connection_pyftpdlib() {
+    aborted_reads_keep_their_connection(ServerKind::Pyftpdlib);
+}

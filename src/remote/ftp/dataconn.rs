@@ -19,7 +19,7 @@ use suppaftp::TlsStream as _;
 
 use std::os::fd::AsRawFd;
 
-use super::control::{Control, Transport};
+use super::control::{Control, Reply, Transport};
 use super::pool::Progress;
 use super::session::{Shared, classify_reply};
 use super::transfer::DataSock;
@@ -177,7 +177,8 @@ impl DataConn {
     /// transfer is cut, not complete), read the replies. A transfer the server cancelled
     /// answers 426 (or 451) and then 226. A transfer that had already ended answers 226 (its
     /// end) and then 225/226 (for the ABOR) — or a single 225/226 when the server folds the
-    /// two; proftpd over TLS answers 226 (the ABOR) before the 426 (the transfer). So after a
+    /// two; proftpd over TLS answers 226 (the ABOR) before the 426 (the transfer); 1xx replies
+    /// in between are skipped ([`final_reply`]). So after a
     /// first 225/226 a NOOP, sent only now (servers discard what arrives with ABOR), tells
     /// where the replies end. Anything unexpected is an error: the caller drops the session.
     pub fn abort(mut self, ctl: &mut Control) -> Result<(), RemoteError> {
@@ -194,10 +195,10 @@ impl DataConn {
         ctl.send("ABOR")?;
         self.watched = None;
         drop(self.data.take());
-        let r = ctl.reply()?;
+        let r = final_reply(ctl)?;
         match r.code {
             426 | 450 | 451 | 552 => {
-                let r2 = ctl.reply()?;
+                let r2 = final_reply(ctl)?;
                 match r2.code {
                     225 | 226 => Ok(()),
                     _ => Err(RemoteError::Other(
@@ -208,7 +209,7 @@ impl DataConn {
             225 | 226 | 250 => {
                 ctl.send("NOOP")?;
                 for _ in 0..3 {
-                    let r = ctl.reply()?;
+                    let r = final_reply(ctl)?;
                     match r.code {
                         200 => return Ok(()),
                         225 | 226 | 250 | 426 | 450 | 451 => {}
@@ -226,6 +227,21 @@ impl DataConn {
             )),
         }
     }
+}
+
+/// The next reply that is not preliminary: around an ABOR some servers say more in 1xx
+/// replies (pure-ftpd: `150 0.103 seconds (measured here), …` before its 226), which answer
+/// nothing.
+fn final_reply(ctl: &mut Control) -> Result<Reply, RemoteError> {
+    for _ in 0..4 {
+        let r = ctl.reply()?;
+        if !(100..200).contains(&r.code) {
+            return Ok(r);
+        }
+    }
+    Err(RemoteError::Other(
+        "ABOR: the server keeps sending preliminary replies".into(),
+    ))
 }
 
 /// Closes a finished data connection. A TLS upload sends its close_notify, half-closes, and
