@@ -103,6 +103,17 @@ impl Fs {
             l.streams.push((fh, Arc::clone(h)));
             return Some(Writer { id: l.id, fh });
         }
+        // A writer that sends nothing yet (an existing file: the server holds `[0, size)`)
+        // takes the size known now, not the one its open read: another writer may have
+        // finished and grown the file in between (appenders taking turns do).
+        let size = match (running, super::split(path)) {
+            (false, Some((dir, name))) => self
+                .cache
+                .peek(dir)
+                .and_then(|l| l.get(name).map(|e| e.size))
+                .unwrap_or(size),
+            _ => size,
+        };
         let id = self.unique();
         live.insert(
             path.to_string(),
@@ -148,6 +159,7 @@ impl Fs {
     /// of an unlinked file touches nothing.
     pub(super) fn drop_writer(&self, path: &str, w: Writer) {
         let mut live = lock(&self.live);
+        let mut last_size = None;
         if let Some(l) = live.get_mut(path)
             && l.id == w.id
         {
@@ -157,8 +169,23 @@ impl Fs {
             }
             l.writers = l.writers.saturating_sub(1);
             if l.writers == 0 {
+                last_size = (!l.unsure).then_some(l.size);
                 live.remove(path);
             }
+        }
+        drop(live);
+        // The file's size while it was written was the live entry's; each writer recorded
+        // its own end in the cached listing as it finished, and appenders taking turns can
+        // finish in an order that leaves an earlier (smaller) end last. The last writer
+        // leaves the entry at least at the size it showed.
+        if let (Some(size), Some((dir, name))) = (last_size, super::split(path)) {
+            self.cache.update(dir, |l| {
+                if let Some(e) = l.get_mut(name)
+                    && e.size < size
+                {
+                    e.size = size;
+                }
+            });
         }
     }
 }
