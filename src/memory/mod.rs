@@ -23,9 +23,12 @@
 //!   buffer per chunk costs page faults on every request) and freed after [`SPARE_TTL`]
 //!   unused, by a thread that exists only while spares do: an idle mount holds no buffers.
 
+mod block;
 pub mod sizing;
 #[cfg(test)]
 mod tests;
+
+use block::Mem;
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -43,6 +46,18 @@ const POOLED: usize = 64 << 10;
 /// How often a waiter looks again (reclaim, or a holder that freed without a wake-up).
 const RECHECK: Duration = Duration::from_millis(10);
 
+/// Gives the heap's free memory back to the system. glibc keeps freed blocks below its mmap
+/// threshold in its arenas (listings, names, small requests), resident, until the top of an
+/// arena is free; `malloc_trim` returns every free page. Called when the mount has gone idle
+/// (no request for a while), not on the request path.
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only gives free pages back; it is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// A holder of memory it can do without (read-ahead), asked by waiters to give it back.
 pub trait Reclaim: Send + Sync {
     /// Drop what can be dropped: with `hard` false only what is cheap to lose (data already
@@ -57,6 +72,12 @@ pub struct Budget {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Budget({} of {} bytes)", self.used(), self.limit())
+    }
+}
+
 struct Inner {
     limit: usize,
     st: Mutex<State>,
@@ -69,7 +90,7 @@ struct State {
     /// Capacity of the live buffers.
     granted: usize,
     /// Buffers given back, newest last, with the time they were given back.
-    spares: Vec<(Vec<u8>, Instant)>,
+    spares: Vec<(Mem, Instant)>,
     spare_bytes: usize,
     next_ticket: u64,
     /// The ticket served next.
@@ -102,13 +123,21 @@ impl State {
 
     /// Grants `cap` bytes: takes a spare of that size or makes room among the spares for a
     /// new buffer. Returns the buffer to reuse (if any) and the spares to free.
-    fn grant(&mut self, limit: usize, cap: usize) -> (Option<Vec<u8>>, Vec<Vec<u8>>) {
-        self.granted += cap;
+    fn grant(&mut self, limit: usize, cap: usize) -> (Option<Mem>, Vec<Mem>) {
+        // (The capacity granted may be a reused spare's, up to twice what was asked.)
+        // The smallest spare that fits, if not twice too large.
         let reuse = self
             .spares
             .iter()
-            .rposition(|(v, _)| v.len() == cap)
+            .enumerate()
+            .filter(|(_, (v, _))| {
+                (cap..2 * cap).contains(&v.len()) && self.granted + v.len() <= limit
+            })
+            .min_by_key(|(_, (v, _))| v.len())
+            .map(|(i, _)| i)
             .map(|i| self.spares.remove(i).0);
+        let cap = reuse.as_ref().map_or(cap, Mem::len);
+        self.granted += cap;
         let mut freed = Vec::new();
         match &reuse {
             Some(v) => self.spare_bytes -= v.len(),
@@ -260,9 +289,9 @@ impl Budget {
         b
     }
 
-    fn buf(&self, reuse: Option<Vec<u8>>, cap: usize, n: usize) -> Buf {
+    fn buf(&self, reuse: Option<Mem>, cap: usize, n: usize) -> Buf {
         Buf {
-            vec: reuse.unwrap_or_else(|| vec![0; cap]),
+            mem: reuse.unwrap_or_else(|| Mem::new(cap, cap >= POOLED)),
             len: n,
             budget: Some(Arc::clone(&self.inner)),
         }
@@ -281,18 +310,20 @@ impl Budget {
 
 impl Inner {
     /// A buffer comes back: kept as a spare when it is of a pooled size, else freed.
-    fn give_back(self: &Arc<Inner>, vec: Vec<u8>) {
-        let cap = vec.len();
+    fn give_back(self: &Arc<Inner>, mem: Mem) {
+        let cap = mem.len();
         let mut st = lock(&self.st);
         st.granted -= cap;
-        let keep = cap >= POOLED && st.granted + st.spare_bytes + cap <= self.limit;
+        let keep = cap >= POOLED
+            && st.granted + st.spare_bytes + cap <= self.limit
+            && st.spare_bytes + cap <= self.limit / 8;
         let start_reaper = keep && !st.reaper;
         let freed = if keep {
             st.spare_bytes += cap;
-            st.spares.push((vec, Instant::now()));
+            st.spares.push((mem, Instant::now()));
             None
         } else {
-            Some(vec)
+            Some(mem)
         };
         if start_reaper {
             st.reaper = true;
@@ -344,16 +375,25 @@ fn reap(weak: Weak<Inner>) {
 /// A buffer granted by a [`Budget`]; its memory goes back to the budget when dropped.
 /// Dereferences to its first `len` bytes.
 pub struct Buf {
-    /// Always at full capacity (initialised), so that reuse needs no zeroing.
-    vec: Vec<u8>,
+    /// All of it initialised, so that reuse needs no zeroing.
+    mem: Mem,
     len: usize,
     budget: Option<Arc<Inner>>,
 }
 
 impl Buf {
+    /// A buffer outside any budget (for callers that have none: tests, tools).
+    pub fn unbudgeted(vec: Vec<u8>) -> Buf {
+        Buf {
+            len: vec.len(),
+            mem: Mem::Heap(vec),
+            budget: None,
+        }
+    }
+
     /// The bytes it can hold.
     pub fn capacity(&self) -> usize {
-        self.vec.len()
+        self.mem.len()
     }
 
     /// Shortens it (the memory stays granted until the buffer is dropped).
@@ -364,33 +404,33 @@ impl Buf {
     /// Sets the length anywhere up to the capacity (bytes beyond the old length hold
     /// whatever they held).
     pub fn set_len(&mut self, n: usize) {
-        self.len = n.min(self.vec.len());
+        self.len = n.min(self.mem.len());
     }
 }
 
 impl std::ops::Deref for Buf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.vec[..self.len]
+        &self.mem.as_slice()[..self.len]
     }
 }
 
 impl std::ops::DerefMut for Buf {
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.vec[..self.len]
+        &mut self.mem.as_mut_slice()[..self.len]
     }
 }
 
 impl std::fmt::Debug for Buf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Buf({} of {} bytes)", self.len, self.vec.len())
+        write!(f, "Buf({} of {} bytes)", self.len, self.mem.len())
     }
 }
 
 impl Drop for Buf {
     fn drop(&mut self) {
         if let Some(inner) = self.budget.take() {
-            inner.give_back(std::mem::take(&mut self.vec));
+            inner.give_back(std::mem::take(&mut self.mem));
         }
     }
 }

@@ -188,7 +188,7 @@ fn waiters_make_holders_give_back_soft_first_then_hard() {
 
 #[test]
 fn spares_are_reused_counted_and_freed_when_idle() {
-    let b = Budget::new(8 * K64);
+    let b = Budget::new(64 * K64);
     let x = b.take(2 * K64);
     let ptr = x.as_ptr();
     drop(x);
@@ -198,9 +198,16 @@ fn spares_are_reused_counted_and_freed_when_idle() {
     assert_eq!(y.as_ptr(), ptr, "the spare was not reused");
     drop(y);
     // A grant that needs the spare's room frees it.
-    let z = b.take(8 * K64);
-    assert_eq!(b.used(), 8 * K64);
+    let z = b.take(64 * K64);
+    assert_eq!(b.used(), 64 * K64);
     drop(z);
+    assert_eq!(b.used(), 0, "spares beyond an eighth of the limit are freed at once");
+    // A spare up to twice the size asked for is reused (and granted whole).
+    drop(b.take(3 * K64));
+    let w = b.take(2 * K64);
+    assert_eq!(w.capacity(), 3 * K64);
+    assert_eq!(b.granted(), 3 * K64);
+    drop(w);
     // Unused spares are freed after SPARE_TTL.
     eventually("spares freed", || b.used() == 0);
     // Small buffers are not kept.
