@@ -30,6 +30,8 @@ use crate::config::MountConfig;
 use crate::fs::{Fs, FsConfig};
 use crate::fuse::FuseAdapter;
 use crate::logging;
+use crate::memory::Budget;
+use crate::memory::sizing::Sizing;
 use crate::remote::Remote;
 use crate::remote::ftp::FtpRemote;
 
@@ -82,6 +84,8 @@ struct Mounted {
 /// Connects, checks the root, mounts. Returns a one-line error on failure.
 fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
     let remote = Arc::new(FtpRemote::connect(cfg.ftp.clone()).map_err(|e| e.to_string())?);
+    let sizing = Sizing::new(cfg.memory_budget, cfg.ftp.connections);
+    log::debug!("memory: {sizing:?}");
     let fs = Arc::new(Fs::new(
         Arc::clone(&remote) as Arc<dyn Remote>,
         FsConfig {
@@ -93,6 +97,7 @@ fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
             cache_dir: cfg.cache_dir.clone().unwrap_or_else(default_cache_dir),
             cache_max_size: cfg.cache_max_size,
             atomic_replace: cfg.atomic_replace,
+            budget: Budget::new(sizing.pool),
         },
         Box::new(SystemClock),
     ));

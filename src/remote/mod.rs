@@ -15,6 +15,8 @@ pub mod ftp;
 
 use std::time::SystemTime;
 
+use crate::memory::Buf;
+
 /// What kind of object a directory entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
@@ -215,6 +217,10 @@ pub enum Wanted {
 /// [`WriteStream::finish`] returned `Ok`.
 pub trait WriteStream: Send {
     fn write_all(&mut self, data: &[u8]) -> RemoteResult<()>;
+    /// Like `write_all`, taking the buffer (an upload queue keeps it instead of a copy).
+    fn write_buf(&mut self, data: Buf) -> RemoteResult<()> {
+        self.write_all(&data)
+    }
     /// Closes the data connection and waits for the server's verdict (226).
     fn finish(self: Box<Self>) -> RemoteResult<()>;
 }

@@ -3,9 +3,10 @@
 //! from the kernel while the previous one is on the wire.
 //!
 //! Invariants:
-//! - At most [`QUEUE`] chunks wait (each at most one FUSE write, 1 MiB), plus one being written
-//!   and up to `QUEUE + 1` spare buffers kept for reuse: memory per upload is bounded (about
-//!   10 MiB at worst), and a slow server slows the writer down instead of filling memory.
+//! - At most [`QUEUE`] chunks wait, plus one being written. The chunks are the callers' own
+//!   buffers (a FUSE write's data, in a buffer of the mount's memory budget), queued without
+//!   a copy and given back to the budget once written: the budget bounds them all, and a
+//!   slow server slows the writers down instead of filling memory.
 //! - Chunks reach the data connection in the order they were queued.
 //! - The first write error stops the thread; the error is returned by the next `write_all`
 //!   (or by `stop`) together with the data connection, so the caller can still read the
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::transfer::DataConn;
+use crate::memory::Buf;
 use crate::remote::{RemoteError, RemoteResult};
 
 /// Chunks that may wait for the wire.
@@ -25,11 +27,12 @@ const QUEUE: usize = 4;
 
 type Outcome = (DataConn, RemoteResult<()>);
 
+/// Stack of an upload thread: it writes to a socket (through rustls under TLS).
+const STACK: usize = 256 << 10;
+
 /// A data connection fed by a thread of its own.
 pub struct Uploader {
-    tx: Option<SyncSender<Vec<u8>>>,
-    /// Buffers the thread is done with, for reuse (no allocation per chunk).
-    spare: Receiver<Vec<u8>>,
+    tx: Option<SyncSender<Buf>>,
     thread: Option<JoinHandle<Option<Outcome>>>,
 }
 
@@ -37,43 +40,44 @@ impl Uploader {
     /// Starts the thread. If no thread can be started, the data connection comes back (to be
     /// written to directly).
     pub fn start(dc: DataConn) -> Result<Uploader, Option<DataConn>> {
-        let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE);
-        let (spare_tx, spare) = sync_channel::<Vec<u8>>(QUEUE + 1);
+        let (tx, rx): (SyncSender<Buf>, Receiver<Buf>) = sync_channel(QUEUE);
         // Handed over through a slot, so that it can be taken back when the thread does not
         // start (the closure would otherwise drop it).
         let slot = Arc::new(Mutex::new(Some(dc)));
         let mine = Arc::clone(&slot);
         let spawned = std::thread::Builder::new()
             .name("ftpfs-upload".into())
+            .stack_size(STACK)
             .spawn(move || {
                 let mut dc = mine.lock().ok()?.take()?;
                 for buf in rx {
                     if let Err(e) = dc.write_all(&buf) {
                         return Some((dc, Err(e)));
                     }
-                    let _ = spare_tx.try_send(buf);
                 }
                 Some((dc, Ok(())))
             });
         match spawned {
             Ok(thread) => Ok(Uploader {
                 tx: Some(tx),
-                spare,
                 thread: Some(thread),
             }),
             Err(_) => Err(slot.lock().ok().and_then(|mut g| g.take())),
         }
     }
 
-    /// Queues `data` (waits while the queue is full). An error is the first failed write of
-    /// an earlier chunk: the thread has stopped, and `stop` gives the connection back.
+    /// Queues a copy of `data` (outside any budget: for callers that have none).
+    #[cfg(test)]
     pub fn write_all(&mut self, data: &[u8]) -> RemoteResult<()> {
+        self.write_buf(Buf::unbudgeted(data.to_vec()))
+    }
+
+    /// Queues `buf` (waits while the queue is full). An error is the first failed write of
+    /// an earlier chunk: the thread has stopped, and `stop` gives the connection back.
+    pub fn write_buf(&mut self, buf: Buf) -> RemoteResult<()> {
         let Some(tx) = &self.tx else {
             return Err(RemoteError::Other("upload already stopped".into()));
         };
-        let mut buf = self.spare.try_recv().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(data);
         if tx.send(buf).is_ok() {
             return Ok(());
         }
