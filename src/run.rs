@@ -68,10 +68,15 @@ fn fuse_config(cfg: &MountConfig) -> Config {
     } else {
         SessionACL::Owner
     };
-    // Each FUSE thread may block on the network; enough of them that listings are served
-    // while every pooled connection is streaming.
-    c.n_threads = Some((cfg.ftp.connections + 4).clamp(4, 32));
+    // Threads that read requests from the kernel, each with fuser's request buffer; the
+    // requests run on the adapter's worker threads (`crate::fuse`).
+    c.n_threads = Some(sizing(cfg).receivers);
     c
+}
+
+/// How the mount's memory budget is split (`crate::memory::sizing`).
+fn sizing(cfg: &MountConfig) -> Sizing {
+    Sizing::new(cfg.memory_budget, cfg.ftp.connections)
 }
 
 /// A mounted filesystem, ready to serve.
@@ -84,7 +89,7 @@ struct Mounted {
 /// Connects, checks the root, mounts. Returns a one-line error on failure.
 fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
     let remote = Arc::new(FtpRemote::connect(cfg.ftp.clone()).map_err(|e| e.to_string())?);
-    let sizing = Sizing::new(cfg.memory_budget, cfg.ftp.connections);
+    let sizing = sizing(cfg);
     log::debug!("memory: {sizing:?}");
     let fs = Arc::new(Fs::new(
         Arc::clone(&remote) as Arc<dyn Remote>,
@@ -109,7 +114,7 @@ fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
     })?;
     log::info!("{n} entries in {}", cfg.ftp.root);
     let session = fuser::Session::new(
-        FuseAdapter::new(Arc::clone(&fs)),
+        FuseAdapter::new(Arc::clone(&fs), sizing.workers, sizing.max_io as u32),
         &cfg.mountpoint,
         &fuse_config(cfg),
     )
