@@ -478,7 +478,8 @@ fn one_sequential_stream_reuses_its_buffers_and_holds_little() {
     let d = Arc::new(data(64 << 20));
     let budget = Budget::new(64 << 20);
     let (reopen, _) = reopener(&d);
-    let mut p = Prefetcher::start_with(reopen(0).expect("open"), 0, reopen, &budget).expect("start");
+    let mut p =
+        Prefetcher::start_with(reopen(0).expect("open"), 0, reopen, &budget).expect("start");
     let mut off = 0usize;
     while off < d.len() {
         let ok = p
@@ -501,7 +502,8 @@ fn a_starved_read_beyond_the_stream_skips_to_it_and_sees_where_the_file_ends() {
     let budget = Budget::new(96 << 10);
     let hog = budget.take(40 << 10);
     let (reopen, opens) = reopener(&d);
-    let mut p = Prefetcher::start_with(reopen(0).expect("open"), 0, reopen, &budget).expect("start");
+    let mut p =
+        Prefetcher::start_with(reopen(0).expect("open"), 0, reopen, &budget).expect("start");
     let b = within(10, "read with no read-ahead", {
         let d = Arc::clone(&d);
         move || {

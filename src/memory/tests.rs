@@ -201,7 +201,11 @@ fn spares_are_reused_counted_and_freed_when_idle() {
     let z = b.take(64 * K64);
     assert_eq!(b.used(), 64 * K64);
     drop(z);
-    assert_eq!(b.used(), 0, "spares beyond an eighth of the limit are freed at once");
+    assert_eq!(
+        b.used(),
+        0,
+        "spares beyond an eighth of the limit are freed at once"
+    );
     // A spare up to twice the size asked for is reused (and granted whole).
     drop(b.take(3 * K64));
     let w = b.take(2 * K64);
