@@ -31,7 +31,7 @@
 # MEM_IDLE (60), MEM_ROWS ("rw rw-tls par16 wr8 sparse small read write"), MEM_OPTS (extra
 # -o options for every mount, e.g. memory_budget=8M), MEM_WRAP (a command put before the
 # daemon, e.g. "heaptrack -o /tmp/ht"; the serving process is found by its mount point),
-# MEM_SMAPS=DIR (save /proc/PID/smaps at the peak of every run into DIR, sampled every 50 ms;
+# MEM_REPORT=TSV (only print the tables of an earlier run's results), MEM_SMAPS=DIR (save /proc/PID/smaps at the peak of every run into DIR, sampled every 50 ms;
 # `scripts/bench/smaps_peak.py show DIR/*` says what it was).
 set -euo pipefail
 
@@ -113,6 +113,89 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 now() { echo "$EPOCHREALTIME"; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+
+# ------------------------------------------------------------------ report
+report() {
+    med() { # LABEL.ROW SUFFIX: the median over repetitions (kB or s)
+        awk -v pre="$1" -v suf="$2" '{ n = split($1, a, "."); if (a[1] "." a[2] == pre && a[n] == suf) print $2 }' "$OUT" |
+            sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "–"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    }
+    mib() { awk -v k="$1" 'BEGIN { if (k ~ /^[0-9.]+$/) printf "%.1f", k / 1024; else print k }'; }
+    mbps_of() { # LABEL ROW -> MB/s of the median run
+        awk -v s="$(med "$1.$2" s)" -v m="$([ "$2" = read ] && echo "$BIG_MB" || echo "$UP_MB")" \
+            'BEGIN { if (s > 0) printf "%.0f", m * 1048576 / s / 1e6; else print "–" }'
+    }
+    echo
+    local runs
+    runs=$(awk '{ n = split($1, a, "."); if (a[3] + 0 > m) m = a[3] + 0 } END { print m + 0 }' "$OUT")
+    echo "Memory of the ftpfs daemon (VmRSS/VmHWM, MiB; medians of $runs run(s); pause $IDLE s; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); ${OPTS:+-o $OPTS; }run time $(($(date +%s) - T0)) s)"
+    echo
+    printf '| workload |'
+    for l in "${LABELS[@]}"; do printf ' %s: idle → peak → after → %s s later |' "$l" "$IDLE"; done
+    echo
+    printf '|---|'
+    for _ in "${LABELS[@]}"; do printf -- '---:|'; done
+    echo
+    for row in $ROWS; do
+        case "$row" in
+            rw) name="read ${BIG_MB} MiB + write ${UP_MB} MiB at once" ;;
+            rw-tls) name="same over FTPS" ;;
+            par16) name="16 parallel readers of ${PAR_MB} MiB" ;;
+            wr8) name="8 parallel writers of ${PAR_MB} MiB" ;;
+            sparse) name="2 GiB sparse file, $SPARSE_WRITES random 1 MiB writes" ;;
+            small) name="find + cat over $SMALL small files" ;;
+            read) name="read ${BIG_MB} MiB alone (cold)" ;;
+            write) name="write ${UP_MB} MiB alone" ;;
+        esac
+        printf '| %s |' "$name"
+        for l in "${LABELS[@]}"; do
+            case "$row" in
+                read | write)
+                    printf ' %s MB/s (peak %s MiB) |' "$(mbps_of "$l" "$row")" "$(mib "$(med "$l.$row" peak)")"
+                    ;;
+                *)
+                    printf ' %s → %s → %s → %s |' "$(mib "$(med "$l.$row" idle)")" "$(mib "$(med "$l.$row" peak)")" \
+                        "$(mib "$(med "$l.$row" after)")" "$(mib "$(med "$l.$row" idle_later)")"
+                    ;;
+            esac
+        done
+        echo
+    done
+    echo
+    echo "Targets of issue 12: peak ≤ 64 MiB in every row (default memory_budget), RSS ${IDLE} s after the burst ≤ 1.5 × the idle RSS:"
+    for l in "${LABELS[@]}"; do
+        over="" slow=""
+        for row in $ROWS; do
+            p=$(med "$l.$row" peak)
+            awk -v p="$p" 'BEGIN { exit !(p + 0 > 64 * 1024) }' && over="$over $row ($(mib "$p"))"
+            case "$row" in read | write) continue ;; esac
+            i=$(med "$l.$row" idle) a=$(med "$l.$row" idle_later)
+            awk -v i="$i" -v a="$a" 'BEGIN { exit !(a + 0 > 1.5 * i) }' && slow="$slow $row ($(mib "$i") → $(mib "$a"))"
+        done
+        [ -n "$over" ] && over="above 64 MiB in:$over" || over="within 64 MiB everywhere"
+        [ -n "$slow" ] && slow="above 1.5× idle in:$slow" || slow="within 1.5× idle everywhere"
+        echo "- $l: peak $over; after the pause $slow"
+    done
+    if [ ${#LABELS[@]} -gt 1 ]; then
+        first=${LABELS[0]}
+        for l in "${LABELS[@]:1}"; do
+            echo "- throughput $l ÷ $first: read $(awk -v a="$(mbps_of "$l" read)" -v b="$(mbps_of "$first" read)" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "–" }'), write $(awk -v a="$(mbps_of "$l" write)" -v b="$(mbps_of "$first" write)" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "–" }') (single runs: read [$(grep "^$l\.read\..*\.s " "$OUT" | awk '{ printf "%s%s", s, $2; s = " " }')] s, write [$(grep "^$l\.write\..*\.s " "$OUT" | awk '{ printf "%s%s", s, $2; s = " " }')] s)"
+        done
+    fi
+    if [ ${#FAILS[@]} -gt 0 ]; then
+        echo
+        for f in "${FAILS[@]}"; do echo "- FAILED: $f"; done
+        exit 1
+    fi
+}
+
+FAILS=()
+if [ -n "${MEM_REPORT:-}" ]; then
+    OUT=$MEM_REPORT
+    T0=$(date +%s)
+    report
+    exit 0
+fi
 
 # ------------------------------------------------------------------ data
 ROOT=$WORK/root
@@ -219,7 +302,6 @@ LATER_PIDS=()
 put() { echo "$1 $2" >>"$WORK/results.tsv"; }
 
 # ------------------------------------------------------------------ workloads
-FAILS=()
 check() { # LABEL CONDITION-RESULT
     if [ "$2" != 0 ]; then
         FAILS+=("$1")
@@ -363,51 +445,4 @@ done
 cat "$WORK/later.tsv" >>"$WORK/results.tsv"
 mkdir -p "$(dirname "$OUT")"
 cp "$WORK/results.tsv" "$OUT"
-
-# ------------------------------------------------------------------ report
-med() { # LABEL.ROW SUFFIX: the median over repetitions (kB or s)
-    awk -v pre="$1" -v suf="$2" '{ n = split($1, a, "."); if (a[1] "." a[2] == pre && a[n] == suf) print $2 }' "$OUT" |
-        sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "–"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-mib() { awk -v k="$1" 'BEGIN { if (k ~ /^[0-9.]+$/) printf "%.0f", k / 1024; else print k }'; }
-echo
-echo "Memory of the ftpfs daemon (VmRSS/VmHWM, MiB; medians of $REPS run(s); pause $IDLE s; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); ${OPTS:+-o $OPTS; }run time $(($(date +%s) - T0)) s)"
-echo
-printf '| workload |'
-for l in "${LABELS[@]}"; do printf ' %s: idle → peak → after → %s s later |' "$l" "$IDLE"; done
-echo
-printf '|---|'
-for _ in "${LABELS[@]}"; do printf -- '---:|'; done
-echo
-for row in $ROWS; do
-    case "$row" in
-        rw) name="read ${BIG_MB} MiB + write ${UP_MB} MiB at once" ;;
-        rw-tls) name="same over FTPS" ;;
-        par16) name="16 parallel readers of ${PAR_MB} MiB" ;;
-        wr8) name="8 parallel writers of ${PAR_MB} MiB" ;;
-        sparse) name="2 GiB sparse file, $SPARSE_WRITES random 1 MiB writes" ;;
-        small) name="find + cat over $SMALL small files" ;;
-        read) name="read ${BIG_MB} MiB alone (cold)" ;;
-        write) name="write ${UP_MB} MiB alone" ;;
-    esac
-    printf '| %s |' "$name"
-    for l in "${LABELS[@]}"; do
-        case "$row" in
-            read | write)
-                s=$(med "$l.$row" s)
-                mb=$(awk -v s="$s" -v m="$([ "$row" = read ] && echo "$BIG_MB" || echo "$UP_MB")" 'BEGIN { if (s > 0) printf "%.0f MB/s", m * 1048576 / s / 1e6; else print "–" }')
-                printf ' %s (peak %s MiB) |' "$mb" "$(mib "$(med "$l.$row" peak)")"
-                ;;
-            *)
-                printf ' %s → %s → %s → %s |' "$(mib "$(med "$l.$row" idle)")" "$(mib "$(med "$l.$row" peak)")" \
-                    "$(mib "$(med "$l.$row" after)")" "$(mib "$(med "$l.$row" idle_later)")"
-                ;;
-        esac
-    done
-    echo
-done
-if [ ${#FAILS[@]} -gt 0 ]; then
-    echo
-    for f in "${FAILS[@]}"; do echo "- FAILED: $f"; done
-    exit 1
-fi
+report
