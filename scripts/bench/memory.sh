@@ -21,14 +21,16 @@
 #   sparse  a 2 GiB file written at 256 random 1 MiB-aligned offsets (1 MiB each) and closed
 #           (a staged copy: the whole 2 GiB is uploaded at close)
 #   small   find + cat over 10 000 files of 1–4 KiB (100 directories)
-#   read    cat of the 1 GiB file alone, cold (drop_caches): MB/s
-#   write   cp of the 256 MiB file alone: MB/s (until cp returns: close waits for the 226)
+#   read    cat of the 1 GiB file alone, cold (drop_caches): MB/s (read-tls: over FTPS)
+#   write   cp of the 256 MiB file alone: MB/s (until cp returns: close waits for the 226;
+#           write-tls: over FTPS)
 # Uploads are compared with their source; sizes of what was read are checked.
 # Prints a table of medians per build (and every run in MEM_OUT, default
 # target/bench/memory.tsv). Run as root.
 #
 # Environment: MEM_QUICK=1 (1 repetition, 10 s pause, smaller files), MEM_REPS (3),
-# MEM_IDLE (60), MEM_ROWS ("rw rw-tls par16 wr8 sparse small read write"), MEM_OPTS (extra
+# MEM_IDLE (60), MEM_ROWS ("rw rw-tls par16 wr8 sparse small read write read-tls
+# write-tls"), MEM_OPTS (extra
 # -o options for every mount, e.g. memory_budget=8M), MEM_WRAP (a command put before the
 # daemon, e.g. "heaptrack -o /tmp/ht"; the serving process is found by its mount point),
 # MEM_REPORT=TSV (only print the tables of an earlier run's results), MEM_SMAPS=DIR (save /proc/PID/smaps at the peak of every run into DIR, sampled every 50 ms;
@@ -49,7 +51,7 @@ BIG_MB=${MEM_BIG_MB:-$d_big}
 UP_MB=${MEM_UP_MB:-$d_up}
 PAR_MB=${MEM_PAR_MB:-$d_par}
 SMALL=${MEM_SMALL:-$d_small}
-ROWS=${MEM_ROWS:-rw rw-tls par16 wr8 sparse small read write}
+ROWS=${MEM_ROWS:-rw rw-tls par16 wr8 sparse small read write read-tls write-tls}
 OPTS=${MEM_OPTS:-}
 WRAP=${MEM_WRAP:-}
 OUT=${MEM_OUT:-$REPO/target/bench/memory.tsv}
@@ -122,7 +124,7 @@ report() {
     }
     mib() { awk -v k="$1" 'BEGIN { if (k ~ /^[0-9.]+$/) printf "%.1f", k / 1024; else print k }'; }
     mbps_of() { # LABEL ROW -> MB/s of the median run
-        awk -v s="$(med "$1.$2" s)" -v m="$([ "$2" = read ] && echo "$BIG_MB" || echo "$UP_MB")" \
+        awk -v s="$(med "$1.$2" s)" -v m="$(case "$2" in read*) echo "$BIG_MB" ;; *) echo "$UP_MB" ;; esac)" \
             'BEGIN { if (s > 0) printf "%.0f", m * 1048576 / s / 1e6; else print "–" }'
     }
     echo
@@ -146,11 +148,13 @@ report() {
             small) name="find + cat over $SMALL small files" ;;
             read) name="read ${BIG_MB} MiB alone (cold)" ;;
             write) name="write ${UP_MB} MiB alone" ;;
+            read-tls) name="read ${BIG_MB} MiB alone over FTPS (cold)" ;;
+            write-tls) name="write ${UP_MB} MiB alone over FTPS" ;;
         esac
         printf '| %s |' "$name"
         for l in "${LABELS[@]}"; do
             case "$row" in
-                read | write)
+                read*| write*)
                     printf ' %s MB/s (peak %s MiB) |' "$(mbps_of "$l" "$row")" "$(mib "$(med "$l.$row" peak)")"
                     ;;
                 *)
@@ -168,7 +172,7 @@ report() {
         for row in $ROWS; do
             p=$(med "$l.$row" peak)
             awk -v p="$p" 'BEGIN { exit !(p + 0 > 64 * 1024) }' && over="$over $row ($(mib "$p"))"
-            case "$row" in read | write) continue ;; esac
+            case "$row" in read* | write*) continue ;; esac
             i=$(med "$l.$row" idle) a=$(med "$l.$row" idle_later)
             awk -v i="$i" -v a="$a" 'BEGIN { exit !(a + 0 > 1.5 * i) }' && slow="$slow $row ($(mib "$i") → $(mib "$a"))"
         done
@@ -179,7 +183,15 @@ report() {
     if [ ${#LABELS[@]} -gt 1 ]; then
         first=${LABELS[0]}
         for l in "${LABELS[@]:1}"; do
-            echo "- throughput $l ÷ $first: read $(awk -v a="$(mbps_of "$l" read)" -v b="$(mbps_of "$first" read)" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "–" }'), write $(awk -v a="$(mbps_of "$l" write)" -v b="$(mbps_of "$first" write)" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "–" }') (single runs: read [$(grep "^$l\.read\..*\.s " "$OUT" | awk '{ printf "%s%s", s, $2; s = " " }')] s, write [$(grep "^$l\.write\..*\.s " "$OUT" | awk '{ printf "%s%s", s, $2; s = " " }')] s)"
+            line="- throughput $l ÷ $first:"
+            for row in read write read-tls write-tls; do
+                case " $ROWS " in *" $row "*) ;; *) continue ;; esac
+                r=$(awk -v a="$(mbps_of "$l" "$row")" -v b="$(mbps_of "$first" "$row")" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "–" }')
+                runs_a=$(grep "^$l\.$row\.[0-9]*\.s " "$OUT" | awk '{ printf "%s%s", s, $2; s = " " }')
+                runs_b=$(grep "^$first\.$row\.[0-9]*\.s " "$OUT" | awk '{ printf "%s%s", s, $2; s = " " }')
+                line="$line $row $r ([$runs_a] s vs [$runs_b] s);"
+            done
+            echo "${line%;}"
         done
     fi
     if [ ${#FAILS[@]} -gt 0 ]; then
@@ -314,9 +326,9 @@ sizes_ok() { # FILE SIZE...
     [ "$s" = "$2" ]
 }
 run_row() { # ROW MNT LABEL -> exit status
-    local row=$1 m=$2 label=$3 rc=0 i pids=()
+    local row=${1%-tls} m=$2 label=$3 rc=0 i pids=()
     case "$row" in
-        rw | rw-tls)
+        rw)
             cat "$m/big.bin" >/dev/null &
             pids+=($!)
             cp "$WORK/src/up.bin" "$m/up/rw-$label.bin" &
@@ -411,7 +423,7 @@ for rep in $(seq "$REPS"); do
             label=${LABELS[$k]}
             KEY="$label.$row.$rep"
             tls=0
-            [ "$row" != rw-tls ] || tls=1
+            case "$row" in *-tls) tls=1 ;; esac
             mount_it "${BINS[$k]}" "$tls"
             # let the logins made at mount finish
             sleep 2
@@ -430,7 +442,7 @@ for rep in $(seq "$REPS"); do
             put "$KEY.after" "$(status_kb "$fpid" VmRSS)"
             say "$KEY: idle $(status_kb "$fpid" VmRSS) kB → peak $(status_kb "$fpid" VmHWM) kB"
             case "$row" in
-                read | write) umount_it "$mnt" ;;
+                read* | write*) umount_it "$mnt" ;;
                 *) idle_later "$KEY" "$mnt" "$fpid" ;;
             esac
         done

@@ -213,8 +213,9 @@ impl Staged {
     /// transfer that ends early is an error (EIO), never zeros: the copy would upload them.
     fn fetch(&mut self, remote: &dyn Remote, s: u64, e: u64) -> FsResult<()> {
         let fail = |err: &RemoteError| FsError::remote("download (staging)", &self.path, err);
-        let mut stream = remote.open_read(&self.path, s).map_err(|e| fail(&e))?;
+        // The buffer first: no wait for memory while holding a connection.
         let mut buf = self.buf((e - s).min(256 << 10));
+        let mut stream = remote.open_read(&self.path, s).map_err(|e| fail(&e))?;
         let mut pos = s;
         while pos < e {
             let want = ((e - pos) as usize).min(buf.len());
@@ -318,21 +319,32 @@ impl Staged {
     pub fn upload(&mut self, remote: &dyn Remote, to: &str) -> Result<u64, UploadError> {
         self.fill(remote, 0, self.base)
             .map_err(UploadError::Local)?;
+        // Two buffers, taken before the STOR (no wait for memory while holding its
+        // connection; the second only if free at once), cycled through the upload: one is
+        // filled from the local file while the other is on the wire.
+        let piece = self.size.clamp(1, BLOCK);
+        let mut free = vec![self.buf(piece)];
+        let b = &self.store.budget;
+        free.extend(b.try_take((piece as usize).min(b.max_grant())));
+        let depth = free.len();
         let mut s = remote.open_write(to).map_err(UploadError::Remote)?;
         let mut pos = 0;
         while pos < self.size {
-            // A buffer per piece, handed to the upload (its queue keeps it): this thread
-            // holds none while it waits for the next.
-            let mut buf = self.buf((self.size - pos).min(BLOCK));
+            let Some(mut buf) = free.pop() else {
+                let e = RemoteError::Other("upload: no buffer came back".into());
+                return Err(UploadError::Remote(s.finish().err().unwrap_or(e)));
+            };
+            buf.set_len(((self.size - pos) as usize).min(buf.capacity()));
             let n = buf.len();
             if let Err(e) = self.file.read_exact_at(&mut buf, pos) {
                 // End the STOR; the server keeps what it got, the caller reports the error.
                 let _ = s.finish();
                 return Err(UploadError::Local(io_err(&self.path, "read", e)));
             }
-            if let Err(e) = s.write_buf(buf) {
+            match s.write_keep(buf, depth) {
+                Ok(back) => free.extend(back),
                 // The server may have said why (552 quota...): finishing reads its reply.
-                return Err(UploadError::Remote(s.finish().err().unwrap_or(e)));
+                Err(e) => return Err(UploadError::Remote(s.finish().err().unwrap_or(e))),
             }
             pos += n as u64;
         }

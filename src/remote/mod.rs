@@ -221,6 +221,13 @@ pub trait WriteStream: Send {
     fn write_buf(&mut self, data: Buf) -> RemoteResult<()> {
         self.write_all(&data)
     }
+    /// Like `write_buf`, but the buffers come back once written, for the caller to fill
+    /// again: returns the oldest one once written when `depth` of them are out (else
+    /// `None`). A caller cycling through its own few buffers needs no new memory while it
+    /// holds the connection (staged-copy uploads).
+    fn write_keep(&mut self, data: Buf, _depth: usize) -> RemoteResult<Option<Buf>> {
+        self.write_all(&data).map(|()| Some(data))
+    }
     /// Closes the data connection and waits for the server's verdict (226).
     fn finish(self: Box<Self>) -> RemoteResult<()>;
 }

@@ -224,6 +224,24 @@ impl WriteStream for FtpWrite {
         self.write_buf(Buf::unbudgeted(data.to_vec()))
     }
 
+    fn write_keep(&mut self, data: Buf, depth: usize) -> RemoteResult<Option<Buf>> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let r = match self.up.as_mut() {
+            Some(up) => match up.write_keep(data, depth) {
+                Ok(b) => Ok(b),
+                // The thread stopped at an earlier chunk's error: that error is the one.
+                Err(e) => self.stop_uploader().and(Err(e)),
+            },
+            None => match self.dc.as_mut() {
+                Some(dc) => dc.write_all(&data).map(|()| Some(data)),
+                None => Err(RemoteError::Other("upload already finished".into())),
+            },
+        };
+        r.inspect_err(|e| self.failed = Some(e.clone()))
+    }
+
     /// The buffer goes to the upload thread's queue as it is (no copy).
     fn write_buf(&mut self, data: Buf) -> RemoteResult<()> {
         if let Some(e) = &self.failed {

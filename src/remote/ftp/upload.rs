@@ -7,7 +7,9 @@
 //!   buffers (a FUSE write's data, in a buffer of the mount's memory budget), queued without
 //!   a copy and given back to the budget once written: the budget bounds them all, and a
 //!   slow server slows the writers down instead of filling memory.
-//! - Chunks reach the data connection in the order they were queued.
+//! - Chunks reach the data connection in the order they were queued. A chunk queued with
+//!   [`Uploader::write_keep`] comes back once written (oldest first), for its caller to
+//!   fill again.
 //! - The first write error stops the thread; the error is returned by the next `write_all`
 //!   (or by `stop`) together with the data connection, so the caller can still read the
 //!   server's verdict (a 552 says more than "broken pipe"). Nothing queued after a failed
@@ -30,9 +32,16 @@ type Outcome = (DataConn, RemoteResult<()>);
 /// Stack of an upload thread: it writes to a socket (through rustls under TLS).
 const STACK: usize = 256 << 10;
 
+/// A chunk, and whether it goes back to the caller once written.
+type Chunk = (Buf, bool);
+
 /// A data connection fed by a thread of its own.
 pub struct Uploader {
-    tx: Option<SyncSender<Buf>>,
+    tx: Option<SyncSender<Chunk>>,
+    /// Chunks queued with `write_keep`, once written.
+    back: Receiver<Buf>,
+    /// How many of those are still out.
+    lent: usize,
     thread: Option<JoinHandle<Option<Outcome>>>,
 }
 
@@ -40,7 +49,8 @@ impl Uploader {
     /// Starts the thread. If no thread can be started, the data connection comes back (to be
     /// written to directly).
     pub fn start(dc: DataConn) -> Result<Uploader, Option<DataConn>> {
-        let (tx, rx): (SyncSender<Buf>, Receiver<Buf>) = sync_channel(QUEUE);
+        let (tx, rx): (SyncSender<Chunk>, Receiver<Chunk>) = sync_channel(QUEUE);
+        let (back_tx, back) = sync_channel::<Buf>(QUEUE + 1);
         // Handed over through a slot, so that it can be taken back when the thread does not
         // start (the closure would otherwise drop it).
         let slot = Arc::new(Mutex::new(Some(dc)));
@@ -50,9 +60,12 @@ impl Uploader {
             .stack_size(STACK)
             .spawn(move || {
                 let mut dc = mine.lock().ok()?.take()?;
-                for buf in rx {
+                for (buf, keep) in rx {
                     if let Err(e) = dc.write_all(&buf) {
                         return Some((dc, Err(e)));
+                    }
+                    if keep {
+                        let _ = back_tx.send(buf);
                     }
                 }
                 Some((dc, Ok(())))
@@ -60,6 +73,8 @@ impl Uploader {
         match spawned {
             Ok(thread) => Ok(Uploader {
                 tx: Some(tx),
+                back,
+                lent: 0,
                 thread: Some(thread),
             }),
             Err(_) => Err(slot.lock().ok().and_then(|mut g| g.take())),
@@ -75,10 +90,31 @@ impl Uploader {
     /// Queues `buf` (waits while the queue is full). An error is the first failed write of
     /// an earlier chunk: the thread has stopped, and `stop` gives the connection back.
     pub fn write_buf(&mut self, buf: Buf) -> RemoteResult<()> {
+        self.send((buf, false))
+    }
+
+    /// Queues `buf` to come back once written; returns the oldest such buffer, once it is
+    /// written, when `depth` of them are out (else `None`).
+    pub fn write_keep(&mut self, buf: Buf, depth: usize) -> RemoteResult<Option<Buf>> {
+        self.send((buf, true))?;
+        self.lent += 1;
+        if self.lent < depth.max(1) {
+            return Ok(None);
+        }
+        match self.back.recv() {
+            Ok(b) => {
+                self.lent -= 1;
+                Ok(Some(b))
+            }
+            Err(_) => Err(RemoteError::Other("upload stopped".into())),
+        }
+    }
+
+    fn send(&mut self, c: Chunk) -> RemoteResult<()> {
         let Some(tx) = &self.tx else {
             return Err(RemoteError::Other("upload already stopped".into()));
         };
-        if tx.send(buf).is_ok() {
+        if tx.send(c).is_ok() {
             return Ok(());
         }
         // The thread ended: it hit an error (it never ends on its own otherwise).
@@ -131,6 +167,32 @@ mod tests {
             let chunk: Vec<u8> = (0..100_000u32).map(|i| (i ^ k) as u8).collect();
             up.write_all(&chunk).expect("queued");
             want.extend_from_slice(&chunk);
+        }
+        let (dc, r) = up.stop().expect("outcome");
+        r.expect("all written");
+        drop(dc);
+        assert!(reader.join().expect("join") == want);
+    }
+
+    #[test]
+    fn kept_chunks_come_back_once_written_oldest_first() {
+        let (dc, mut peer) = pair();
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![];
+            peer.read_to_end(&mut got).expect("read");
+            got
+        });
+        let mut up = Uploader::start(dc).ok().expect("thread");
+        let mut free: Vec<Buf> = (0..2u8).map(|k| Buf::unbudgeted(vec![k; 50_000])).collect();
+        let mut want = vec![];
+        for k in 0..40u8 {
+            let mut b = free.pop().expect("a buffer is always back");
+            b.fill(k);
+            want.extend_from_slice(&b);
+            if let Some(back) = up.write_keep(b, 2).expect("queued") {
+                free.push(back);
+            }
+            assert!(up.lent < 2, "more buffers out than asked");
         }
         let (dc, r) = up.stop().expect("outcome");
         r.expect("all written");
