@@ -20,7 +20,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use fuser::{
     AccessFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
@@ -168,7 +168,21 @@ fn set_time(t: Option<TimeOrNow>) -> Option<SetTime> {
     })
 }
 
+/// How long the end of the session waits for requests still running.
+const DRAIN: Duration = Duration::from_secs(60);
+
 impl Filesystem for FuseAdapter {
+    /// The session ends (unmount): requests still running on worker threads (a RELEASE that
+    /// trails the last close, say) finish before the core shuts down.
+    fn destroy(&mut self) {
+        if !self.workers.wait_idle(DRAIN) {
+            log::warn!(
+                "requests still running after {} s at unmount",
+                DRAIN.as_secs()
+            );
+        }
+    }
+
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // O_TRUNC arrives with open() instead of as a separate truncate, so a truncating open
         // is one STOR, not an empty STOR followed by another.

@@ -17,6 +17,8 @@
 //! - A job that panics is logged; its reply, dropped unanswered, tells the kernel EIO
 //!   (fuser's reply types answer on drop), and its thread goes on.
 //! - When no thread can be started and none exists, the job runs on the caller's thread.
+//! - [`Workers::wait_idle`] returns once every queued job has run (the session's end waits
+//!   for the requests still running, as it did for fuser's own threads).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -52,6 +54,8 @@ struct State {
     queue: VecDeque<Job>,
     threads: usize,
     idle: usize,
+    /// Jobs running now.
+    running: usize,
     /// Highest number of threads at once.
     high: usize,
 }
@@ -109,6 +113,25 @@ impl Workers {
         }
     }
 
+    /// Waits until no job is queued or running, at most `limit`; false when some still are.
+    pub fn wait_idle(&self, limit: Duration) -> bool {
+        let end = std::time::Instant::now() + limit;
+        let mut st = lock(&self.inner.st);
+        while !st.queue.is_empty() || st.running > 0 {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            st = self
+                .inner
+                .cv
+                .wait_timeout(st, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        true
+    }
+
     /// Threads now, and the most there have been.
     #[cfg(test)]
     pub fn threads(&self) -> (usize, usize) {
@@ -121,11 +144,17 @@ fn work(inner: &Inner) {
     let mut st = lock(&inner.st);
     loop {
         if let Some(job) = st.queue.pop_front() {
+            st.running += 1;
             drop(st);
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
                 log::error!("a request panicked (answered EIO)");
             }
             st = lock(&inner.st);
+            st.running -= 1;
+            if st.running == 0 && st.queue.is_empty() {
+                // Someone may wait in `wait_idle`.
+                inner.cv.notify_all();
+            }
             continue;
         }
         st.idle += 1;
@@ -189,10 +218,15 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(started.load(Ordering::SeqCst), 4);
         assert_eq!(w.threads(), (4, 4));
+        assert!(
+            !w.wait_idle(Duration::from_millis(30)),
+            "idle while jobs run"
+        );
         for _ in 0..6 {
             release.send(()).expect("release");
         }
-        eventually("all ran", || started.load(Ordering::SeqCst) == 6);
+        assert!(w.wait_idle(Duration::from_secs(5)), "jobs still running");
+        assert_eq!(started.load(Ordering::SeqCst), 6);
         // Idle threads end; the last one says the pool is idle.
         eventually("threads ended", || w.threads().0 == 0);
         eventually("idle called", || idled.load(Ordering::SeqCst) == 1);
