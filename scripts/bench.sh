@@ -43,6 +43,13 @@
 #         bench's lab down (the script notices and stops)
 #      6  peak RSS (VmHWM from /proc/PID/status) of the ftpfs process while a 1 GiB read
 #         and a 256 MiB write run at the same time (rclone measured the same way)
+#      7  memory (scripts/bench/memory.sh, its own pure-ftpd servers): peak RSS (VmHWM) and
+#         RSS after a pause (VmRSS 60 s after the burst; BENCH_QUICK: 10 s) for a 1 GiB read
+#         + 256 MiB write at once (plain and FTPS), 16 parallel readers of 64 MiB, 8 parallel
+#         writers, a 2 GiB sparse file written at random offsets, find + cat over 10 000 small
+#         files, and the throughput of the 1 GiB read and the 256 MiB write alone; with
+#         BENCH_MEMORY_BASE=PATH (another build of ftpfs, e.g. main's) both builds, their runs
+#         alternating
 #      1s, 2s  FTPS on loopback: the 1 GiB cold read and the 256 MiB write against a second
 #         pure-ftpd that requires TLS on control and data connections (-Y 3, a throwaway
 #         self-signed certificate made with openssl; ftpfs pins it with tls_fingerprint, curl
@@ -67,7 +74,8 @@
 # Environment: BENCH_QUICK=1; BENCH_REPS; sizes BENCH_READ_MB (1024), BENCH_WRITE_MB
 # (256), BENCH_TREE_DIRS (100), BENCH_TREE_FILES (100), BENCH_WAN_FILES (100),
 # BENCH_WAN_BIG_MB (64), BENCH_WAN_DELAY (20, ms each way); BENCH_LAB_ID (47);
-# BENCH_ALT_CONNECTIONS (row 5p′); BENCH_RUN_LIMIT (300 s per measured command).
+# BENCH_ALT_CONNECTIONS (row 5p′); BENCH_RUN_LIMIT (300 s per measured command);
+# BENCH_MEMORY_BASE (section 7); BENCH_NO_MEMORY=1 skips section 7.
 # Raw material of the last run (proxy log, ftpfs/rclone/server logs, results.tsv) is
 # copied to target/bench/last/.
 #
@@ -716,6 +724,20 @@ for client in ftpfs rclone; do
     say "  $client: VmHWM $(kb_mib "$(get "w6.$client.hwm")") MiB (idle mount $(kb_mib "$(get "w6.$client.idle")") MiB); read $(f2 "$(get "w6.$client.read_s")") s, write $(f2 "$(get "w6.$client.write_s")") s"
 done
 
+# ================================================================== 7: memory
+MEMT="$WORK/memory.md"
+: >"$MEMT"
+if [ "${BENCH_NO_MEMORY:-0}" != 1 ]; then
+    say "7: memory under load (scripts/bench/memory.sh; ~$([ "$QUICK" = 1 ] && echo 2 || echo 8) min)"
+    mem_bins=()
+    [ -z "${BENCH_MEMORY_BASE:-}" ] || mem_bins+=("base=$BENCH_MEMORY_BASE")
+    mem_bins+=("ftpfs=$BIN")
+    MEM_QUICK=$QUICK MEM_REPS=$REPS MEM_OUT="$WORK/logs/memory.tsv" FTPFS_SERVERS_DIR=$SERVERS_DIR \
+        timeout --foreground -k 10 3600 "$REPO/scripts/bench/memory.sh" "${mem_bins[@]}" \
+        >"$MEMT" 2>"$WORK/logs/memory.log" ||
+        fail "7 memory: scripts/bench/memory.sh failed (log: target/bench/last/memory.log)"
+fi
+
 # ================================================================== 5: WAN lab
 say "5: lab $LAB_ID, scenario wan (${WAN_DELAY} ms each way), pyftpdlib"
 LABROOT=$WORK/labroot
@@ -974,12 +996,17 @@ echo
 cat "$FACTS"
 echo
 cat "$T"
+if [ -s "$MEMT" ]; then
+    echo
+    echo "### Memory (section 7)"
+    cat "$MEMT"
+fi
 if [ -s "$OBS" ]; then
     echo
     echo "Observations (automatic):"
     cat "$OBS"
 fi
-cp "$T" "$FACTS" "$OBS" "$WORK/logs/" 2>/dev/null || true
+cp "$T" "$FACTS" "$OBS" "$MEMT" "$WORK/logs/" 2>/dev/null || true
 
 if [ "$WRITE" = 1 ]; then
     OUT=$REPO/BENCHMARKS.md
@@ -1013,6 +1040,14 @@ if [ "$WRITE" = 1 ]; then
         cat "$FACTS"
         echo
         cat "$T"
+        if [ -s "$MEMT" ]; then
+            echo
+            echo "### Memory"
+            echo
+            echo "\`scripts/bench/memory.sh\` (section 7 of the script): each row a fresh mount; \"idle\" is VmRSS once the mount"
+            echo "has settled, \"peak\" VmHWM, \"after\" VmRSS right after the workload, then VmRSS after the pause."
+            cat "$MEMT"
+        fi
         if [ -s "$OBS" ]; then
             echo
             echo "Observations (automatic):"

@@ -250,6 +250,7 @@ pub fn build_config(cli: Cli, env: &dyn Env) -> Result<MountConfig, ConfigError>
         cache_dir: settings.cache_dir,
         cache_max_size: settings.cache_max_size,
         atomic_replace: settings.atomic_replace,
+        memory_budget: settings.memory_budget,
     })
 }
 

@@ -152,6 +152,8 @@ pub struct MountConfig {
     /// `-o atomic_replace`: replacements are uploaded under a temporary name and renamed
     /// over the target (default off: see SEMANTICS.md).
     pub atomic_replace: bool,
+    /// `-o memory_budget=SIZE` (default 64M): see `crate::memory::sizing`.
+    pub memory_budget: usize,
 }
 
 /// Everything that can be wrong with the command line, the options, the
@@ -271,6 +273,8 @@ pub struct OptionSettings {
     pub dir_max_entries: usize,
     /// Longest command line sent to the server.
     pub max_command_line: usize,
+    /// `-o memory_budget=SIZE`: memory for data buffers (`crate::memory`).
+    pub memory_budget: usize,
     /// The FTPS options (`tls`, `tls_ca`, …).
     pub tls: TlsSettings,
     /// `-o encoding=NAME`: the server's name encoding (default: names are its bytes).
@@ -305,6 +309,7 @@ impl Default for OptionSettings {
             atomic_replace: false,
             dir_max_entries: DEFAULT_DIR_MAX_ENTRIES,
             max_command_line: crate::remote::ftp::control::DEFAULT_MAX_COMMAND_LINE,
+            memory_budget: crate::memory::sizing::DEFAULT_BUDGET,
             tls: TlsSettings::default(),
             names: NameCodec::BYTES,
         }
@@ -481,6 +486,14 @@ impl OptionSettings {
                 self.cache_max_size = parse_size(key, v)?;
             }
             "atomic_replace" => self.atomic_replace = flag(key, value)?,
+            "memory_budget" => {
+                let v = need(key, value, "SIZE")?;
+                let n = parse_size(key, v)?;
+                if n > crate::memory::sizing::MAX_BUDGET as u64 {
+                    return Err(bad(key, v, "must be at most 64G"));
+                }
+                self.memory_budget = n as usize;
+            }
             "encoding" => {
                 let v = need(key, value, "NAME")?;
                 self.names = NameCodec::for_label(v).map_err(|r| bad(key, v, r))?;

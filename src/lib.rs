@@ -14,6 +14,7 @@ pub mod docs;
 pub mod fs;
 pub mod fuse;
 pub mod logging;
+pub mod memory;
 pub mod mount_helper;
 pub mod mount_opts;
 pub mod mount_watch;

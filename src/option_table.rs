@@ -269,6 +269,16 @@ pub const MOUNT_OPTIONS: &[OptionDoc] = &[
                   the directory (see SEMANTICS.md).",
     },
     OptionDoc {
+        names: &["memory_budget"],
+        value: Some("SIZE"),
+        default: DefaultValue::Is("64M"),
+        summary: "memory for file data on its way: read-ahead, upload queues, request buffers",
+        details: "K/M/G suffixes, 1M to 64G. When it is full, read-ahead windows shrink and \
+                  writes wait until queued data has been sent; nothing fails. A budget below \
+                  16M also makes the kernel's read and write requests smaller (down to 128K \
+                  at 2M). Directory listings are bounded by dir_max_entries instead.",
+    },
+    OptionDoc {
         names: &["encoding"],
         value: Some("NAME"),
         default: DefaultValue::Is("utf-8"),

@@ -33,6 +33,8 @@ use crate::config::MountConfig;
 use crate::fs::{Fs, FsConfig};
 use crate::fuse::FuseAdapter;
 use crate::logging;
+use crate::memory::Budget;
+use crate::memory::sizing::Sizing;
 use crate::remote::Remote;
 use crate::remote::ftp::FtpRemote;
 
@@ -69,10 +71,15 @@ fn fuse_config(cfg: &MountConfig) -> Config {
     } else {
         SessionACL::Owner
     };
-    // Each FUSE thread may block on the network; enough of them that listings are served
-    // while every pooled connection is streaming.
-    c.n_threads = Some((cfg.ftp.connections + 4).clamp(4, 32));
+    // Threads that read requests from the kernel, each with fuser's request buffer; the
+    // requests run on the adapter's worker threads (`crate::fuse`).
+    c.n_threads = Some(sizing(cfg).receivers);
     c
+}
+
+/// How the mount's memory budget is split (`crate::memory::sizing`).
+fn sizing(cfg: &MountConfig) -> Sizing {
+    Sizing::new(cfg.memory_budget, cfg.ftp.connections)
 }
 
 /// A mounted filesystem, ready to serve.
@@ -86,6 +93,8 @@ struct Mounted {
 /// Connects, checks the root, mounts. Returns a one-line error on failure.
 fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
     let remote = Arc::new(FtpRemote::connect(cfg.ftp.clone()).map_err(|e| e.to_string())?);
+    let sizing = sizing(cfg);
+    log::debug!("memory: {sizing:?}");
     let fs = Arc::new(Fs::new(
         Arc::clone(&remote) as Arc<dyn Remote>,
         FsConfig {
@@ -97,6 +106,7 @@ fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
             cache_dir: cfg.cache_dir.clone().unwrap_or_else(default_cache_dir),
             cache_max_size: cfg.cache_max_size,
             atomic_replace: cfg.atomic_replace,
+            budget: Budget::new(sizing.pool),
         },
         Box::new(SystemClock),
     ));
@@ -108,7 +118,7 @@ fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
     })?;
     log::info!("{n} entries in {}", cfg.ftp.root);
     let session = fuser::Session::new(
-        FuseAdapter::new(Arc::clone(&fs)),
+        FuseAdapter::new(Arc::clone(&fs), sizing.workers, sizing.max_io as u32),
         &cfg.mountpoint,
         &fuse_config(cfg),
     )

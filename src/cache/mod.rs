@@ -304,6 +304,22 @@ impl DirCache {
         }
     }
 
+    /// Forgets every listing that is no longer fresh (it would be fetched again before any
+    /// use): called when the mount has gone idle, so that its memory goes back.
+    pub fn drop_expired(&self) {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        let old: Vec<String> = inner
+            .lru
+            .iter()
+            .filter(|(_, c)| now.duration_since(c.fetched) >= self.ttl)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in old {
+            inner.lru.pop(&k);
+        }
+    }
+
     /// Forgets the listing of `dir`.
     pub fn invalidate(&self, dir: &str) {
         let mut inner = self.lock();

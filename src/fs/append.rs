@@ -30,6 +30,7 @@ use std::time::SystemTime;
 
 use super::handles::{Handle, WriteState, Writer};
 use super::{Fs, FsError, FsResult, lock};
+use crate::memory::Buf;
 use crate::remote::split;
 
 /// What an appender's write does next.
@@ -53,7 +54,7 @@ impl Fs {
         fh: u64,
         h: &Arc<Mutex<Handle>>,
         offset: u64,
-        data: &[u8],
+        data: &mut Option<Buf>,
     ) -> FsResult<Option<usize>> {
         loop {
             let mut g = lock(h);
@@ -113,8 +114,13 @@ impl Fs {
 
     /// Writes `data` at the end of the file on appender `w`, whose turn it is (it holds
     /// `Live::appe`), starting its APPE when nothing runs. `None`: the server refused the
-    /// APPE, the file is no longer streamed (the caller stages it).
-    fn append_turn(&self, fh: u64, w: &mut WriteState, data: &[u8]) -> FsResult<Option<usize>> {
+    /// APPE, the file is no longer streamed (the caller stages it; `data` is left to it).
+    fn append_turn(
+        &self,
+        fh: u64,
+        w: &mut WriteState,
+        data: &mut Option<Buf>,
+    ) -> FsResult<Option<usize>> {
         let (path, writer) = (w.path.clone(), w.writer);
         if !w.running()
             && let Err(e) = w.start_append(self)
@@ -128,6 +134,9 @@ impl Fs {
             });
             return Ok(None);
         }
+        let data = data
+            .take()
+            .ok_or_else(|| FsError::new(libc::EIO, "append: data already sent"))?;
         match w.write(w.pos, data) {
             Ok(n) => {
                 let end = w.pos;

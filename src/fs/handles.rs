@@ -10,7 +10,9 @@
 //! - A write handle reports an upload failure at flush/fsync (so close(2) sees it) and at every
 //!   later write; a successful flush means the server answered 226 for all bytes written.
 //! - Writes arrive in order for a streaming upload; a write beyond the current end waits in a
-//!   bounded reorder buffer (FUSE threads may deliver adjacent writes out of order). A write
+//!   bounded reorder buffer (FUSE threads may deliver adjacent writes out of order), which
+//!   all handles together keep within a quarter of the memory budget (a write the gap waits
+//!   for must still find room). A write
 //!   before the current end, a hole the buffer cannot hold, or an append the server refuses
 //!   turns the handle into a staged one: its upload is finished first, so the server holds
 //!   `[0, pos)`, which the staged copy fetches on demand.
@@ -26,6 +28,7 @@
 //!   uploaded, and an `atomic_replace` temporary upload is deleted, not renamed into place.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -33,6 +36,7 @@ use super::live::Claim;
 use super::reading::ReadState;
 use super::staged::Staged;
 use super::{Fs, FsError, FsResult, lock};
+use crate::memory::Buf;
 use crate::remote::{FileKind, RemoteError, WriteStream, join, split};
 
 /// Bytes of out-of-order writes held while waiting for the gap before them.
@@ -67,8 +71,11 @@ pub(super) struct WriteState {
     stream: Option<Box<dyn WriteStream>>,
     /// Bytes the server has been sent (or holds, after a finished upload).
     pub pos: u64,
-    pending: BTreeMap<u64, Vec<u8>>,
+    pending: BTreeMap<u64, Parked>,
     pending_bytes: usize,
+    /// Bytes of out-of-order writes waiting in all the mount's handles, and their limit.
+    parked: Arc<AtomicUsize>,
+    parked_limit: usize,
     error: Option<FsError>,
     /// With `atomic_replace`: the temporary name the upload goes to, renamed over `path`
     /// once the server confirmed it.
@@ -76,6 +83,42 @@ pub(super) struct WriteState {
     pub writer: Writer,
     /// Opened with O_APPEND (no O_TRUNC): may share the file with other appenders.
     pub append: bool,
+}
+
+/// An out-of-order write waiting for the gap before it, counted in the mount's total.
+pub(super) struct Parked {
+    buf: Buf,
+    len: usize,
+    meter: Arc<AtomicUsize>,
+}
+
+impl Parked {
+    fn new(buf: Buf, meter: &Arc<AtomicUsize>) -> Parked {
+        let len = buf.len();
+        meter.fetch_add(len, Ordering::Relaxed);
+        Parked {
+            buf,
+            len,
+            meter: Arc::clone(meter),
+        }
+    }
+
+    fn into_buf(mut self) -> Buf {
+        std::mem::replace(&mut self.buf, Buf::unbudgeted(Vec::new()))
+    }
+}
+
+impl std::ops::Deref for Parked {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        self.meter.fetch_sub(self.len, Ordering::Relaxed);
+    }
 }
 
 /// The errno for a failed upload: ENOSPC for 552/452, EDQUOT for a 532 that speaks of a
@@ -261,7 +304,7 @@ impl Fs {
         append: bool,
     ) -> FsResult<Option<u64>> {
         let fh = self.unique();
-        let h = Arc::new(Mutex::new(Handle::Write(WriteState::new(path, 0))));
+        let h = Arc::new(Mutex::new(Handle::Write(self.write_state(path, 0))));
         // Held until the handle is complete: whoever finds it in the stream slot waits.
         let mut g = lock(&h);
         let append = append && !exists;
@@ -311,7 +354,7 @@ impl Fs {
     /// `None`: the file has another writer (other than appenders, for an `append` handle).
     fn lazy_write(&self, path: &str, size: u64, mode: u32, append: bool) -> Option<u64> {
         let fh = self.unique();
-        let h = Arc::new(Mutex::new(Handle::Write(WriteState::new(path, size))));
+        let h = Arc::new(Mutex::new(Handle::Write(self.write_state(path, size))));
         let mut g = lock(&h);
         let claim = Claim {
             path,
@@ -329,6 +372,23 @@ impl Fs {
         drop(g);
         lock(&self.handles).insert(fh, h);
         Some(fh)
+    }
+
+    /// A write handle's state with nothing running, whose server copy holds `[0, pos)`.
+    fn write_state(&self, path: &str, pos: u64) -> WriteState {
+        WriteState {
+            path: path.to_string(),
+            stream: None,
+            pos,
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
+            parked: Arc::clone(&self.parked),
+            parked_limit: self.cfg.budget.limit() / 4,
+            error: None,
+            tmp: None,
+            writer: Writer { id: 0, fh: 0 },
+            append: false,
+        }
     }
 
     /// read(2).
@@ -363,16 +423,25 @@ impl Fs {
 
     /// write(2); returns the number of bytes taken.
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<usize> {
+        self.write_buf(fh, offset, self.cfg.budget.copy_of(data))
+    }
+
+    /// write(2) of data already in a buffer of the budget (the FUSE adapter copies each
+    /// request's data into one): the buffer itself goes to the upload queue.
+    pub fn write_buf(&self, fh: u64, offset: u64, data: Buf) -> FsResult<usize> {
+        let len = data.len();
         let h = self.handle(fh)?;
-        if let Some(n) = self.append_write(fh, &h, offset, data)? {
+        let mut data = Some(data);
+        if let Some(n) = self.append_write(fh, &h, offset, &mut data)? {
             self.counters.written(n);
             return Ok(n);
         }
+        let data = data.ok_or_else(|| FsError::new(libc::EIO, "write: data already sent"))?;
         let mut h = lock(&h);
         if let Handle::Write(w) = &mut *h
             && w.error.is_none()
         {
-            if w.needs_staging(offset, data.len()) {
+            if w.needs_staging(offset, len) {
                 self.to_staged(&mut h)?;
             } else if offset == w.pos && w.stream.is_none() {
                 // Nothing running (a lazy handle, or after a flush): continue with APPE, or
@@ -392,7 +461,7 @@ impl Fs {
                 // Still under the handle's lock: while it streams, it is the file's only
                 // writer (staging it takes this lock first). A write waiting for the gap
                 // before it counts too: the file is that long already.
-                let end = w.pos.max(offset + data.len() as u64);
+                let end = w.pos.max(offset + len as u64);
                 self.update_live(&w.path, w.writer, |l| {
                     l.size = l.size.max(end);
                     l.mtime = SystemTime::now();
@@ -404,7 +473,7 @@ impl Fs {
                 writer: Some(writer),
             }) => {
                 let mut c = lock(copy);
-                c.write(offset, data)?;
+                c.write(offset, &data)?;
                 // Under the copy's lock, so that the sizes set by racing writes and
                 // truncates land in the order of the changes.
                 let size = c.size();
@@ -415,8 +484,8 @@ impl Fs {
             }
             _ => return Err(FsError::new(libc::EBADF, "file is not open for writing")),
         }
-        self.counters.written(data.len());
-        Ok(data.len())
+        self.counters.written(len);
+        Ok(len)
     }
 
     /// flush (every close(2) of a descriptor) and fsync(2): for a write handle, finishes the
@@ -550,39 +619,24 @@ impl Fs {
 }
 
 impl WriteState {
-    /// A handle with nothing running whose server copy holds `[0, pos)`; its writer is set
-    /// once registered.
-    fn new(path: &str, pos: u64) -> Self {
-        WriteState {
-            path: path.to_string(),
-            stream: None,
-            pos,
-            pending: BTreeMap::new(),
-            pending_bytes: 0,
-            error: None,
-            tmp: None,
-            writer: Writer { id: 0, fh: 0 },
-            append: false,
-        }
-    }
-
     pub(super) fn fail(&mut self, err: FsError) -> FsError {
         self.error = Some(err.clone());
         err
     }
 
     /// Whether a write at `offset` cannot be streamed: it goes back before the position, or
-    /// leaves a hole larger than the reorder buffer.
+    /// leaves a hole larger than the reorder buffer (or than the mount's room for them).
     fn needs_staging(&self, offset: u64, len: usize) -> bool {
         offset < self.pos
             || (offset > self.pos
                 && (offset - self.pos > HOLE_LIMIT
                     || self.pending_bytes + len > REORDER_LIMIT
+                    || self.parked.load(Ordering::Relaxed) + len > self.parked_limit
                     || self.pending.contains_key(&offset)))
     }
 
     /// Takes the out-of-order writes still waiting (to move them into a staged copy).
-    pub(super) fn take_pending(&mut self) -> BTreeMap<u64, Vec<u8>> {
+    pub(super) fn take_pending(&mut self) -> BTreeMap<u64, Parked> {
         self.pending_bytes = 0;
         std::mem::take(&mut self.pending)
     }
@@ -602,14 +656,15 @@ impl WriteState {
         Ok(())
     }
 
-    pub(super) fn write(&mut self, offset: u64, data: &[u8]) -> FsResult<usize> {
+    pub(super) fn write(&mut self, offset: u64, data: Buf) -> FsResult<usize> {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
+        let len = data.len();
         if offset > self.pos {
-            self.pending_bytes += data.len();
-            self.pending.insert(offset, data.to_vec());
-            return Ok(data.len());
+            self.pending_bytes += len;
+            self.pending.insert(offset, Parked::new(data, &self.parked));
+            return Ok(len);
         }
         self.send(data)?;
         while let Some(entry) = self.pending.first_entry() {
@@ -618,16 +673,17 @@ impl WriteState {
             }
             let chunk = entry.remove();
             self.pending_bytes -= chunk.len();
-            self.send(&chunk)?;
+            self.send(chunk.into_buf())?;
         }
-        Ok(data.len())
+        Ok(len)
     }
 
     /// Sends in-order data on the running upload (the callers start one, APPE after a flush,
     /// or stage the handle, before any write reaches this).
-    fn send(&mut self, data: &[u8]) -> FsResult<()> {
+    fn send(&mut self, data: Buf) -> FsResult<()> {
+        let len = data.len() as u64;
         let r = match self.stream.as_mut() {
-            Some(s) => s.write_all(data),
+            Some(s) => s.write_buf(data),
             None => {
                 let e = FsError::new(libc::EIO, format!("{}: no upload running", self.path));
                 return Err(self.fail(e));
@@ -643,7 +699,7 @@ impl WriteState {
             let err = FsError::remote_as(upload_errno(&e), "upload", &self.path, &e);
             return Err(self.fail(err));
         }
-        self.pos += data.len() as u64;
+        self.pos += len;
         Ok(())
     }
 

@@ -46,6 +46,7 @@ use handles::Handle;
 pub use inodes::ROOT_INO;
 
 use crate::cache::{Clock, DirCache, Entries};
+use crate::memory::Budget;
 use crate::remote::{FileKind, Remote, RemoteEntry, RemoteError, join, split};
 use error::enoent;
 use inodes::Inodes;
@@ -66,6 +67,9 @@ pub struct FsConfig {
     pub cache_max_size: u64,
     /// Upload replacements under a temporary name, then rename over the target.
     pub atomic_replace: bool,
+    /// The mount's memory for file data (`crate::memory`): read-ahead, writes on their
+    /// way, staged-copy transfers.
+    pub budget: Budget,
 }
 
 /// Attributes of one file, as the core reports them.
@@ -165,6 +169,8 @@ pub struct Fs {
     next_fh: AtomicU64,
     /// Bytes through the mount (`stats.rs`).
     counters: stats::Counters,
+    /// Bytes of out-of-order writes waiting in all handles (`handles.rs`).
+    parked: Arc<std::sync::atomic::AtomicUsize>,
     cfg: FsConfig,
     mounted_at: SystemTime,
 }
@@ -208,6 +214,7 @@ impl Fs {
             store: Arc::new(staged::Store::new(
                 cfg.cache_dir.clone(),
                 cfg.cache_max_size,
+                cfg.budget.clone(),
             )),
             touched: Mutex::new(lru::LruCache::new(attrs::TOUCHED)),
             new_modes: Mutex::new(attrs::NewModes::default()),
@@ -216,6 +223,7 @@ impl Fs {
             notices: Mutex::new(None),
             next_fh: AtomicU64::new(1),
             counters: stats::Counters::default(),
+            parked: Arc::default(),
             cfg,
             mounted_at: SystemTime::now(),
         }
@@ -275,6 +283,19 @@ impl Fs {
     /// How long the kernel may keep entries and attributes (tied to the listing TTL).
     pub fn kernel_ttl(&self) -> Duration {
         self.cache.ttl()
+    }
+
+    /// The mount's memory budget for file data.
+    pub fn budget(&self) -> &Budget {
+        &self.cfg.budget
+    }
+
+    /// The mount has gone idle (no request for a while): listings that are no longer fresh
+    /// are dropped (any use would fetch them again) and the heap's free memory goes back to
+    /// the system ([`crate::memory::trim`]).
+    pub fn idle(&self) {
+        self.cache.drop_expired();
+        crate::memory::trim();
     }
 
     fn path_of(&self, ino: u64) -> FsResult<String> {

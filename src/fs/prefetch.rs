@@ -1,92 +1,244 @@
-//! Read-ahead for one download stream: a thread owns the [`ReadStream`] and fills chunks into
-//! a bounded queue while the FUSE thread hands earlier chunks to the kernel, so socket reads
-//! and kernel copies overlap. Chunks grow from 64 KiB to 1 MiB while the reader keeps up
-//! sequentially (the mountpoint-s3 pattern).
+//! Read-ahead for one download stream: a thread owns the [`ReadStream`] and fills chunks while
+//! the FUSE worker threads hand earlier chunks to the kernel, so socket reads and kernel
+//! copies overlap. Chunks grow from 64 KiB to 1 MiB while the reader keeps up sequentially
+//! (the mountpoint-s3 pattern), and end on multiples of their size, so that the kernel's
+//! reads (aligned, at most `max_read`) lie in one chunk and are answered without a copy.
 //!
 //! Invariants:
-//! - Memory per stream is bounded: at most [`DEPTH`] chunks queued, one being consumed, and
-//!   [`BACK`] bytes of already-delivered chunks kept for slightly out-of-order reads (the
-//!   kernel's parallel read-ahead requests can arrive out of order).
-//! - An open file that is not being read does not hold a connection: when the queue has been
-//!   full for [`IDLE_RELEASE`] (or for [`YIELD_AFTER`] while another request waits for a
-//!   connection the pool cannot give), the thread ends the transfer (ABOR) and gives the
-//!   connection back; the next read past the queued data resumes with `REST` at that offset
-//!   (when the prefetcher was given a way to reopen). With a pool of one, a waiting listing
-//!   gets the connection after the chunk being read, even from a busy reader.
-//! - Dropping a `Prefetcher` stops its thread: the thread notices at once when it waits, or
-//!   after its current socket read, then closes the stream (ABOR when not at the end).
+//! - Every chunk is a buffer of the mount's memory budget ([`Budget`]). Read-ahead takes only
+//!   what the budget gives at once ([`Budget::try_take`]): at most its window ahead of the
+//!   reader (4 chunks, or half its fair share of the budget when that is less) and up to
+//!   [`BACK`] bytes behind it (slightly out-of-order reads: the kernel's parallel read-ahead
+//!   requests can arrive out of order). When the budget is short, chunks shrink down to
+//!   [`MIN_CHUNK`], then read-ahead stops; it never waits for memory.
+//! - A read never waits for read-ahead that has no memory: when the thread is starved, the
+//!   reader takes one buffer for its whole request ([`Budget::take`], holding no other buffer
+//!   and leaving its chunks reclaimable while it waits its turn) and lends it to the thread,
+//!   which fills it from the stream (a "demand"); the filled buffer becomes a chunk. A read
+//!   that spans chunks is copied into such a buffer.
+//! - The chunks live in the shared state, so the budget can take them back ([`Reclaim`]):
+//!   soft, the chunks behind the reader; hard, every chunk of a stream that no read is using,
+//!   whose transfer then stops (its connection goes back; reading on resumes with REST).
+//! - An open file that is not being read holds neither a connection nor memory: when the
+//!   thread has had nothing to do for [`IDLE_RELEASE`], it drops its chunks, ends the transfer
+//!   (ABOR) and gives the connection back; after [`YIELD_AFTER`] while another request waits
+//!   for a connection the pool cannot give, it gives the connection back keeping its chunks;
+//!   with a pool of one, a waiting listing gets the connection after the chunk being read.
+//!   The next read past the held data resumes with `REST` (when given a way to reopen).
+//! - Dropping a `Prefetcher` frees its chunks and stops its thread (at once when it waits,
+//!   else after its current socket read; then ABOR when not at the end).
 //! - Errors are delivered in order, after the data that preceded them.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::memory::{Budget, Buf, Reclaim};
 use crate::remote::{ReadStream, RemoteError, Wanted};
 
-/// Chunks read ahead of the consumer.
-const DEPTH: usize = 4;
-/// First and largest chunk size.
-const FIRST_CHUNK: usize = 64 << 10;
-const MAX_CHUNK: usize = 1 << 20;
-/// Delivered bytes kept behind the read position.
-const BACK: usize = 1 << 20;
-/// A full queue left untouched this long gives its connection back.
+/// Chunks read ahead of the reader, at most.
+const DEPTH: u64 = 4;
+/// First, smallest and largest chunk size.
+const FIRST_CHUNK: u64 = 64 << 10;
+pub(super) const MIN_CHUNK: u64 = 64 << 10;
+const MAX_CHUNK: u64 = 1 << 20;
+/// Delivered bytes kept behind the reader, at most.
+pub(super) const BACK: u64 = 1 << 20;
+/// A thread with nothing to do this long gives back its connection and its memory.
 #[cfg(not(test))]
-const IDLE_RELEASE: Duration = Duration::from_secs(10);
+pub(super) const IDLE_RELEASE: Duration = Duration::from_secs(10);
 #[cfg(test)]
-const IDLE_RELEASE: Duration = Duration::from_millis(200);
-
-/// A full queue gives its connection back after this long when another request waits for a
-/// connection the pool cannot give (a pool at its limit, e.g. a server that takes one or two
-/// connections: `cmp a b` would otherwise wait for IDLE_RELEASE at every switch of file).
+pub(super) const IDLE_RELEASE: Duration = Duration::from_millis(200);
+/// A waiting thread gives its connection back after this long when another request waits for
+/// a connection the pool cannot give (a pool at its limit, e.g. a server that takes one or
+/// two connections: `cmp a b` would otherwise wait for IDLE_RELEASE at every switch of file).
 const YIELD_AFTER: Duration = Duration::from_millis(20);
+/// A starved thread tries the budget again this often.
+const RETRY: Duration = Duration::from_millis(10);
+/// Stack of a read-ahead thread: it reads from a socket (through rustls under TLS).
+const STACK: usize = 256 << 10;
 
-type Chunk = Result<Vec<u8>, RemoteError>;
-
-/// Opens the file again at an offset (to resume after an idle release).
+/// Opens the file again at an offset (to resume after a release).
 pub type Reopen = Arc<dyn Fn(u64) -> Result<Box<dyn ReadStream>, RemoteError> + Send + Sync>;
 
+/// A buffer lent by the reader for the thread to fill from the stream; once filled (or at the
+/// end of the stream) the thread makes it a chunk.
+struct Demand {
+    buf: Buf,
+    /// File offset of `buf[0]`.
+    start: u64,
+    /// Bytes of `buf` already valid.
+    filled: usize,
+}
+
 #[derive(Default)]
-struct Queue {
-    chunks: VecDeque<Chunk>,
-    /// Buffers the consumer is done with, for the producer to fill again (allocating and
-    /// freeing 1 MiB blocks on two threads makes glibc keep them resident).
-    free: Vec<Vec<u8>>,
-    /// The consumer is gone: stop.
+struct State {
+    /// Held data, contiguous and in order, ending at `pos` (unless a thread stopped early).
+    chunks: VecDeque<(u64, Buf)>,
+    /// The offset of the next byte the stream delivers.
+    pos: u64,
+    /// Where the running transfer began.
+    started: u64,
+    /// Where the reader is: the end of the last read served.
+    read_at: u64,
+    /// A read is using `[start, end)`: none of it may be reclaimed.
+    pin: Option<(u64, u64)>,
+    demand: Option<Demand>,
+    /// The stream ended here (`Ok`), or failed after the held data.
+    end: Option<Result<(), RemoteError>>,
+    /// A thread is running.
+    running: bool,
+    /// The thread of this generation must stop (reclaimed or replaced); see `generation`.
+    generation: u64,
+    /// The thread has no memory for its next chunk.
+    starved: bool,
+    /// The consumer is gone.
     gone: bool,
-    /// The producer stopped without reaching the end (idle release).
-    paused: bool,
+    /// The last time a read came.
+    last_read: Option<Instant>,
 }
 
-#[derive(Default)]
-struct Pipe {
-    q: Mutex<Queue>,
-    cv: Condvar,
-}
+impl State {
+    fn low(&self) -> u64 {
+        self.chunks.front().map_or(self.pos, |(o, _)| *o)
+    }
 
-impl Pipe {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.q.lock().unwrap_or_else(|p| p.into_inner())
+    #[cfg(test)]
+    fn held(&self) -> u64 {
+        self.chunks.iter().map(|(_, b)| b.len() as u64).sum()
+    }
+
+    /// The chunk holding all of `[off, end)`, if one does.
+    fn one_chunk(&self, off: u64, end: u64) -> Option<&[u8]> {
+        self.chunks.iter().find_map(|(o, b)| {
+            let stop = o + b.len() as u64;
+            (off >= *o && end <= stop).then(|| &b[(off - o) as usize..(end - o) as usize])
+        })
+    }
+
+    /// Copies what is held of `[off, off + out.len())` into `out`, in order; returns the
+    /// bytes copied (stops at the first byte not held).
+    fn copy_held(&self, off: u64, out: &mut [u8]) -> usize {
+        let mut n = 0;
+        for (o, b) in &self.chunks {
+            let at = off + n as u64;
+            let stop = o + b.len() as u64;
+            if n == out.len() {
+                break;
+            }
+            if at >= *o && at < stop {
+                let from = (at - o) as usize;
+                let take = (b.len() - from).min(out.len() - n);
+                out[n..n + take].copy_from_slice(&b[from..from + take]);
+                n += take;
+            }
+        }
+        n
+    }
+
+    /// Drops the chunks wholly before `before`.
+    fn drop_before(&mut self, before: u64) {
+        while self
+            .chunks
+            .front()
+            .is_some_and(|(o, b)| o + b.len() as u64 <= before)
+        {
+            self.chunks.pop_front();
+        }
+    }
+
+    /// Makes `buf` (data from `start`, `len` bytes) a chunk: data held from `start` on is
+    /// replaced by it (it holds the same bytes), data before a gap is dropped.
+    fn adopt(&mut self, start: u64, mut buf: Buf, len: usize) {
+        while self.chunks.back().is_some_and(|(o, _)| *o >= start) {
+            self.chunks.pop_back();
+        }
+        if let Some((o, b)) = self.chunks.back_mut()
+            && *o + b.len() as u64 > start
+        {
+            b.truncate((start - *o) as usize);
+        }
+        if self
+            .chunks
+            .back()
+            .is_some_and(|(o, b)| o + b.len() as u64 != start)
+        {
+            self.chunks.clear();
+        }
+        buf.truncate(len);
+        if len > 0 {
+            self.chunks.push_back((start, buf));
+        }
+        self.pos = start + len as u64;
     }
 }
 
-/// The consumer side.
-pub struct Prefetcher {
-    pipe: Option<Arc<Pipe>>,
-    reopen: Option<Reopen>,
-    /// Offset of `cur[0]`.
-    cur_start: u64,
-    cur: Vec<u8>,
-    /// Already-delivered chunks before `cur_start`, oldest first, with their offsets.
-    back: VecDeque<(u64, Vec<u8>)>,
-    back_bytes: usize,
-    /// Bytes at or after this offset are being served and must not be dropped from `back`.
-    pin: u64,
-    /// End of file, once seen.
-    eof: Option<u64>,
+struct Pipe {
+    st: Mutex<State>,
+    cv: Condvar,
+    budget: Budget,
 }
 
-/// Fills `buf` from the stream; returns the bytes read and the error that stopped it, if any.
+impl Pipe {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.st.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait<'a>(&'a self, g: MutexGuard<'a, State>, d: Duration) -> MutexGuard<'a, State> {
+        self.cv
+            .wait_timeout(g, d)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|p| p.into_inner().0)
+    }
+
+    /// How far ahead of the reader the thread may read: twice what has been read since the
+    /// transfer began (a short read of a large file fetches little), between 4 first chunks
+    /// and [`DEPTH`] largest ones, and at most half this stream's fair share of the budget.
+    fn window(&self, st: &State) -> u64 {
+        (2 * st.read_at.saturating_sub(st.started))
+            .clamp(DEPTH * FIRST_CHUNK, DEPTH * MAX_CHUNK)
+            .min(self.budget.share() as u64 / 2)
+            .max(MIN_CHUNK)
+    }
+}
+
+impl Reclaim for Pipe {
+    fn reclaim(&self, hard: bool) {
+        let Ok(mut st) = self.st.try_lock() else {
+            return;
+        };
+        let keep = st.pin.map_or(st.read_at, |(s, _)| s.min(st.read_at));
+        st.drop_before(keep);
+        if hard && st.pin.is_none() && st.demand.is_none() && !st.chunks.is_empty() {
+            // Nobody reads this stream now: all of it goes, and its thread stops (the held
+            // data would no longer reach up to the stream's position).
+            st.chunks.clear();
+            if st.running {
+                st.generation += 1;
+                st.running = false;
+                st.end = None;
+            }
+            self.cv.notify_all();
+        }
+    }
+}
+
+/// What the thread fills next.
+enum Target {
+    Chunk(Buf),
+    Demand(Demand),
+}
+
+/// The next chunk size: `target` (which doubles up to MAX_CHUNK) cut so that the chunk ends
+/// on a multiple of its size, and to `room`.
+pub(super) fn chunk_size(pos: u64, target: u64, room: u64) -> u64 {
+    let mut size = target;
+    while size > MIN_CHUNK && size > room {
+        size /= 2;
+    }
+    size - pos % size
+}
+
 fn fill(stream: &mut dyn ReadStream, buf: &mut [u8]) -> (usize, Option<RemoteError>) {
     let mut got = 0;
     while got < buf.len() {
@@ -99,500 +251,472 @@ fn fill(stream: &mut dyn ReadStream, buf: &mut [u8]) -> (usize, Option<RemoteErr
     (got, None)
 }
 
-/// Queues `chunk` when there is room; false when the consumer is gone, or when the queue stayed
-/// full for [`IDLE_RELEASE`], or for [`YIELD_AFTER`] while `wanted` says another request waits
-/// for a connection (then `paused` is set).
-fn push(pipe: &Pipe, chunk: Chunk, wanted: &dyn Fn() -> Wanted) -> bool {
-    let mut q = pipe.lock();
-    let since = Instant::now();
-    while q.chunks.len() >= DEPTH && !q.gone {
-        let waited = since.elapsed();
-        let left = IDLE_RELEASE.saturating_sub(waited);
-        if left.is_zero() || (waited >= YIELD_AFTER && wanted() != Wanted::No) {
-            q.paused = true;
-            pipe.cv.notify_all();
-            return false;
+/// Reads and drops `n` bytes (a short skip forward), using `scratch`.
+fn skip(stream: &mut dyn ReadStream, n: u64, scratch: &mut [u8]) -> Result<u64, RemoteError> {
+    let mut done = 0;
+    while done < n {
+        let want = ((n - done) as usize).min(scratch.len());
+        let (got, err) = fill(stream, &mut scratch[..want]);
+        done += got as u64;
+        if let Some(e) = err {
+            return Err(e);
         }
-        q = pipe
-            .cv
-            .wait_timeout(q, left.min(YIELD_AFTER))
-            .map(|(g, _)| g)
-            .unwrap_or_else(|p| p.into_inner().0);
-    }
-    if q.gone {
-        return false;
-    }
-    q.chunks.push_back(chunk);
-    pipe.cv.notify_all();
-    true
-}
-
-/// Marks the producer as stopped before the end (the consumer reopens when it gets there).
-fn pause(pipe: &Pipe) {
-    let mut q = pipe.lock();
-    q.paused = true;
-    pipe.cv.notify_all();
-}
-
-fn pump(mut stream: Box<dyn ReadStream>, pipe: Arc<Pipe>) {
-    let mut size = FIRST_CHUNK;
-    loop {
-        let mut buf = pipe.lock().free.pop().unwrap_or_default();
-        buf.resize(size, 0);
-        let (n, err) = fill(stream.as_mut(), &mut buf);
-        buf.truncate(n);
-        let end = n == 0 && err.is_none();
-        let wanted = || stream.wanted();
-        if (n > 0 || end) && !push(&pipe, Ok(buf), &wanted) {
+        if got < want {
             break;
         }
+    }
+    Ok(done)
+}
+
+/// The thread: fills chunks (and lent buffers) until the end, an error, a release, or a new
+/// generation.
+fn pump(mut stream: Box<dyn ReadStream>, pipe: Arc<Pipe>, generation: u64) {
+    let mut target = FIRST_CHUNK;
+    loop {
+        let Some(t) = next_target(&pipe, stream.as_ref(), generation, target) else {
+            break;
+        };
+        let end = match t {
+            Target::Demand(mut d) => {
+                let pos = pipe.lock().pos;
+                let next = d.start + d.filled as u64;
+                if pos > next {
+                    // Cannot happen (a demand starts where the stream is or ahead of it);
+                    // dropped, the reader asks again.
+                    continue;
+                }
+                // A short skip forward first (the read starts beyond the stream's position).
+                let gap = next - pos;
+                let skipped = skip(stream.as_mut(), gap, &mut d.buf);
+                let mut st = pipe.lock();
+                if st.generation != generation {
+                    break;
+                }
+                match skipped {
+                    Ok(k) if k == gap => {}
+                    // The file ends before the read (or the stream failed on the way): the
+                    // lent buffer is not needed; the reader sees the end.
+                    Ok(k) => {
+                        // What is held would not reach up to the new position: dropped.
+                        st.chunks.clear();
+                        st.pos = pos + k;
+                        st.end = Some(Ok(()));
+                        pipe.cv.notify_all();
+                        break;
+                    }
+                    Err(e) => {
+                        st.end = Some(Err(e));
+                        pipe.cv.notify_all();
+                        break;
+                    }
+                }
+                drop(st);
+                let (n, err) = fill(stream.as_mut(), &mut d.buf[d.filled..]);
+                d.filled += n;
+                let at_end = err.is_some() || d.filled < d.buf.len();
+                let mut st = pipe.lock();
+                if st.generation != generation {
+                    break;
+                }
+                st.adopt(d.start, d.buf, d.filled);
+                if at_end {
+                    st.end = Some(err.map_or(Ok(()), Err));
+                }
+                pipe.cv.notify_all();
+                at_end
+            }
+            Target::Chunk(mut buf) => {
+                let (n, err) = fill(stream.as_mut(), &mut buf);
+                let mut st = pipe.lock();
+                if st.generation != generation {
+                    break;
+                }
+                let start = st.pos;
+                buf.truncate(n);
+                if n > 0 {
+                    st.chunks.push_back((start, buf));
+                    st.pos += n as u64;
+                }
+                let at_end = err.is_some() || n == 0;
+                if at_end {
+                    st.end = Some(err.map_or(Ok(()), Err));
+                }
+                pipe.cv.notify_all();
+                target = (target * 2).min(MAX_CHUNK);
+                at_end
+            }
+        };
         if end {
             break;
         }
-        if let Some(e) = err {
-            push(&pipe, Err(e), &wanted);
-            break;
-        }
-        if wanted() == Wanted::Now {
+        if stream.wanted() == Wanted::Now {
             // A listing waits and this download holds the only connection: give it back;
             // the reader resumes with REST once the listing is done.
-            pause(&pipe);
             break;
         }
-        size = (size * 2).min(MAX_CHUNK);
+    }
+    {
+        let mut st = pipe.lock();
+        if st.generation == generation {
+            st.running = false;
+            st.starved = false;
+        }
+        pipe.cv.notify_all();
     }
     stream.close();
 }
 
-fn spawn(stream: Box<dyn ReadStream>) -> std::io::Result<Arc<Pipe>> {
-    let pipe = Arc::new(Pipe::default());
-    let theirs = Arc::clone(&pipe);
-    std::thread::Builder::new()
-        .name("ftpfs-prefetch".into())
-        .spawn(move || pump(stream, theirs))?;
-    Ok(pipe)
+/// Waits for something to fill: a lent buffer, or room ahead of the reader and a buffer of
+/// the budget. `None`: the thread must stop (gone, reclaimed, idle, or yielding).
+fn next_target(
+    pipe: &Pipe,
+    stream: &dyn ReadStream,
+    generation: u64,
+    target: u64,
+) -> Option<Target> {
+    let mut st = pipe.lock();
+    let mut waiting_since: Option<Instant> = None;
+    loop {
+        if st.gone || st.generation != generation {
+            return None;
+        }
+        let window = pipe.window(&st);
+        if let Some(d) = st.demand.take() {
+            st.starved = false;
+            return Some(Target::Demand(d));
+        }
+        // Ahead of the reader: of the read waiting, if one does (its data is read whatever the
+        // window), else of the last read served.
+        let reader = st.pin.map_or(st.read_at, |(_, end)| end.max(st.read_at));
+        let ahead = st.pos.saturating_sub(reader);
+        // Whole chunks (at most half the window), so that they are all alike and their
+        // buffers are reused rather than new ones made.
+        let size = chunk_size(st.pos, target, window / 2);
+        if ahead == 0 || ahead + size <= window {
+            let mut s = size;
+            loop {
+                if let Some(buf) = pipe.budget.try_take(s as usize) {
+                    st.starved = false;
+                    return Some(Target::Chunk(buf));
+                }
+                if s <= MIN_CHUNK {
+                    break;
+                }
+                s = chunk_size(st.pos, s / 2, s / 2);
+            }
+            if !st.starved {
+                st.starved = true;
+                pipe.cv.notify_all();
+            }
+        }
+        // Nothing to do now: the window is full, or the budget is.
+        let since = *waiting_since.get_or_insert_with(Instant::now);
+        let idle = st.last_read.map_or(since, |t| t.max(since)).elapsed();
+        if idle >= IDLE_RELEASE && st.pin.is_none() {
+            log::debug!("read-ahead idle at {}: releasing it", st.pos);
+            st.chunks.clear();
+            st.generation += 1;
+            st.running = false;
+            st.starved = false;
+            pipe.cv.notify_all();
+            return None;
+        }
+        if since.elapsed() >= YIELD_AFTER && stream.wanted() != Wanted::No {
+            return None;
+        }
+        let wait = if st.starved { RETRY } else { YIELD_AFTER };
+        st = pipe.wait(st, wait.min(IDLE_RELEASE - idle));
+    }
+}
+
+/// The reader's side of one download.
+pub struct Prefetcher {
+    pipe: Arc<Pipe>,
+    reopen: Option<Reopen>,
 }
 
 impl Prefetcher {
-    /// Starts reading `stream`, which begins at `offset`.
-    pub fn start(stream: Box<dyn ReadStream>, offset: u64) -> std::io::Result<Self> {
-        Ok(Prefetcher {
-            pipe: Some(spawn(stream)?),
-            reopen: None,
-            cur_start: offset,
-            cur: Vec::new(),
-            back: VecDeque::new(),
-            back_bytes: 0,
-            pin: 0,
-            eof: None,
-        })
+    /// Starts reading `stream`, which begins at `offset`, with buffers of `budget`.
+    pub fn start(
+        stream: Box<dyn ReadStream>,
+        offset: u64,
+        budget: &Budget,
+    ) -> std::io::Result<Self> {
+        let pipe = Arc::new(Pipe {
+            st: Mutex::new(State {
+                pos: offset,
+                started: offset,
+                read_at: offset,
+                running: true,
+                ..State::default()
+            }),
+            cv: Condvar::new(),
+            budget: budget.clone(),
+        });
+        let weak: std::sync::Weak<dyn Reclaim> =
+            Arc::downgrade(&(Arc::clone(&pipe) as Arc<dyn Reclaim>));
+        budget.register(weak);
+        spawn(stream, &pipe, 0)?;
+        Ok(Prefetcher { pipe, reopen: None })
     }
 
-    /// Like [`Prefetcher::start`], able to resume after an idle release with `reopen`.
+    /// Like [`Prefetcher::start`], able to resume after a release with `reopen`.
     pub fn start_with(
         stream: Box<dyn ReadStream>,
         offset: u64,
         reopen: Reopen,
+        budget: &Budget,
     ) -> std::io::Result<Self> {
-        let mut p = Prefetcher::start(stream, offset)?;
+        let mut p = Prefetcher::start(stream, offset, budget)?;
         p.reopen = Some(reopen);
         Ok(p)
     }
 
-    /// The offset of the next byte from the stream.
-    fn pos(&self) -> u64 {
-        self.cur_start + self.cur.len() as u64
+    /// Lowest offset still held (the stream's position when nothing is).
+    pub fn low(&self) -> u64 {
+        self.pipe.lock().low()
     }
 
-    /// Lowest offset still held (in `back` or `cur`).
-    pub fn low(&self) -> u64 {
-        self.back.front().map_or(self.cur_start, |(o, _)| *o)
+    /// The offset of the next byte from the stream.
+    #[cfg(test)]
+    pub fn pos(&self) -> u64 {
+        self.pipe.lock().pos
+    }
+
+    /// Bytes held now.
+    #[cfg(test)]
+    pub fn held(&self) -> u64 {
+        self.pipe.lock().held()
     }
 
     /// Whether a read at `offset` can be served without a new transfer: it lies within what
     /// is held, or at most `skip` bytes ahead of it.
     pub fn covers(&self, offset: u64, skip: u64) -> bool {
-        offset >= self.low() && offset <= self.pos() + skip
+        let st = self.pipe.lock();
+        offset >= st.low() && offset <= st.pos + skip
     }
 
-    /// Waits for the next chunk from the thread; resumes a released stream.
-    fn recv(&mut self) -> Chunk {
-        loop {
-            let Some(pipe) = self.pipe.as_ref() else {
-                return Err(RemoteError::Other("the download has ended".into()));
-            };
-            let paused = {
-                let mut q = pipe.lock();
-                loop {
-                    if let Some(c) = q.chunks.pop_front() {
-                        pipe.cv.notify_all();
-                        return c;
-                    }
-                    if q.paused {
-                        break true;
-                    }
-                    q = pipe.cv.wait(q).unwrap_or_else(|p| p.into_inner());
-                }
-            };
-            if paused {
-                let Some(reopen) = self.reopen.clone() else {
-                    return Err(RemoteError::Other(
-                        "the download was released while idle".into(),
-                    ));
-                };
-                log::debug!("resuming an idle download at {}", self.pos());
-                let stream = reopen(self.pos())?;
-                self.pipe =
-                    Some(spawn(stream).map_err(|e| RemoteError::Other(e.to_string().into()))?);
-            }
-        }
+    /// End of file, once seen.
+    pub fn eof(&self) -> Option<u64> {
+        let st = self.pipe.lock();
+        matches!(st.end, Some(Ok(()))).then_some(st.pos)
     }
 
-    /// Takes the next chunk into `cur`; false at end of file.
-    fn next(&mut self) -> Result<bool, RemoteError> {
-        if self.eof.is_some() {
-            return Ok(false);
-        }
-        let data = match self.recv() {
-            Ok(d) => d,
-            Err(e) => {
-                self.stop();
-                return Err(e);
-            }
-        };
-        if data.is_empty() {
-            self.eof = Some(self.pos());
-            self.stop();
-            return Ok(false);
-        }
-        let old = std::mem::replace(&mut self.cur, data);
-        let old_start = self.cur_start;
-        self.cur_start += old.len() as u64;
-        if !old.is_empty() {
-            self.back_bytes += old.len();
-            self.back.push_back((old_start, old));
-            // Drop the oldest chunks beyond the window, but never one holding bytes of the
-            // read being served (it may start in the oldest chunk and end in the new one).
-            while self.back_bytes > BACK {
-                let evictable = self
-                    .back
-                    .front()
-                    .is_some_and(|(o, c)| o + c.len() as u64 <= self.pin);
-                if !evictable {
-                    break;
-                }
-                if let Some((_, c)) = self.back.pop_front() {
-                    self.back_bytes -= c.len();
-                    self.recycle(c);
-                }
-            }
-        }
-        Ok(true)
+    /// Makes `[offset, offset + size)` held (or reaches the end of the file); the data may
+    /// be reclaimed again once this returns (`read_with` pulls again).
+    pub fn pull(&mut self, offset: u64, size: usize) -> Result<(), RemoteError> {
+        self.serve(offset, size, false, |_| ())
     }
 
-    /// Hands a used buffer back to the producer.
-    fn recycle(&self, buf: Vec<u8>) {
-        if let Some(pipe) = self.pipe.as_ref() {
-            let mut q = pipe.lock();
-            if q.free.len() < DEPTH {
-                q.free.push(buf);
-            }
-        }
-    }
-
-    /// Tells the thread to stop.
-    fn stop(&mut self) {
-        if let Some(pipe) = self.pipe.take() {
-            pipe.lock().gone = true;
-            pipe.cv.notify_all();
-        }
-    }
-
-    /// Copies what is held of `[offset, offset + want)` into `out`, in order.
-    fn copy_held(&self, offset: u64, want: usize, out: &mut Vec<u8>) {
-        let chunks = self
-            .back
-            .iter()
-            .map(|(o, c)| (*o, c.as_slice()))
-            .chain(std::iter::once((self.cur_start, self.cur.as_slice())));
-        for (start, c) in chunks {
-            let at = offset + out.len() as u64;
-            if out.len() >= want {
-                break;
-            }
-            let end = start + c.len() as u64;
-            if at >= start && at < end {
-                let from = (at - start) as usize;
-                let take = (c.len() - from).min(want - out.len());
-                out.extend_from_slice(&c[from..from + take]);
-            }
-        }
-    }
-
-    /// Reads `size` bytes at `offset` (short at end of file). `offset` must be covered.
+    /// Reads `size` bytes at `offset` (short at end of file).
     #[cfg(test)]
     pub fn read(&mut self, offset: u64, size: usize) -> Result<Vec<u8>, RemoteError> {
         self.read_with(offset, size, <[u8]>::to_vec)
     }
 
-    /// Takes chunks from the thread until `[offset, offset + size)` is held or the file
-    /// ended ([`Prefetcher::eof`]). `offset` must be covered.
-    pub fn pull(&mut self, offset: u64, size: usize) -> Result<(), RemoteError> {
-        let want_end = offset + size as u64;
-        self.pin = offset;
-        while self.pos() < want_end && self.next()? {}
-        Ok(())
-    }
-
-    /// Like [`Prefetcher::read`], handing the bytes to `f`: without a copy when they lie in
-    /// one chunk (the usual case: the kernel's reads are smaller than the chunks).
+    /// Hands the bytes of `[offset, offset + size)` (short at the end) to `f`: without a copy
+    /// when they lie in one chunk (the usual case: chunks are aligned and larger than the
+    /// kernel's reads).
     pub fn read_with<R>(
         &mut self,
         offset: u64,
         size: usize,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, RemoteError> {
-        let want_end = offset + size as u64;
-        self.pull(offset, size)?;
-        let end = want_end.min(self.pos());
-        let chunks = self
-            .back
-            .iter()
-            .map(|(o, c)| (*o, c.as_slice()))
-            .chain(std::iter::once((self.cur_start, self.cur.as_slice())));
-        for (start, c) in chunks {
-            let stop = start + c.len() as u64;
-            if offset >= start && end <= stop && offset <= end {
-                let from = (offset - start) as usize;
-                return Ok(f(&c[from..from + (end - offset) as usize]));
-            }
-        }
-        let mut out = Vec::with_capacity(size);
-        self.copy_held(offset, size, &mut out);
-        Ok(f(&out))
+        self.serve(offset, size, true, f)
     }
 
-    /// End of file, once seen.
-    pub fn eof(&self) -> Option<u64> {
-        self.eof
+    /// Gets `[offset, offset + size)` held (or the end of the file), then, with `deliver`,
+    /// hands it to `f`.
+    fn serve<R>(
+        &mut self,
+        offset: u64,
+        size: usize,
+        deliver: bool,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, RemoteError> {
+        let want = offset + size as u64;
+        // The reader's own buffer: taken when the thread is starved (lent to it), or to join
+        // chunks.
+        let mut mine: Option<Buf> = None;
+        let pipe = &*self.pipe;
+        let mut st = pipe.lock();
+        st.last_read = Some(Instant::now());
+        loop {
+            st.pin = Some((offset, want));
+            if offset < st.low() {
+                // What was read there has been dropped: a transfer from `offset`.
+                st = self.restart(st, offset, true)?;
+                continue;
+            }
+            let eof = matches!(st.end, Some(Ok(())));
+            // At the end of the file a read is short, or empty beyond it.
+            let stop = if eof {
+                want.min(st.pos).max(offset)
+            } else {
+                want
+            };
+            if st.pos >= stop || eof {
+                if !deliver || offset == stop {
+                    let r = f(&[]);
+                    self.served(st, stop);
+                    return Ok(r);
+                }
+                if let Some(d) = st.one_chunk(offset, stop) {
+                    let r = f(d);
+                    self.served(st, stop);
+                    return Ok(r);
+                }
+                let n = (stop - offset) as usize;
+                match mine.as_mut() {
+                    Some(b) if b.capacity() >= n => {
+                        b.set_len(n);
+                        let got = st.copy_held(offset, b);
+                        let r = f(&b[..got]);
+                        self.served(st, stop);
+                        return Ok(r);
+                    }
+                    _ => {
+                        st = self.take_mine(st, &mut mine, n);
+                        continue;
+                    }
+                }
+            }
+            if let Some(Err(e)) = &st.end {
+                let e = e.clone();
+                st.pin = None;
+                return Err(e);
+            }
+            if !st.running {
+                let (at, gap) = (offset.max(st.pos), offset > st.pos);
+                st = self.restart(st, at, gap)?;
+                continue;
+            }
+            if st.starved && st.demand.is_none() {
+                let n = (want - offset) as usize;
+                match mine.take() {
+                    Some(mut b) if b.capacity() >= n => {
+                        // Lend it: what is held of the request goes in first, the thread
+                        // reads the rest into it (no other memory needed).
+                        b.set_len(n);
+                        let (start, filled) = if offset <= st.pos {
+                            let k = (st.pos - offset) as usize;
+                            (offset, st.copy_held(offset, &mut b[..k]))
+                        } else {
+                            (offset, 0)
+                        };
+                        st.demand = Some(Demand {
+                            buf: b,
+                            start,
+                            filled,
+                        });
+                        pipe.cv.notify_all();
+                    }
+                    _ => {
+                        st = self.take_mine(st, &mut mine, n);
+                        continue;
+                    }
+                }
+            }
+            pipe.cv.notify_all();
+            st = pipe.wait(st, Duration::from_millis(50));
+        }
     }
+
+    /// After a read of `[.., stop)`: the reader is there; data too far behind goes.
+    fn served(&self, mut st: MutexGuard<'_, State>, stop: u64) {
+        st.pin = None;
+        st.read_at = st.read_at.max(stop);
+        let back = BACK.min(self.pipe.window(&st));
+        let keep = st.read_at.saturating_sub(back);
+        st.drop_before(keep);
+        self.pipe.cv.notify_all();
+    }
+
+    /// Takes a buffer of `n` bytes from the budget into `mine` (dropping a smaller one
+    /// first), waiting its turn without holding the pipe's lock, any other buffer, or a pin
+    /// (the held chunks stay reclaimable meanwhile).
+    fn take_mine<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        mine: &mut Option<Buf>,
+        n: usize,
+    ) -> MutexGuard<'a, State> {
+        st.pin = None;
+        drop(st);
+        *mine = None;
+        *mine = Some(self.pipe.budget.take(n));
+        self.pipe.lock()
+    }
+
+    /// Starts a transfer at `at` (a new thread); `fresh`: the held data is dropped first (it
+    /// would not be contiguous with the new transfer).
+    fn restart<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        at: u64,
+        fresh: bool,
+    ) -> Result<MutexGuard<'a, State>, RemoteError> {
+        st.generation += 1;
+        let generation = st.generation;
+        if fresh || at != st.pos {
+            st.chunks.clear();
+            st.read_at = at;
+        }
+        st.pos = at;
+        st.started = at;
+        st.end = None;
+        st.starved = false;
+        st.running = false;
+        st.pin = None;
+        if fresh && let Some(d) = st.demand.as_mut() {
+            // Lent, not taken by the thread that stopped: the new one fills it from `at`.
+            d.start = at;
+            d.filled = 0;
+        }
+        self.pipe.cv.notify_all();
+        let Some(reopen) = self.reopen.clone() else {
+            return Err(RemoteError::Other(
+                "the download was released while idle".into(),
+            ));
+        };
+        drop(st);
+        log::debug!("resuming a download at {at}");
+        let stream = reopen(at)?;
+        let mut st = self.pipe.lock();
+        if st.generation != generation {
+            // Replaced meanwhile (reclaimed): the next turn starts again.
+            return Ok(st);
+        }
+        st.running = true;
+        if let Err(e) = spawn(stream, &self.pipe, generation) {
+            st.running = false;
+            return Err(RemoteError::Other(e.to_string().into()));
+        }
+        Ok(st)
+    }
+}
+
+fn spawn(stream: Box<dyn ReadStream>, pipe: &Arc<Pipe>, generation: u64) -> std::io::Result<()> {
+    let theirs = Arc::clone(pipe);
+    std::thread::Builder::new()
+        .name("ftpfs-prefetch".into())
+        .stack_size(STACK)
+        .spawn(move || pump(stream, theirs, generation))?;
+    Ok(())
 }
 
 impl Drop for Prefetcher {
     fn drop(&mut self) {
-        self.stop();
+        let mut st = self.pipe.lock();
+        st.gone = true;
+        st.generation += 1;
+        st.chunks.clear();
+        st.demand = None;
+        self.pipe.cv.notify_all();
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Bytes {
-        data: Vec<u8>,
-        pos: usize,
-        fail_at: Option<usize>,
-    }
-
-    impl ReadStream for Bytes {
-        fn read(&mut self, buf: &mut [u8]) -> Result<usize, RemoteError> {
-            if self.fail_at.is_some_and(|f| self.pos >= f) {
-                return Err(RemoteError::Timeout("stalled".into()));
-            }
-            let n = buf.len().min(self.data.len() - self.pos).min(10_000);
-            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-            self.pos += n;
-            Ok(n)
-        }
-        fn close(self: Box<Self>) {}
-    }
-
-    fn bytes(data: Vec<u8>) -> Bytes {
-        Bytes {
-            data,
-            pos: 0,
-            fail_at: None,
-        }
-    }
-
-    fn data(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 7 % 251) as u8).collect()
-    }
-
-    #[test]
-    fn sequential_and_slightly_out_of_order_reads() {
-        let d = data(5 << 20);
-        let s = bytes(d.clone());
-        let mut p = Prefetcher::start(Box::new(s), 0).expect("start");
-        let mut off = 0u64;
-        while off < d.len() as u64 {
-            // Read the next two blocks in swapped order, as parallel read-ahead may.
-            let b = 128 << 10;
-            let second = p.read(off + b, b as usize).expect("read");
-            assert!(p.covers(off, 0));
-            let first = p.read(off, b as usize).expect("read");
-            assert_eq!(
-                first,
-                &d[off as usize..(off + b).min(d.len() as u64) as usize]
-            );
-            let s2 = ((off + b) as usize).min(d.len());
-            assert_eq!(second, &d[s2..((off + 2 * b) as usize).min(d.len())]);
-            off += 2 * b;
-        }
-        assert_eq!(p.read(d.len() as u64, 10).expect("eof").len(), 0);
-        assert_eq!(p.eof(), Some(d.len() as u64));
-    }
-
-    /// Reads that start in the oldest held bytes and run past what was pulled are served whole.
-    #[test]
-    fn reads_from_the_oldest_held_bytes_into_unpulled_data_are_whole() {
-        let d = data(12 << 20);
-        let s = bytes(d.clone());
-        let mut p = Prefetcher::start(Box::new(s), 0).expect("start");
-        // Pull far enough that `back` is full, then read from its oldest bytes across into
-        // data not pulled yet, in several shapes.
-        let mut off = 0u64;
-        for step in [3u64 << 20, 3 << 20, 2 << 20] {
-            p.read(off + step, 4096).expect("pull");
-            let low = p.low();
-            let len = (p.pos() - low) as usize + 300_000;
-            let got = p.read(low, len.clamp(300_000, 1 << 20)).expect("span");
-            assert_eq!(got, &d[low as usize..low as usize + got.len()]);
-            assert!(!got.is_empty());
-            off += step;
-        }
-    }
-
-    #[test]
-    fn an_idle_stream_is_released_and_resumed_at_its_offset() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let d = Arc::new(data(20 << 20));
-        let opens = Arc::new(AtomicUsize::new(0));
-        let reopen: Reopen = {
-            let (d, opens) = (Arc::clone(&d), Arc::clone(&opens));
-            Arc::new(move |off| {
-                opens.fetch_add(1, Ordering::SeqCst);
-                Ok(Box::new(Bytes {
-                    data: d[off as usize..].to_vec(),
-                    pos: 0,
-                    fail_at: None,
-                }) as Box<dyn ReadStream>)
-            })
-        };
-        let first = reopen(0).expect("open");
-        let mut p = Prefetcher::start_with(first, 0, reopen).expect("start");
-        assert_eq!(p.read(0, 1000).expect("read"), &d[..1000]);
-        // Leave it idle past the release time: the producer stops with a full queue.
-        std::thread::sleep(IDLE_RELEASE * 3);
-        let mut off = 1000u64;
-        while off < d.len() as u64 {
-            let got = p.read(off, 1 << 20).expect("read after release");
-            assert_eq!(got, &d[off as usize..(off as usize + got.len())]);
-            off += got.len() as u64;
-        }
-        assert_eq!(opens.load(Ordering::SeqCst), 2, "resumed exactly once");
-    }
-
-    /// A download that says another request waits for its connection.
-    struct Asked {
-        inner: Bytes,
-        closed: Arc<std::sync::atomic::AtomicUsize>,
-    }
-
-    impl ReadStream for Asked {
-        fn read(&mut self, buf: &mut [u8]) -> Result<usize, RemoteError> {
-            self.inner.read(buf)
-        }
-        fn close(self: Box<Self>) {
-            self.closed
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-        fn wanted(&self) -> Wanted {
-            Wanted::IfPaused
-        }
-    }
-
-    #[test]
-    fn a_paused_reader_gives_its_connection_to_a_waiting_request_at_once() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let d = Arc::new(data(20 << 20));
-        let closed = Arc::new(AtomicUsize::new(0));
-        let reopen: Reopen = {
-            let (d, closed) = (Arc::clone(&d), Arc::clone(&closed));
-            Arc::new(move |off| {
-                Ok(Box::new(Asked {
-                    inner: bytes(d[off as usize..].to_vec()),
-                    closed: Arc::clone(&closed),
-                }) as Box<dyn ReadStream>)
-            })
-        };
-        let started = Instant::now();
-        let mut p = Prefetcher::start_with(reopen(0).expect("open"), 0, reopen).expect("start");
-        assert_eq!(p.read(0, 1000).expect("read"), &d[..1000]);
-        // The queue fills at once; the stream is given back after YIELD_AFTER, long before
-        // IDLE_RELEASE.
-        while closed.load(Ordering::SeqCst) == 0 && started.elapsed() < IDLE_RELEASE {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        assert_eq!(closed.load(Ordering::SeqCst), 1, "not given back in time");
-        let mut off = 1000u64;
-        while off < d.len() as u64 {
-            let got = p.read(off, 1 << 20).expect("read after yielding");
-            assert_eq!(got, &d[off as usize..(off as usize + got.len())]);
-            off += got.len() as u64;
-        }
-    }
-
-    /// A download that a waiting listing needs now (a pool of one).
-    struct Needed(Bytes);
-
-    impl ReadStream for Needed {
-        fn read(&mut self, buf: &mut [u8]) -> Result<usize, RemoteError> {
-            self.0.read(buf)
-        }
-        fn close(self: Box<Self>) {}
-        fn wanted(&self) -> Wanted {
-            Wanted::Now
-        }
-    }
-
-    #[test]
-    fn a_busy_reader_gives_the_only_connection_to_a_listing_after_each_chunk() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let d = Arc::new(data(3 << 20));
-        let opens = Arc::new(AtomicUsize::new(0));
-        let reopen: Reopen = {
-            let (d, opens) = (Arc::clone(&d), Arc::clone(&opens));
-            Arc::new(move |off| {
-                opens.fetch_add(1, Ordering::SeqCst);
-                Ok(Box::new(Needed(bytes(d[off as usize..].to_vec()))) as Box<dyn ReadStream>)
-            })
-        };
-        let mut p = Prefetcher::start_with(reopen(0).expect("open"), 0, reopen).expect("start");
-        let mut off = 0u64;
-        while off < d.len() as u64 {
-            let got = p.read(off, 128 << 10).expect("read");
-            assert_eq!(got, &d[off as usize..(off as usize + got.len())]);
-            off += got.len() as u64;
-        }
-        // One chunk (64 KiB after each resume) per transfer.
-        assert_eq!(opens.load(Ordering::SeqCst), (3 << 20) / FIRST_CHUNK);
-    }
-
-    #[test]
-    fn starts_at_an_offset_and_reports_errors_after_the_data() {
-        let d = data(1 << 20);
-        let s = Bytes {
-            data: d[1000..].to_vec(),
-            pos: 0,
-            fail_at: Some(300_000),
-        };
-        let mut p = Prefetcher::start(Box::new(s), 1000).expect("start");
-        assert_eq!(
-            p.read(1000, 200_000).expect("data first"),
-            &d[1000..201_000]
-        );
-        assert!(p.read(201_000, 200_000).is_err());
-        assert!(!p.covers(0, 0));
-    }
-}
+#[path = "prefetch_tests.rs"]
+mod tests;

@@ -100,7 +100,7 @@ impl ReadState {
             // An idle download gives its connection back; reading on resumes with REST.
             let (remote, path) = (Arc::clone(&fs.remote), self.path.clone());
             let reopen: Reopen = Arc::new(move |at| remote.open_read(&path, at));
-            let p = Prefetcher::start_with(s, offset, reopen)
+            let p = Prefetcher::start_with(s, offset, reopen, fs.budget())
                 .map_err(|e| FsError::new(libc::EIO, format!("{}: {e}", self.path)))?;
             self.pf = Some(p);
         }

@@ -8,7 +8,9 @@
 //!   parts of the local file hold real data (fetched or written). A byte in `[0, base)` not
 //!   in `have` is fetched (in [`BLOCK`]-aligned pieces) before it is read or uploaded; a byte
 //!   at or beyond `base` not in `have` is a hole and reads as zero (sparse extension).
-//! - Memory stays bounded: data moves through one buffer of at most [`BLOCK`] bytes.
+//! - Memory stays bounded: data moves through buffers of the mount's budget
+//!   ([`crate::memory`]), at most [`BLOCK`] bytes each, one at a time (a buffer on its way to
+//!   the server is the upload queue's), and never two taken at once by one caller.
 //! - Disk use of all staged copies together (`have` totals) stays under the store's limit;
 //!   a write or fetch that would pass it fails with ENOSPC before touching the file.
 //! - The local file is deleted when the copy is dropped, unless an upload failed: then it
@@ -23,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ranges::Ranges;
 use super::{FsError, FsResult};
+use crate::memory::{Budget, Buf};
 use crate::remote::{Remote, RemoteError};
 
 /// Fetch granularity: missing data is downloaded in aligned pieces of this size.
@@ -32,15 +35,17 @@ pub(super) const BLOCK: u64 = 1 << 20;
 pub(super) struct Store {
     dir: PathBuf,
     max: u64,
+    budget: Budget,
     used: AtomicU64,
     seq: AtomicU64,
 }
 
 impl Store {
-    pub fn new(dir: PathBuf, max: u64) -> Self {
+    pub fn new(dir: PathBuf, max: u64, budget: Budget) -> Self {
         Store {
             dir,
             max,
+            budget,
             used: AtomicU64::new(0),
             seq: AtomicU64::new(0),
         }
@@ -212,8 +217,9 @@ impl Staged {
     /// transfer that ends early is an error (EIO), never zeros: the copy would upload them.
     fn fetch(&mut self, remote: &dyn Remote, s: u64, e: u64) -> FsResult<()> {
         let fail = |err: &RemoteError| FsError::remote("download (staging)", &self.path, err);
+        // The buffer first: no wait for memory while holding a connection.
+        let mut buf = self.buf((e - s).min(256 << 10));
         let mut stream = remote.open_read(&self.path, s).map_err(|e| fail(&e))?;
-        let mut buf = vec![0u8; (e - s).min(256 << 10) as usize];
         let mut pos = s;
         while pos < e {
             let want = ((e - pos) as usize).min(buf.len());
@@ -249,14 +255,21 @@ impl Staged {
         Ok(())
     }
 
+    /// A buffer of the mount's budget of up to `n` bytes (waits for room).
+    fn buf(&self, n: u64) -> Buf {
+        let b = &self.store.budget;
+        b.take((n as usize).min(b.max_grant()))
+    }
+
     /// Up to `len` bytes at `off` (short at the end of the file).
-    pub fn read(&mut self, remote: &dyn Remote, off: u64, len: usize) -> FsResult<Vec<u8>> {
+    pub fn read(&mut self, remote: &dyn Remote, off: u64, len: usize) -> FsResult<Buf> {
         if off >= self.size {
-            return Ok(Vec::new());
+            return Ok(Buf::unbudgeted(Vec::new()));
         }
         let end = (off + len as u64).min(self.size);
         self.fill(remote, off, end)?;
-        let mut buf = vec![0u8; (end - off) as usize];
+        // Taken after the fetches (their buffer is back): never two at once.
+        let mut buf = self.store.budget.take((end - off) as usize);
         self.file
             .read_exact_at(&mut buf, off)
             .map_err(|e| io_err(&self.path, "read", e))?;
@@ -310,19 +323,32 @@ impl Staged {
     pub fn upload(&mut self, remote: &dyn Remote, to: &str) -> Result<u64, UploadError> {
         self.fill(remote, 0, self.base)
             .map_err(UploadError::Local)?;
+        // Two buffers, taken before the STOR (no wait for memory while holding its
+        // connection; the second only if free at once), cycled through the upload: one is
+        // filled from the local file while the other is on the wire.
+        let piece = self.size.clamp(1, BLOCK);
+        let mut free = vec![self.buf(piece)];
+        let b = &self.store.budget;
+        free.extend(b.try_take((piece as usize).min(b.max_grant())));
+        let depth = free.len();
         let mut s = remote.open_write(to).map_err(UploadError::Remote)?;
-        let mut buf = vec![0u8; self.size.min(BLOCK) as usize];
         let mut pos = 0;
         while pos < self.size {
-            let n = ((self.size - pos) as usize).min(buf.len());
-            if let Err(e) = self.file.read_exact_at(&mut buf[..n], pos) {
+            let Some(mut buf) = free.pop() else {
+                let e = RemoteError::Other("upload: no buffer came back".into());
+                return Err(UploadError::Remote(s.finish().err().unwrap_or(e)));
+            };
+            buf.set_len(((self.size - pos) as usize).min(buf.capacity()));
+            let n = buf.len();
+            if let Err(e) = self.file.read_exact_at(&mut buf, pos) {
                 // End the STOR; the server keeps what it got, the caller reports the error.
                 let _ = s.finish();
                 return Err(UploadError::Local(io_err(&self.path, "read", e)));
             }
-            if let Err(e) = s.write_all(&buf[..n]) {
+            match s.write_keep(buf, depth) {
+                Ok(back) => free.extend(back),
                 // The server may have said why (552 quota...): finishing reads its reply.
-                return Err(UploadError::Remote(s.finish().err().unwrap_or(e)));
+                Err(e) => return Err(UploadError::Remote(s.finish().err().unwrap_or(e))),
             }
             pos += n as u64;
         }

@@ -28,6 +28,7 @@ pub(super) fn test_config() -> FsConfig {
         cache_dir: dir.join("cache"),
         cache_max_size: 1 << 30,
         atomic_replace: false,
+        budget: crate::memory::Budget::new(64 << 20),
     }
 }
 

@@ -5,6 +5,15 @@
 //! Invariants: no logic here beyond type conversion — every behaviour lives in [`crate::fs`],
 //! where it is tested without FUSE. Names are bytes to the kernel and `String`s to the core:
 //! they cross here through [`crate::names`], losslessly both ways.
+//!
+//! Threads: fuser reads requests on [`crate::memory::sizing::RECEIVERS`] thread(s); every
+//! request that may wait runs on a [`workers::Workers`] thread (as many as the work needs),
+//! and only requests answered from memory at once (forget, releasedir, statfs, the ENOSYS
+//! ones) are answered on the receiving thread. A write's data is copied from fuser's buffer
+//! into a buffer of the memory budget before it leaves the receiving thread (the receiver
+//! waits there when the budget is full: the kernel then holds further requests).
+
+mod workers;
 
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
@@ -24,9 +33,9 @@ use crate::fs::{Attr, Fs, FsError, Notice, SetAttr, SetTime};
 use crate::names;
 use crate::remote::FileKind;
 
-/// Largest read/write request we ask the kernel for; also the preferred I/O size reported in
-/// `st_blksize`, so that `cp` and friends write in 1 MiB pieces instead of 128 KiB.
-const MAX_IO: u32 = 1 << 20;
+/// The preferred I/O size reported in `st_blksize`, so that `cp` and friends write in 1 MiB
+/// pieces instead of 128 KiB (the kernel splits them when `max_write` is smaller).
+const BLKSIZE: u32 = 1 << 20;
 
 /// Sends the core's notices ([`Notice`]) to the kernel from a thread of its own. A notice
 /// that drops cached pages waits until the kernel unlocks them, which it does only once the
@@ -53,15 +62,32 @@ pub fn start_notifier(fs: &Fs, notifier: fuser::Notifier) -> std::io::Result<()>
 /// fuser's `Filesystem` over the core.
 pub struct FuseAdapter {
     fs: Arc<Fs>,
+    workers: workers::Workers,
+    /// Largest read and write request asked of the kernel.
+    max_io: u32,
 }
 
 impl FuseAdapter {
-    pub fn new(fs: Arc<Fs>) -> Self {
-        FuseAdapter { fs }
+    /// The adapter for `fs`, running requests on up to `workers` threads, asking the kernel
+    /// for requests of at most `max_io` bytes.
+    pub fn new(fs: Arc<Fs>, workers: usize, max_io: u32) -> Self {
+        let weak = Arc::downgrade(&fs);
+        let on_idle = move || {
+            if let Some(fs) = weak.upgrade() {
+                fs.idle();
+            }
+        };
+        FuseAdapter {
+            fs,
+            workers: workers::Workers::new(workers, on_idle),
+            max_io,
+        }
     }
 
-    fn ttl(&self) -> Duration {
-        self.fs.kernel_ttl()
+    /// Runs `f` with the core on a worker thread.
+    fn spawn(&self, f: impl FnOnce(&Fs) + Send + 'static) {
+        let fs = Arc::clone(&self.fs);
+        self.workers.run(move || f(&fs));
     }
 }
 
@@ -80,7 +106,7 @@ fn attr(a: &Attr) -> FileAttr {
         uid: a.uid,
         gid: a.gid,
         rdev: 0,
-        blksize: MAX_IO,
+        blksize: BLKSIZE,
         flags: 0,
     }
 }
@@ -122,6 +148,11 @@ fn name(n: &OsStr) -> Result<Cow<'_, str>, Errno> {
     Ok(names::decode(n.as_bytes()))
 }
 
+/// A kernel name, owned (to take it to a worker thread).
+fn owned(n: &OsStr) -> OsString {
+    n.to_os_string()
+}
+
 /// A core name as the kernel's bytes.
 fn os(n: &str) -> Cow<'_, OsStr> {
     match names::encode(n) {
@@ -137,7 +168,21 @@ fn set_time(t: Option<TimeOrNow>) -> Option<SetTime> {
     })
 }
 
+/// How long the end of the session waits for requests still running.
+const DRAIN: Duration = Duration::from_secs(60);
+
 impl Filesystem for FuseAdapter {
+    /// The session ends (unmount): requests still running on worker threads (a RELEASE that
+    /// trails the last close, say) finish before the core shuts down.
+    fn destroy(&mut self) {
+        if !self.workers.wait_idle(DRAIN) {
+            log::warn!(
+                "requests still running after {} s at unmount",
+                DRAIN.as_secs()
+            );
+        }
+    }
+
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // O_TRUNC arrives with open() instead of as a separate truncate, so a truncating open
         // is one STOR, not an empty STOR followed by another.
@@ -148,17 +193,24 @@ impl Filesystem for FuseAdapter {
         {
             log::debug!("kernel lacks {missing:?}");
         }
-        let _ = config.set_max_write(MAX_IO);
-        let _ = config.set_max_readahead(MAX_IO);
+        if let Err(max) = config.set_max_write(self.max_io) {
+            log::debug!("kernel takes writes of at most {max} bytes");
+        }
+        if let Err(max) = config.set_max_readahead(self.max_io) {
+            log::debug!("kernel reads ahead at most {max} bytes");
+        }
         Ok(())
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
-        let r = name(n).and_then(|n| self.fs.lookup(parent.0, &n).map_err(|e| fail("lookup", e)));
-        match r {
-            Ok(a) => reply.entry(&self.ttl(), &attr(&a), Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        let n = owned(n);
+        self.spawn(move |fs| {
+            let r = name(&n).and_then(|n| fs.lookup(parent.0, &n).map_err(|e| fail("lookup", e)));
+            match r {
+                Ok(a) => reply.entry(&fs.kernel_ttl(), &attr(&a), Generation(0)),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -166,10 +218,10 @@ impl Filesystem for FuseAdapter {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.fs.getattr(ino.0) {
-            Ok(a) => reply.attr(&self.ttl(), &attr(&a)),
+        self.spawn(move |fs| match fs.getattr(ino.0) {
+            Ok(a) => reply.attr(&fs.kernel_ttl(), &attr(&a)),
             Err(e) => reply.error(fail("getattr", e)),
-        }
+        });
     }
 
     fn setattr(
@@ -198,17 +250,17 @@ impl Filesystem for FuseAdapter {
             atime: set_time(atime),
             mtime: set_time(mtime),
         };
-        match self.fs.setattr(ino.0, fh.map(|f| f.0), set) {
-            Ok(a) => reply.attr(&self.ttl(), &attr(&a)),
+        self.spawn(move |fs| match fs.setattr(ino.0, fh.map(|f| f.0), set) {
+            Ok(a) => reply.attr(&fs.kernel_ttl(), &attr(&a)),
             Err(e) => reply.error(fail("setattr", e)),
-        }
+        });
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.fs.readlink(ino.0) {
+        self.spawn(move |fs| match fs.readlink(ino.0) {
             Ok(t) => reply.data(&names::encode(&t)),
             Err(e) => reply.error(fail("readlink", e)),
-        }
+        });
     }
 
     fn mkdir(
@@ -220,31 +272,39 @@ impl Filesystem for FuseAdapter {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let r = name(n).and_then(|n| {
-            self.fs
-                .mkdir(parent.0, &n, mode & !umask)
-                .map_err(|e| fail("mkdir", e))
+        let n = owned(n);
+        self.spawn(move |fs| {
+            let r = name(&n).and_then(|n| {
+                fs.mkdir(parent.0, &n, mode & !umask)
+                    .map_err(|e| fail("mkdir", e))
+            });
+            match r {
+                Ok(a) => reply.entry(&fs.kernel_ttl(), &attr(&a), Generation(0)),
+                Err(e) => reply.error(e),
+            }
         });
-        match r {
-            Ok(a) => reply.entry(&self.ttl(), &attr(&a), Generation(0)),
-            Err(e) => reply.error(e),
-        }
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
-        let r = name(n).and_then(|n| self.fs.unlink(parent.0, &n).map_err(|e| fail("unlink", e)));
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        let n = owned(n);
+        self.spawn(move |fs| {
+            let r = name(&n).and_then(|n| fs.unlink(parent.0, &n).map_err(|e| fail("unlink", e)));
+            match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
-        let r = name(n).and_then(|n| self.fs.rmdir(parent.0, &n).map_err(|e| fail("rmdir", e)));
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        let n = owned(n);
+        self.spawn(move |fs| {
+            let r = name(&n).and_then(|n| fs.rmdir(parent.0, &n).map_err(|e| fail("rmdir", e)));
+            match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn symlink(
@@ -255,16 +315,17 @@ impl Filesystem for FuseAdapter {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let r = name(link_name).and_then(|n| {
-            let t = names::decode(target.as_os_str().as_bytes());
-            self.fs
-                .symlink(parent.0, &n, &t)
-                .map_err(|e| fail("symlink", e))
+        let (n, target) = (owned(link_name), owned(target.as_os_str()));
+        self.spawn(move |fs| {
+            let r = name(&n).and_then(|n| {
+                let t = names::decode(target.as_bytes());
+                fs.symlink(parent.0, &n, &t).map_err(|e| fail("symlink", e))
+            });
+            match r {
+                Ok(a) => reply.entry(&fs.kernel_ttl(), &attr(&a), Generation(0)),
+                Err(e) => reply.error(e),
+            }
         });
-        match r {
-            Ok(a) => reply.entry(&self.ttl(), &attr(&a), Generation(0)),
-            Err(e) => reply.error(e),
-        }
     }
 
     fn link(
@@ -297,21 +358,23 @@ impl Filesystem for FuseAdapter {
             return reply.error(fail("rename", e));
         }
         let noreplace = flags.contains(RenameFlags::RENAME_NOREPLACE);
-        let r = name(n).and_then(|n| {
-            name(newname).and_then(|nn| {
-                self.fs
-                    .rename(parent.0, &n, newparent.0, &nn, noreplace)
-                    .map_err(|e| fail("rename", e))
-            })
+        let (n, newname) = (owned(n), owned(newname));
+        self.spawn(move |fs| {
+            let r = name(&n).and_then(|n| {
+                name(&newname).and_then(|nn| {
+                    fs.rename(parent.0, &n, newparent.0, &nn, noreplace)
+                        .map_err(|e| fail("rename", e))
+                })
+            });
+            match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.fs.open(ino.0, flags.0) {
+        self.spawn(move |fs| match fs.open(ino.0, flags.0) {
             Ok((fh, keep)) => reply.opened(
                 FileHandle(fh),
                 if keep {
@@ -321,7 +384,7 @@ impl Filesystem for FuseAdapter {
                 },
             ),
             Err(e) => reply.error(fail("open", e)),
-        }
+        });
     }
 
     fn read(
@@ -335,15 +398,17 @@ impl Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let mut reply = Some(reply);
-        let r = self.fs.read_with(fh.0, offset, size, |d| {
-            if let Some(r) = reply.take() {
-                r.data(d);
+        self.spawn(move |fs| {
+            let mut reply = Some(reply);
+            let r = fs.read_with(fh.0, offset, size, |d| {
+                if let Some(r) = reply.take() {
+                    r.data(d);
+                }
+            });
+            if let (Err(e), Some(r)) = (r, reply) {
+                r.error(fail("read", e));
             }
         });
-        if let (Err(e), Some(r)) = (r, reply) {
-            r.error(fail("read", e));
-        }
     }
 
     fn write(
@@ -358,10 +423,12 @@ impl Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.fs.write(fh.0, offset, data) {
+        // fuser reuses its buffer for the next request: the data is copied out here.
+        let data = self.fs.budget().copy_of(data);
+        self.spawn(move |fs| match fs.write_buf(fh.0, offset, data) {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(fail("write", e)),
-        }
+        });
     }
 
     fn flush(
@@ -372,10 +439,10 @@ impl Filesystem for FuseAdapter {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        match self.fs.flush(fh.0) {
+        self.spawn(move |fs| match fs.flush(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(fail("close", e)),
-        }
+        });
     }
 
     fn fsync(
@@ -386,10 +453,10 @@ impl Filesystem for FuseAdapter {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.fs.flush(fh.0) {
+        self.spawn(move |fs| match fs.flush(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(fail("fsync", e)),
-        }
+        });
     }
 
     fn release(
@@ -402,17 +469,17 @@ impl Filesystem for FuseAdapter {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        match self.fs.release(fh.0) {
+        self.spawn(move |fs| match fs.release(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(fail("release", e)),
-        }
+        });
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.fs.opendir(ino.0) {
+        self.spawn(move |fs| match fs.opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(fail("opendir", e)),
-        }
+        });
     }
 
     fn readdir(
@@ -423,18 +490,20 @@ impl Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let r = self.fs.readdir(fh.0, offset, |item| {
-            reply.add(
-                INodeNo(item.ino),
-                item.next,
-                kind(item.kind),
-                os(&item.name),
-            )
+        self.spawn(move |fs| {
+            let r = fs.readdir(fh.0, offset, |item| {
+                reply.add(
+                    INodeNo(item.ino),
+                    item.next,
+                    kind(item.kind),
+                    os(&item.name),
+                )
+            });
+            match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(fail("readdir", e)),
+            }
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(fail("readdir", e)),
-        }
     }
 
     fn readdirplus(
@@ -445,29 +514,31 @@ impl Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let ttl = self.ttl();
-        let r = self.fs.readdirplus(fh.0, offset, |item| {
-            let Some(a) = item.attr else {
-                return false;
-            };
-            let full = reply.add(
-                INodeNo(a.ino),
-                item.next,
-                os(&item.name),
-                &ttl,
-                &attr(&a),
-                Generation(0),
-            );
-            // The kernel takes a reference for every entry but `.` and `..` that fits.
-            if full && item.name != "." && item.name != ".." {
-                self.fs.forget(a.ino, 1);
+        self.spawn(move |fs| {
+            let ttl = fs.kernel_ttl();
+            let r = fs.readdirplus(fh.0, offset, |item| {
+                let Some(a) = item.attr else {
+                    return false;
+                };
+                let full = reply.add(
+                    INodeNo(a.ino),
+                    item.next,
+                    os(&item.name),
+                    &ttl,
+                    &attr(&a),
+                    Generation(0),
+                );
+                // The kernel takes a reference for every entry but `.` and `..` that fits.
+                if full && item.name != "." && item.name != ".." {
+                    fs.forget(a.ino, 1);
+                }
+                full
+            });
+            match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(fail("readdirplus", e)),
             }
-            full
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(fail("readdirplus", e)),
-        }
     }
 
     fn releasedir(
@@ -578,20 +649,22 @@ impl Filesystem for FuseAdapter {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let r = name(n).and_then(|n| {
-            self.fs
-                .create(parent.0, &n, mode & !umask, flags)
-                .map_err(|e| fail("create", e))
+        let n = owned(n);
+        self.spawn(move |fs| {
+            let r = name(&n).and_then(|n| {
+                fs.create(parent.0, &n, mode & !umask, flags)
+                    .map_err(|e| fail("create", e))
+            });
+            match r {
+                Ok((a, fh)) => reply.created(
+                    &fs.kernel_ttl(),
+                    &attr(&a),
+                    Generation(0),
+                    FileHandle(fh),
+                    write_only(flags),
+                ),
+                Err(e) => reply.error(e),
+            }
         });
-        match r {
-            Ok((a, fh)) => reply.created(
-                &self.ttl(),
-                &attr(&a),
-                Generation(0),
-                FileHandle(fh),
-                write_only(flags),
-            ),
-            Err(e) => reply.error(e),
-        }
     }
 }

@@ -16,6 +16,8 @@ pub mod stats;
 
 use std::time::SystemTime;
 
+use crate::memory::Buf;
+
 /// What kind of object a directory entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
@@ -216,6 +218,17 @@ pub enum Wanted {
 /// [`WriteStream::finish`] returned `Ok`.
 pub trait WriteStream: Send {
     fn write_all(&mut self, data: &[u8]) -> RemoteResult<()>;
+    /// Like `write_all`, taking the buffer (an upload queue keeps it instead of a copy).
+    fn write_buf(&mut self, data: Buf) -> RemoteResult<()> {
+        self.write_all(&data)
+    }
+    /// Like `write_buf`, but the buffers come back once written, for the caller to fill
+    /// again: returns the oldest one once written when `depth` of them are out (else
+    /// `None`). A caller cycling through its own few buffers needs no new memory while it
+    /// holds the connection (staged-copy uploads).
+    fn write_keep(&mut self, data: Buf, _depth: usize) -> RemoteResult<Option<Buf>> {
+        self.write_all(&data).map(|()| Some(data))
+    }
     /// Closes the data connection and waits for the server's verdict (226).
     fn finish(self: Box<Self>) -> RemoteResult<()>;
 }

@@ -28,6 +28,7 @@ fn core() -> (Arc<Fs>, FakeRemote) {
             cache_dir: dir.join("cache"),
             cache_max_size: 1 << 20,
             atomic_replace: false,
+            budget: crate::memory::Budget::new(64 << 20),
         },
         Box::new(ManualClock::default()),
     );

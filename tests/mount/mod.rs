@@ -10,6 +10,7 @@ pub mod harness;
 mod hostile;
 mod listings;
 mod logs;
+mod memory;
 pub mod names;
 mod pjdfstest;
 mod posix;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use super::pool::Conn;
 use super::transfer::DataConn;
 use super::upload::Uploader;
+use crate::memory::Buf;
 use crate::remote::{ReadStream, RemoteError, RemoteResult, Wanted, WriteStream};
 
 /// How long a download that ran out of time fails again at once (see [`RecentTimeout`]).
@@ -200,16 +201,16 @@ impl FtpWrite {
 }
 
 impl FtpWrite {
-    fn write_inner(&mut self, data: &[u8]) -> RemoteResult<()> {
+    fn write_inner(&mut self, data: Buf) -> RemoteResult<()> {
         if let Some(up) = self.up.as_mut() {
-            return match up.write_all(data) {
+            return match up.write_buf(data) {
                 Ok(()) => Ok(()),
                 // The thread stopped at an earlier chunk's error: that error is the one.
                 Err(e) => self.stop_uploader().and(Err(e)),
             };
         }
         match self.dc.as_mut() {
-            Some(dc) => dc.write_all(data),
+            Some(dc) => dc.write_all(&data),
             None => Err(RemoteError::Other("upload already finished".into())),
         }
     }
@@ -219,6 +220,30 @@ impl WriteStream for FtpWrite {
     /// After a failed write nothing more is written (queued chunks were dropped): every
     /// later write and the finish report the first error.
     fn write_all(&mut self, data: &[u8]) -> RemoteResult<()> {
+        // Callers with a budget hand over buffers (`write_buf`); this copy is outside it.
+        self.write_buf(Buf::unbudgeted(data.to_vec()))
+    }
+
+    fn write_keep(&mut self, data: Buf, depth: usize) -> RemoteResult<Option<Buf>> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let r = match self.up.as_mut() {
+            Some(up) => match up.write_keep(data, depth) {
+                Ok(b) => Ok(b),
+                // The thread stopped at an earlier chunk's error: that error is the one.
+                Err(e) => self.stop_uploader().and(Err(e)),
+            },
+            None => match self.dc.as_mut() {
+                Some(dc) => dc.write_all(&data).map(|()| Some(data)),
+                None => Err(RemoteError::Other("upload already finished".into())),
+            },
+        };
+        r.inspect_err(|e| self.failed = Some(e.clone()))
+    }
+
+    /// The buffer goes to the upload thread's queue as it is (no copy).
+    fn write_buf(&mut self, data: Buf) -> RemoteResult<()> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
