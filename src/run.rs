@@ -88,6 +88,7 @@ struct Mounted {
     fs: Arc<Fs>,
     remote: Arc<FtpRemote>,
     stats: Arc<crate::stats::Source>,
+    stats_server: Option<crate::stats::Server>,
 }
 
 /// Connects, checks the root, mounts. Returns a one-line error on failure.
@@ -125,12 +126,13 @@ fn mount(cfg: &MountConfig) -> Result<Mounted, String> {
     .map_err(|e| format!("cannot mount on {}: {e}", cfg.mountpoint.display()))?;
     crate::fuse::start_notifier(&fs, session.notifier())
         .map_err(|e| format!("cannot start the kernel notifier: {e}"))?;
-    let stats = crate::stats::serve_mount(&fs, cfg);
+    let (stats, stats_server) = crate::stats::serve_mount(&fs, cfg);
     Ok(Mounted {
         session,
         fs,
         remote,
         stats,
+        stats_server,
     })
 }
 
@@ -182,6 +184,7 @@ fn serve(m: Mounted, set: libc::sigset_t, mountpoint: &std::path::Path) -> ExitC
         fs,
         remote,
         stats,
+        stats_server,
     } = m;
     let mut unmounter = session.unmount_callable();
     let mountpoint = mountpoint.to_path_buf();
@@ -218,6 +221,10 @@ fn serve(m: Mounted, set: libc::sigset_t, mountpoint: &std::path::Path) -> ExitC
         }
     });
     let result = session.run();
+    // The device number is free for the next mount now; so must be the socket named after it.
+    if let Some(s) = stats_server {
+        s.close();
+    }
     let clean = fs.shutdown();
     remote.shutdown();
     match result {

@@ -38,7 +38,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 pub use client::{DEFAULT_TIMEOUT, run_client};
-pub use server::{Access, socket_name, start_server};
+pub use server::{Access, Server, socket_name, start_server};
 pub use text::render;
 
 use crate::fs::Fs;
@@ -109,8 +109,11 @@ impl Source {
 
 /// Starts serving the statistics of the mount just made on `cfg.mountpoint` (a failure is
 /// logged, never fatal: the mount works without them) and returns the report's source (for
-/// SIGUSR1).
-pub fn serve_mount(fs: &Arc<Fs>, cfg: &crate::config::MountConfig) -> Arc<Source> {
+/// SIGUSR1) and the server, to close when the session ends.
+pub fn serve_mount(
+    fs: &Arc<Fs>,
+    cfg: &crate::config::MountConfig,
+) -> (Arc<Source>, Option<Server>) {
     let source = Arc::new(Source::new(Arc::clone(fs), &cfg.fsname, &cfg.mountpoint));
     let dev = mountinfo::read()
         .ok()
@@ -120,20 +123,23 @@ pub fn serve_mount(fs: &Arc<Fs>, cfg: &crate::config::MountConfig) -> Arc<Source
             "ftpfs stats: our mount on {} is not in /proc/self/mountinfo; no statistics",
             cfg.mountpoint.display()
         );
-        return source;
+        return (source, None);
     };
     let access = Access {
         // SAFETY: getuid has no preconditions.
         owner: unsafe { libc::getuid() },
         allow_other: cfg.allow_other,
     };
-    if let Err(e) = start_server(Arc::clone(&source), dev, access) {
-        log::warn!(
-            "ftpfs stats: cannot serve statistics on @{} ({e}); SIGUSR1 still logs them",
-            socket_name(dev)
-        );
+    match start_server(Arc::clone(&source), dev, access) {
+        Ok(server) => (source, Some(server)),
+        Err(e) => {
+            log::warn!(
+                "ftpfs stats: cannot serve statistics on @{} ({e}); SIGUSR1 still logs them",
+                socket_name(dev)
+            );
+            (source, None)
+        }
     }
-    source
 }
 
 #[cfg(test)]

@@ -10,12 +10,17 @@
 //!   a write that does not go through within [`WRITE_TIMEOUT`] is abandoned: a caller that
 //!   does not read cannot hold the thread for long, and no FUSE request ever waits on it.
 //! - A panic while building a report ends that answer only, not the thread.
+//! - The name is held only while the FUSE session runs ([`Server::close`]): the kernel gives
+//!   the device number to the next mount as soon as this one is gone, while this daemon may
+//!   still be finishing uploads. A daemon that finds the name taken keeps trying to bind it
+//!   (for [`TAKEOVER`]) instead of serving nothing.
 
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::Source;
@@ -69,25 +74,102 @@ pub(super) fn peer_uid(s: &UnixStream) -> io::Result<u32> {
     }
 }
 
-/// Binds the socket of the mount `dev` and answers on it from a thread of its own.
-pub fn start_server(source: Arc<Source>, dev: (u32, u32), access: Access) -> io::Result<()> {
+/// How long a daemon tries to take its socket's name while another process holds it: the
+/// daemon of an earlier mount that had the same device number (the kernel reuses them), which
+/// lets go of the name when its session ends ([`Server::close`]) or when it exits.
+const TAKEOVER: Duration = Duration::from_secs(120);
+
+/// The serving thread; [`Server::close`] frees the socket's name.
+pub struct Server {
+    addr: SocketAddr,
+    closing: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Stops answering and frees the socket's name (at the end of the FUSE session: the
+    /// device number may go to the next mount while this daemon still finishes uploads).
+    /// Waits for an answer being written (at most [`WRITE_TIMEOUT`]).
+    pub fn close(mut self) {
+        self.closing.store(true, Ordering::SeqCst);
+        // Wakes the thread's accept(); it sees `closing` and drops the listener.
+        let _ = UnixStream::connect_addr(&self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Binds the socket of the mount `dev` and answers on it from a thread of its own. When the
+/// name is taken (see [`TAKEOVER`]) the thread keeps trying to bind it meanwhile.
+pub fn start_server(source: Arc<Source>, dev: (u32, u32), access: Access) -> io::Result<Server> {
     let addr = SocketAddr::from_abstract_name(socket_name(dev).as_bytes())?;
-    let listener = UnixListener::bind_addr(&addr)?;
-    std::thread::Builder::new()
-        .name("ftpfs-stats".into())
-        .spawn(move || {
-            for conn in listener.incoming() {
-                match conn {
-                    Ok(s) => answer(&source, access, s),
-                    Err(e) => {
-                        // Out of descriptors, most likely: try again a little later.
-                        log::debug!("stats socket: {e}");
-                        std::thread::sleep(Duration::from_millis(100));
+    let first = match UnixListener::bind_addr(&addr) {
+        Ok(l) => Some(l),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            log::info!(
+                "ftpfs stats: @{} is still held (by the daemon of an earlier mount, most \
+                 likely); trying again for {}s",
+                socket_name(dev),
+                TAKEOVER.as_secs()
+            );
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let closing = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let (addr, closing) = (addr.clone(), Arc::clone(&closing));
+        std::thread::Builder::new()
+            .name("ftpfs-stats".into())
+            .spawn(move || {
+                let Some(listener) = first.or_else(|| take_over(&addr, &closing, dev)) else {
+                    return;
+                };
+                for conn in listener.incoming() {
+                    if closing.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    match conn {
+                        Ok(s) => answer(&source, access, s),
+                        Err(e) => {
+                            // Out of descriptors, most likely: try again a little later.
+                            log::debug!("stats socket: {e}");
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
                     }
                 }
+            })?
+    };
+    Ok(Server {
+        addr,
+        closing,
+        thread: Some(thread),
+    })
+}
+
+/// Binds `addr` once its holder lets go, within [`TAKEOVER`] and until `closing`.
+fn take_over(addr: &SocketAddr, closing: &AtomicBool, dev: (u32, u32)) -> Option<UnixListener> {
+    let start = std::time::Instant::now();
+    while !closing.load(Ordering::SeqCst) {
+        match UnixListener::bind_addr(addr) {
+            Ok(l) => {
+                log::info!("ftpfs stats: serving on @{}", socket_name(dev));
+                return Some(l);
             }
-        })?;
-    Ok(())
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && start.elapsed() < TAKEOVER => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                log::warn!(
+                    "ftpfs stats: cannot serve statistics on @{} ({e}); SIGUSR1 still logs them",
+                    socket_name(dev)
+                );
+                return None;
+            }
+        }
+    }
+    None
 }
 
 fn error_doc(msg: &str) -> Vec<u8> {

@@ -226,3 +226,63 @@ fn sizes_and_durations() {
     assert_eq!(duration(3600), "1h 0m 0s");
     assert_eq!(duration(90_061), "1d 1h 1m 1s");
 }
+
+/// The report a server at `dev` answers with, if one does.
+fn ask(dev: (u32, u32)) -> Option<Report> {
+    use std::io::Read;
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(socket_name(dev).as_bytes())
+        .expect("name");
+    let mut s = std::os::unix::net::UnixStream::connect_addr(&addr).ok()?;
+    let mut doc = Vec::new();
+    s.read_to_end(&mut doc).expect("read");
+    serde_json::from_slice(&doc).ok()
+}
+
+#[test]
+fn a_closed_server_frees_its_name_for_the_next_mount_with_that_device() {
+    // Device numbers are reused: the daemon of the next mount may start while the previous
+    // one still finishes. It takes the name over once the previous one closes its server.
+    let dev = (0xf7f5, std::process::id());
+    let access = Access {
+        // SAFETY: getuid has no preconditions.
+        owner: unsafe { libc::getuid() },
+        allow_other: false,
+    };
+    let (fs1, _) = core();
+    let first = start_server(
+        Source::new(fs1, "first", Path::new("/m1")).into(),
+        dev,
+        access,
+    )
+    .expect("first");
+    let (fs2, _) = core();
+    let second = start_server(
+        Source::new(fs2, "second", Path::new("/m2")).into(),
+        dev,
+        access,
+    )
+    .expect("second waits for the name");
+    assert_eq!(ask(dev).expect("first answers").fsname, "first");
+    let t = std::time::Instant::now();
+    first.close();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        t.elapsed()
+    );
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(r) = ask(dev).filter(|r| r.fsname == "second") {
+            assert_eq!(r.mountpoint, Path::new("/m2"));
+            break;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "the second server never took the name"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    second.close();
+    assert!(ask(dev).is_none(), "a closed server still answers");
+}
