@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::remote::stats::{CommandStat, RetryStats, StreamStats};
+use crate::memory::Buf;
 use crate::remote::{ReadStream, RemoteResult, Wanted, WriteStream};
 
 /// The kinds of commands counted, in the order they are reported; the last one collects
@@ -214,9 +215,20 @@ impl CountedWrite {
     }
 }
 
+/// Every method is forwarded: the trait's defaults for `write_buf` and `write_keep` copy the
+/// data into a buffer outside the memory budget (a 1 MiB mmap and its page faults per write
+/// request: uploads ran at 0.66× until these were forwarded).
 impl WriteStream for CountedWrite {
     fn write_all(&mut self, data: &[u8]) -> RemoteResult<()> {
         self.inner.write_all(data)
+    }
+
+    fn write_buf(&mut self, data: Buf) -> RemoteResult<()> {
+        self.inner.write_buf(data)
+    }
+
+    fn write_keep(&mut self, data: Buf, depth: usize) -> RemoteResult<Option<Buf>> {
+        self.inner.write_keep(data, depth)
     }
 
     fn finish(self: Box<Self>) -> RemoteResult<()> {
@@ -544,5 +556,44 @@ mod tests {
         assert_eq!((s.downloads, s.uploads, s.downloads_total), (1, 0, 2));
         drop(d2);
         assert_eq!(c.streams().downloads, 0);
+    }
+
+    /// Records which method each write came through, and where its buffer lives.
+    struct Recorder(Arc<Mutex<Vec<(&'static str, usize)>>>);
+
+    impl WriteStream for Recorder {
+        fn write_all(&mut self, data: &[u8]) -> RemoteResult<()> {
+            self.0.lock().expect("lock").push(("all", data.as_ptr() as usize));
+            Ok(())
+        }
+        fn write_buf(&mut self, data: Buf) -> RemoteResult<()> {
+            self.0.lock().expect("lock").push(("buf", data.as_ptr() as usize));
+            Ok(())
+        }
+        fn write_keep(&mut self, data: Buf, _depth: usize) -> RemoteResult<Option<Buf>> {
+            self.0.lock().expect("lock").push(("keep", data.as_ptr() as usize));
+            Ok(Some(data))
+        }
+        fn finish(self: Box<Self>) -> RemoteResult<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_counted_upload_hands_its_buffers_on_without_a_copy() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let c = Arc::new(Counters::default());
+        let mut w = CountedWrite::new(Box::new(Recorder(Arc::clone(&seen))), &c);
+        let budget = crate::memory::Budget::new(8 << 20);
+        let a = budget.copy_of(&[1u8; 100_000]);
+        let (pa, pb) = (a.as_ptr() as usize, {
+            let b = budget.copy_of(&[2u8; 100_000]);
+            let p = b.as_ptr() as usize;
+            w.write_buf(a).expect("buf");
+            let back = w.write_keep(b, 1).expect("keep").expect("given back");
+            assert_eq!(back.as_ptr() as usize, p);
+            p
+        });
+        assert_eq!(*seen.lock().expect("lock"), vec![("buf", pa), ("keep", pb)]);
     }
 }
