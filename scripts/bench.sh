@@ -56,9 +56,8 @@
 #         runs with --ssl-reqd -k), ftpes:// vs `curl --ssl-reqd`, no proxy (TLS hides the
 #         commands)
 #      5st, 5pt  the small-file rows of 5 over FTPS: the lab's pyftpdlib restarted with
-#         --tls-cert (explicit TLS required), ftpfs ftpes:// vs `curl --ssl-reqd -k --ftp-port -`
-#         (curl 7.88's passive TLS data connections fail against pyftpdlib); RTTs per file as
-#         in 5s
+#         --tls-cert (explicit TLS required), ftpfs ftpes:// only (curl 7.88 starts TLS on
+#         a data connection before its RETR, which pyftpdlib resets); RTTs per file as in 5s
 #     Every ftpfs mount's VmHWM is recorded; the table shows the largest per workload.
 #   * rclone: configured by environment variables (remote "b:"), `rclone mount` in the
 #     foreground in the background, --vfs-cache-mode off everywhere, plus a second write
@@ -434,7 +433,7 @@ if [ "$BUILD" = 1 ]; then
 fi
 [ -x "$BIN" ] || die "$BIN missing"
 # ftpfs's default -o connections (from --help), and the other value tried in row 5p
-DEF_CONN=$("$BIN" --help | sed -n 's/.*connections=N.*(default \([0-9]*\)).*/\1/p' | head -n 1)
+DEF_CONN=$("$BIN" --help | sed -n 's/.*connections=N.*\[\([0-9]*\)\].*/\1/p' | head -n 1)
 DEF_CONN=${DEF_CONN:-?}
 if [ "$DEF_CONN" = 8 ]; then ALT_CONN=4; else ALT_CONN=8; fi
 ALT_CONN=${BENCH_ALT_CONNECTIONS:-$ALT_CONN}
@@ -863,10 +862,12 @@ LAB_PIN=$TLS_PIN
         cat "$WORK/logs/netlab-up-tls.log" >&2
         die "netlab up (TLS) failed"
     }
-# curl 7.88 and pyftpdlib's TLS passive data connections do not get along (curl: "Bad
-# PASV/EPSV response: 200", also without the WAN link), so curl runs in active mode here.
-LCURL=(curl -sS --fail --ssl-reqd -k --ftp-port - -u lab:lab)
-for cfg in ftpfs curl; do
+# No curl here: curl 7.88 starts TLS on a data connection as soon as it is connected,
+# before it sends the transfer command, and pyftpdlib resets such a connection (passive:
+# curl then fails with "Bad PASV/EPSV response: 200"; active mode hangs until the run
+# limit). ftpfs sends its ClientHello after the command for this reason (ARCHITECTURE.md,
+# FTPS). The rows compare ftpfs with the protocol's floor, in RTTs per file.
+for cfg in ftpfs; do
     for mode in seq par; do
         runs=() hwm=()
         nreps=$REPS
@@ -923,14 +924,15 @@ T="$WORK/table.md"
     echo "| 5b | WAN: sequential read $WAN_BIG_MB MiB | MB/s | $(get w5big.ftpfs.mbps) | $(get w5big.curl.mbps) | $(get w5big.rclone.mbps) | $(vs w5big.ftpfs w5big.curl) | $(vs w5big.ftpfs w5big.rclone) | $(mib w5big.ftpfs.hwm) MiB |"
     echo "| 1s | FTPS (TLS required, pure-ftpd): sequential read $GiB_label, cold | MB/s | $(get w1s.ftpfs.mbps) | $(get w1s.curl.mbps) ⁶ | | $(vs w1s.ftpfs w1s.curl) | | $(mib w12s.ftpfs.hwm) MiB |"
     echo "| 2s | FTPS: sequential write $WRITE_MB MiB (cp, until it returns) | MB/s | $(get w2s.ftpfs.mbps) | $(get w2s.curl.mbps) ⁶ | | $(vs w2s.ftpfs w2s.curl) | | (row 1s) |"
-    echo "| 5st | FTPS over the WAN: $WAN_FILES × 4 KiB, one after another | ms/file (RTTs/file) | $(WANS ftpfs t) | $(WANS curl t) ⁶ | | $(vs w5seqt.ftpfs w5seqt.curl) | | $(mib w5seqt.ftpfs.hwm) MiB |"
-    echo "| 5pt | FTPS over the WAN: same files, 8 parallel readers | s total (speed-up vs 5st) | $(WANPT ftpfs) | $(WANPT curl) ⁶ | | $(vs w5part.ftpfs w5part.curl) | | $(mib w5part.ftpfs.hwm) MiB |"
+    echo "| 5st | FTPS over the WAN: $WAN_FILES × 4 KiB, one after another | ms/file (RTTs/file) | $(WANS ftpfs t) | ⁷ | | | | $(mib w5seqt.ftpfs.hwm) MiB |"
+    echo "| 5pt | FTPS over the WAN: same files, 8 parallel readers | s total (speed-up vs 5st) | $(WANPT ftpfs) | ⁷ | | | | $(mib w5part.ftpfs.hwm) MiB |"
     echo "| 6 | read $GiB_label + write $WRITE_MB MiB at once: peak RSS (idle mount) | MiB | $(mib w6.ftpfs.hwm) ($(mib w6.ftpfs.idle)) | | $(mib w6.rclone.hwm) ($(mib w6.rclone.idle)) | | $(awk -v a="$(get w6.ftpfs.hwm)" -v b="$(get w6.rclone.hwm)" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", b / a; else print "–" }') ⁵ | |"
     echo "| 6t | same: seconds until the read / the write finished | s | $(f2 "$(get w6.ftpfs.read_s)") / $(f2 "$(get w6.ftpfs.write_s)") | | $(f2 "$(get w6.rclone.read_s)") / $(f2 "$(get w6.rclone.write_s)") | | | |"
     echo
     echo "¹ curl has no cache: its row-1 download. ² one curl process listing the $((TREE_DIRS + 1)) directories (LIST) on one connection — the protocol's floor, not a tree walk."
     echo "³ one curl process, $WAN_FILES URLs on one connection. ⁴ 8 curl processes with ≤ $per_proc URLs each (8 logins). ⁵ rclone's peak RSS ÷ ftpfs's (> 1 = ftpfs uses less)."
-    echo "⁶ curl --ssl-reqd -k (ftpfs pins the throwaway certificate with tls_fingerprint); over the WAN curl uses active mode (--ftp-port -: its passive TLS data connections fail against pyftpdlib). rclone is not run over FTPS."
+    echo "⁶ curl --ssl-reqd -k (ftpfs pins the throwaway certificate with tls_fingerprint). rclone is not run over FTPS."
+    echo "⁷ curl 7.88 cannot read from the lab's FTPS server (it starts TLS on a data connection before sending RETR; pyftpdlib resets the connection): the floor is ~2 RTTs per file (RETR and the ClientHello, the server's TLS flight, our Finished and the data)."
     echo "WAN RTT measured with ping: $RTT_MS ms (configured $((2 * WAN_DELAY)) ms). 5s: ftpfs median of $REPS, curl and rclone 1 run; 5p: medians of $REPS."
     echo
     echo "FTP commands per workload (control connection; total (most frequent verbs) [new logins]); the mount's own login and first listing are not included:"
