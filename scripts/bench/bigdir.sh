@@ -97,7 +97,7 @@ count() { # expected entry count of `ls -f` (with . and ..)
     [ "$got" = $((N + 2)) ] || { echo "bigdir.sh: ls -f gave $got lines, not $((N + 2))" >&2; exit 1; }
 }
 
-c_mlsd=() c_list=() f_list=() f_cold=() f_warm=() per_ls=() per_ll=()
+c_mlsd=() c_list=() f_list=() f_cold=() f_warm=() f_ll=() per_ls=() per_ll=()
 for run in $(seq "$RUNS"); do
     lines=$(curl -s -X MLSD "$URL" | wc -l)
     [ "$lines" -ge "$N" ] || { echo "bigdir.sh: curl MLSD gave $lines lines" >&2; exit 1; }
@@ -112,13 +112,18 @@ for run in $(seq "$RUNS"); do
     r2=$(rss_kb)
     warm=$(secs count)
     umount_it
+    # `ls -l` on a fresh mount: every entry's attributes (readdirplus, or LOOKUPs).
+    mount_it
+    sleep 0.5
+    llc=$(secs ls -l "$MNT/big")
+    umount_it
     # The daemon's own time for the listing (MLSD over the pool + parse), from its log.
     fl=$(awk '/listed \/big: / { for (i = 1; i <= NF; i++) if ($(i + 1) == "ms") print $i / 1000 }' "$WORK/ftpfs.log" | head -n 1)
     pl=$(awk -v a="$r0" -v b="$r1" -v n="$N" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
     pll=$(awk -v a="$r0" -v b="$r2" -v n="$N" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
-    echo "run $run: curl MLSD ${cm}s, curl LIST ${cl}s; ftpfs listing ${fl}s, ls -f cold ${cold}s, warm ${warm}s;" \
+    echo "run $run: curl MLSD ${cm}s, curl LIST ${cl}s; ftpfs listing ${fl}s, ls -f cold ${cold}s, warm ${warm}s, ls -l cold ${llc}s;" \
         "RSS ${r0} kB -> ${r1} kB after ls -f (${pl} B/entry) -> ${r2} kB after ls -l (${pll} B/entry)"
-    c_mlsd+=("$cm") c_list+=("$cl") f_list+=("$fl") f_cold+=("$cold") f_warm+=("$warm") per_ls+=("$pl") per_ll+=("$pll")
+    c_mlsd+=("$cm") c_list+=("$cl") f_list+=("$fl") f_cold+=("$cold") f_warm+=("$warm") f_ll+=("$llc") per_ls+=("$pl") per_ll+=("$pll")
 done
 med() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 m_cm=$(med "${c_mlsd[@]}")
@@ -127,4 +132,4 @@ m_list=$(med "${f_list[@]}")
 echo "median ($N entries, pure-ftpd on loopback): curl MLSD ${m_cm}s, curl LIST $(med "${c_list[@]}")s;" \
     "ftpfs's listing ${m_list}s ($(awk -v a="$m_list" -v b="$m_cm" 'BEGIN { printf "%.2f", a / b }')× curl MLSD)," \
     "ftpfs ls -f cold ${m_cold}s ($(awk -v a="$m_cold" -v b="$m_cm" 'BEGIN { printf "%.2f", a / b }')× curl MLSD)," \
-    "warm $(med "${f_warm[@]}")s; memory $(med "${per_ls[@]}") B/entry listed, $(med "${per_ll[@]}") B/entry after ls -l"
+    "warm $(med "${f_warm[@]}")s, ls -l cold $(med "${f_ll[@]}")s; memory $(med "${per_ls[@]}") B/entry listed, $(med "${per_ll[@]}") B/entry after ls -l"

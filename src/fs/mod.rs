@@ -346,18 +346,23 @@ impl Fs {
                 link_target: None,
             });
         };
-        if let Some(l) = lock(&self.live).get(path) {
-            return Ok(RemoteEntry {
-                name: name.to_string(),
-                kind: FileKind::File,
-                size: l.size,
-                mtime: Some(l.mtime),
-                mode: Some(l.mode),
-                link_target: None,
-            });
+        if let Some(e) = self.live_entry(path, name) {
+            return Ok(e);
         }
         let list = self.listing(parent)?;
         list.get(name).cloned().ok_or_else(|| enoent(path))
+    }
+
+    /// The entry of a file being written (`live`), if `path` is one.
+    fn live_entry(&self, path: &str, name: &str) -> Option<RemoteEntry> {
+        lock(&self.live).get(path).map(|l| RemoteEntry {
+            name: name.to_string(),
+            kind: FileKind::File,
+            size: l.size,
+            mtime: Some(l.mtime),
+            mode: Some(l.mode),
+            link_target: None,
+        })
     }
 
     fn attr_of_path(&self, path: &str, lookup: bool) -> FsResult<Attr> {
