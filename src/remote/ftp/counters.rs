@@ -27,8 +27,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::remote::stats::{CommandStat, RetryStats, StreamStats};
 use crate::memory::Buf;
+use crate::remote::stats::{CommandStat, RetryStats, StreamStats};
 use crate::remote::{ReadStream, RemoteResult, Wanted, WriteStream};
 
 /// The kinds of commands counted, in the order they are reported; the last one collects
@@ -563,15 +563,24 @@ mod tests {
 
     impl WriteStream for Recorder {
         fn write_all(&mut self, data: &[u8]) -> RemoteResult<()> {
-            self.0.lock().expect("lock").push(("all", data.as_ptr() as usize));
+            self.0
+                .lock()
+                .expect("lock")
+                .push(("all", data.as_ptr() as usize));
             Ok(())
         }
         fn write_buf(&mut self, data: Buf) -> RemoteResult<()> {
-            self.0.lock().expect("lock").push(("buf", data.as_ptr() as usize));
+            self.0
+                .lock()
+                .expect("lock")
+                .push(("buf", data.as_ptr() as usize));
             Ok(())
         }
         fn write_keep(&mut self, data: Buf, _depth: usize) -> RemoteResult<Option<Buf>> {
-            self.0.lock().expect("lock").push(("keep", data.as_ptr() as usize));
+            self.0
+                .lock()
+                .expect("lock")
+                .push(("keep", data.as_ptr() as usize));
             Ok(Some(data))
         }
         fn finish(self: Box<Self>) -> RemoteResult<()> {
