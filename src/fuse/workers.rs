@@ -8,6 +8,10 @@
 //! - As many threads as the work needs, up to `max`: a thread is started only when a job is
 //!   queued and fewer threads are idle than jobs wait; a thread idle for [`IDLE`] ends, so
 //!   an idle mount has none. Their stacks are [`STACK`] bytes (not the 2 MiB default).
+//! - A thread waiting for memory does not count against `max` (`memory::blocking`): the
+//!   memory it waits for may be held by queued jobs (writes carry their data), which need a
+//!   thread to run and give it back. Once the wait ends, a thread beyond the limit ends
+//!   after its job.
 //! - The last thread to end calls the pool's `on_idle` (the core drops stale listings and
 //!   gives the heap's free memory back): after a burst, an idle mount returns to about its
 //!   memory before it.
@@ -58,6 +62,8 @@ struct State {
     running: usize,
     /// Highest number of threads at once.
     high: usize,
+    /// Threads waiting for memory (`memory::blocking`): as many more may run.
+    blocked: usize,
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -80,37 +86,12 @@ impl Workers {
 
     /// Runs `job` on a worker thread.
     pub fn run(&self, job: impl FnOnce() + Send + 'static) {
-        let inner = &self.inner;
-        let mut st = lock(&inner.st);
+        let mut st = lock(&self.inner.st);
         st.queue.push_back(Box::new(job));
-        let start = st.queue.len() > st.idle && st.threads < inner.max;
         if st.idle > 0 {
-            inner.cv.notify_one();
+            self.inner.cv.notify_one();
         }
-        if !start {
-            return;
-        }
-        st.threads += 1;
-        st.high = st.high.max(st.threads);
-        drop(st);
-        let mine = Arc::clone(inner);
-        let spawned = std::thread::Builder::new()
-            .name("ftpfs-worker".into())
-            .stack_size(STACK)
-            .spawn(move || work(&mine));
-        if let Err(e) = spawned {
-            let mut st = lock(&inner.st);
-            st.threads -= 1;
-            log::warn!("cannot start a worker thread: {e}");
-            if st.threads == 0 {
-                // Nobody would run it: run what waits here.
-                let jobs: Vec<Job> = st.queue.drain(..).collect();
-                drop(st);
-                for j in jobs {
-                    j();
-                }
-            }
-        }
+        grow(&self.inner, st, true);
     }
 
     /// Waits until no job is queued or running, at most `limit`; false when some still are.
@@ -140,7 +121,58 @@ impl Workers {
     }
 }
 
-fn work(inner: &Inner) {
+/// Starts a thread when jobs wait that no idle thread will take and the limit allows one
+/// more (the limit grows by the threads waiting for memory). `last_resort`: when no thread
+/// can be started and none exists, the queued jobs run here (not from a waiting worker:
+/// its pool has threads).
+fn grow(inner: &Arc<Inner>, mut st: MutexGuard<'_, State>, last_resort: bool) {
+    if st.queue.len() <= st.idle || st.threads >= inner.max + st.blocked {
+        return;
+    }
+    st.threads += 1;
+    st.high = st.high.max(st.threads);
+    drop(st);
+    let mine = Arc::clone(inner);
+    let spawned = std::thread::Builder::new()
+        .name("ftpfs-worker".into())
+        .stack_size(STACK)
+        .spawn(move || work(&mine));
+    if let Err(e) = spawned {
+        let mut st = lock(&inner.st);
+        st.threads -= 1;
+        log::warn!("cannot start a worker thread: {e}");
+        if st.threads == 0 && last_resort {
+            // Nobody would run it: run what waits here.
+            let jobs: Vec<Job> = st.queue.drain(..).collect();
+            drop(st);
+            for j in jobs {
+                j();
+            }
+        }
+    }
+}
+
+/// What a worker thread tells the pool about its waits for memory.
+struct Waits(std::sync::Weak<Inner>);
+
+impl crate::memory::blocking::Pool for Waits {
+    fn enter(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            let mut st = lock(&inner.st);
+            st.blocked += 1;
+            grow(&inner, st, false);
+        }
+    }
+
+    fn leave(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            lock(&inner.st).blocked -= 1;
+        }
+    }
+}
+
+fn work(inner: &Arc<Inner>) {
+    crate::memory::blocking::set_pool(Arc::new(Waits(Arc::downgrade(inner))));
     let mut st = lock(&inner.st);
     loop {
         if let Some(job) = st.queue.pop_front() {
@@ -154,6 +186,11 @@ fn work(inner: &Inner) {
             if st.running == 0 && st.queue.is_empty() {
                 // Someone may wait in `wait_idle`.
                 inner.cv.notify_all();
+            }
+            if st.threads > inner.max + st.blocked {
+                // Started while others waited for memory; they are back: one too many.
+                st.threads -= 1;
+                return;
             }
             continue;
         }
@@ -253,5 +290,47 @@ mod tests {
         w.run(move || tx.send(7).expect("send"));
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).expect("ran"), 7);
         assert_eq!(w.threads().0, 1);
+    }
+
+    #[test]
+    fn jobs_waiting_for_memory_let_the_queued_jobs_that_hold_it_run() {
+        // Two threads at most; both take jobs that wait for memory, which the queued
+        // "writes" hold until they run. The waits let the pool start threads for them.
+        let budget = crate::memory::Budget::new(4 << 16);
+        let w = Workers::new(2, || ());
+        let (done_tx, done) = mpsc::channel::<&'static str>();
+        let held = Arc::new(AtomicUsize::new(0));
+        for _ in 0..2 {
+            let (budget, done_tx, held) = (budget.clone(), done_tx.clone(), Arc::clone(&held));
+            w.run(move || {
+                // Wait until the writes hold the whole budget, then ask for some.
+                eventually("writes queued", || held.load(Ordering::SeqCst) == 4);
+                let b = budget.take(1 << 16);
+                drop(b);
+                done_tx.send("read").expect("send");
+            });
+        }
+        for _ in 0..4 {
+            let buf = budget.take(1 << 16);
+            held.fetch_add(1, Ordering::SeqCst);
+            let done_tx = done_tx.clone();
+            w.run(move || {
+                drop(buf);
+                done_tx.send("write").expect("send");
+            });
+        }
+        let t = Instant::now();
+        let mut got = vec![];
+        for _ in 0..6 {
+            got.push(
+                done.recv_timeout(Duration::from_secs(5))
+                    .expect("a job never ran"),
+            );
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(got.iter().filter(|j| **j == "write").count(), 4);
+        assert!(w.wait_idle(Duration::from_secs(5)));
+        // Back within the limit once nobody waits.
+        eventually("extra threads ended", || w.threads().0 <= 2);
     }
 }

@@ -18,12 +18,17 @@
 //!   it got from [`Budget::try_take`] only if that is reclaimable), and every holder of
 //!   memory that is not reclaimable frees it without new grants (an upload queue drains to
 //!   the network, a request ends); hence the head waiter is served once enough has been
-//!   given back.
+//!   given back. A request can only end on a thread: a waiter tells its thread pool
+//!   ([`blocking`]), which then may start another thread for the requests queued behind it
+//!   (queued writes hold their data in buffers of the budget), and no caller waits in
+//!   [`Budget::take`] while it holds a lock that a holder of memory may wait for (staged
+//!   copies take their buffers with [`Budget::try_take`], see `fs/staged.rs`).
 //! - Buffers given back are kept as spares for reuse (allocating and touching a fresh 1 MiB
 //!   buffer per chunk costs page faults on every request) and freed after [`SPARE_TTL`]
 //!   unused, by a thread that exists only while spares do: an idle mount holds no buffers.
 
 mod block;
+pub mod blocking;
 pub mod sizing;
 #[cfg(test)]
 mod tests;
@@ -243,13 +248,23 @@ impl Budget {
     pub fn take(&self, n: usize) -> Buf {
         let cap = class(n);
         let inner = &self.inner;
-        let mut st = lock(&inner.st);
+        let st = lock(&inner.st);
         if st.waiting == 0 && st.fits(inner.limit, cap) {
+            let mut st = st;
             let (reuse, freed) = st.grant(inner.limit, cap);
             drop(st);
             drop(freed);
             return self.buf(reuse, cap, n);
         }
+        drop(st);
+        // The thread's pool may start another thread meanwhile (`blocking`).
+        blocking::region(|| self.take_in_turn(cap, n))
+    }
+
+    /// [`Budget::take`] when the buffer cannot be had at once: waits its turn.
+    fn take_in_turn(&self, cap: usize, n: usize) -> Buf {
+        let inner = &self.inner;
+        let mut st = lock(&inner.st);
         let ticket = st.next_ticket;
         st.next_ticket += 1;
         st.waiting += 1;
