@@ -10,7 +10,11 @@
 //!   at or beyond `base` not in `have` is a hole and reads as zero (sparse extension).
 //! - Memory stays bounded: data moves through buffers of the mount's budget
 //!   ([`crate::memory`]), at most [`BLOCK`] bytes each, one at a time (a buffer on its way to
-//!   the server is the upload queue's), and never two taken at once by one caller.
+//!   the server is the upload queue's), and never two taken at once by one caller. They are
+//!   taken only when free at once, never waited for (the caller holds the copy's lock, and
+//!   a write waiting for that lock may hold memory the wait would need); when the budget is
+//!   full, a transfer moves through a [`SMALL`] buffer outside it and a read's reply is its
+//!   own size outside it: at most one such buffer per request in progress.
 //! - Disk use of all staged copies together (`have` totals) stays under the store's limit;
 //!   a write or fetch that would pass it fails with ENOSPC before touching the file.
 //! - The local file is deleted when the copy is dropped, unless an upload failed: then it
@@ -30,6 +34,8 @@ use crate::remote::{Remote, RemoteError};
 
 /// Fetch granularity: missing data is downloaded in aligned pieces of this size.
 pub(super) const BLOCK: u64 = 1 << 20;
+/// A transfer's buffer outside the budget when the budget is full (see [`Staged::buf`]).
+const SMALL: usize = 64 << 10;
 
 /// Where staged copies live and how much disk they may use together.
 pub(super) struct Store {
@@ -255,10 +261,14 @@ impl Staged {
         Ok(())
     }
 
-    /// A buffer of the mount's budget of up to `n` bytes (waits for room).
+    /// A buffer of up to `n` bytes: of the mount's budget when it has room now, else a
+    /// small one outside it ([`SMALL`]). Never a wait: the caller holds the copy's lock,
+    /// which a write holding a buffer of the budget may be waiting for.
     fn buf(&self, n: u64) -> Buf {
         let b = &self.store.budget;
-        b.take((n as usize).min(b.max_grant()))
+        let n = (n as usize).min(b.max_grant());
+        b.try_take(n)
+            .unwrap_or_else(|| Buf::unbudgeted(vec![0; n.min(SMALL)]))
     }
 
     /// Up to `len` bytes at `off` (short at the end of the file).
@@ -268,8 +278,14 @@ impl Staged {
         }
         let end = (off + len as u64).min(self.size);
         self.fill(remote, off, end)?;
-        // Taken after the fetches (their buffer is back): never two at once.
-        let mut buf = self.store.budget.take((end - off) as usize);
+        // Taken after the fetches (their buffer is back): never two at once. No wait (see
+        // `buf`): when the budget is full, the request's own size outside it.
+        let n = (end - off) as usize;
+        let mut buf = self
+            .store
+            .budget
+            .try_take(n)
+            .unwrap_or_else(|| Buf::unbudgeted(vec![0; n]));
         self.file
             .read_exact_at(&mut buf, off)
             .map_err(|e| io_err(&self.path, "read", e))?;

@@ -339,3 +339,38 @@ fn unreadable_directory_is_eacces_and_missing_one_enoent() {
     fs.cache.invalidate("/");
     assert_eq!(errno(fs.opendir(gone)), libc::ENOENT);
 }
+
+#[test]
+fn a_staged_copy_reads_and_uploads_while_others_hold_the_whole_budget() {
+    // The copy's lock is held while it fetches, reads and uploads, and a write waiting for
+    // that lock may hold memory: the copy never waits for the budget (small buffers outside
+    // it when it is full), so neither can wait for the other.
+    let data = pattern(3 * MIB, 7);
+    let mut cfg = test_config();
+    cfg.budget = crate::memory::Budget::new(2 * MIB);
+    let budget = cfg.budget.clone();
+    let (fs, fake, ino, _) = staged_setup(cfg, &data);
+    let fh = fs.open(ino, libc::O_RDWR).unwrap().0;
+    fs.write(fh, (2 * MIB) as u64, b"in the middle").unwrap();
+    let hold = [budget.take(MIB), budget.take(MIB)];
+    assert!(budget.try_take(4096).is_none(), "the budget is full");
+    let fs = std::sync::Arc::new(fs);
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let fs = std::sync::Arc::clone(&fs);
+        std::thread::spawn(move || {
+            let got = fs.read(fh, 10, 300_000).map(|b| b.to_vec());
+            let closed = close(&fs, fh);
+            let _ = tx.send((got, closed));
+        });
+    }
+    let (got, closed) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the staged read and upload waited for the budget");
+    assert_eq!(got.expect("read"), data[10..300_010]);
+    closed.expect("close");
+    drop(hold);
+    let mut want = data;
+    want[2 * MIB..2 * MIB + 13].copy_from_slice(b"in the middle");
+    assert_eq!(fake.file("/f").unwrap(), want);
+}
