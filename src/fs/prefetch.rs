@@ -425,7 +425,7 @@ fn next_target(
             return None;
         }
         let wait = if st.starved { RETRY } else { YIELD_AFTER };
-        st = pipe.wait(st, wait.min(IDLE_RELEASE - idle));
+        st = pipe.wait(st, wait.min(IDLE_RELEASE.saturating_sub(idle)));
     }
 }
 

@@ -154,6 +154,11 @@ fn take_over(addr: &SocketAddr, closing: &AtomicBool, dev: (u32, u32)) -> Option
     while !closing.load(Ordering::SeqCst) {
         match UnixListener::bind_addr(addr) {
             Ok(l) => {
+                // `close` may have come between the check above and the bind (its wake-up
+                // connection then went elsewhere): it sets `closing` before it connects.
+                if closing.load(Ordering::SeqCst) {
+                    return None;
+                }
                 log::info!("ftpfs stats: serving on @{}", socket_name(dev));
                 return Some(l);
             }
