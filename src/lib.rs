@@ -5,6 +5,7 @@
 //! that speaks FTP). `stats` (the `ftpfs stats` command and the daemon's socket) sits beside
 //! `run`. See ARCHITECTURE.md.
 
+pub mod blocking;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -8,10 +8,10 @@
 //! - As many threads as the work needs, up to `max`: a thread is started only when a job is
 //!   queued and fewer threads are idle than jobs wait; a thread idle for [`IDLE`] ends, so
 //!   an idle mount has none. Their stacks are [`STACK`] bytes (not the 2 MiB default).
-//! - A thread waiting for memory does not count against `max` (`memory::blocking`): the
-//!   memory it waits for may be held by queued jobs (writes carry their data), which need a
-//!   thread to run and give it back. Once the wait ends, a thread beyond the limit ends
-//!   after its job.
+//! - A thread waiting for memory or a connection does not count against `max`
+//!   (`crate::blocking`): what it waits for may be held by queued jobs (writes carry their
+//!   data; an upload holding a connection needs its next write to run), which need a thread
+//!   to run. Once the wait ends, a thread beyond the limit ends after its job.
 //! - The last thread to end calls the pool's `on_idle` (the core drops stale listings and
 //!   gives the heap's free memory back): after a burst, an idle mount returns to about its
 //!   memory before it.
@@ -62,7 +62,7 @@ struct State {
     running: usize,
     /// Highest number of threads at once.
     high: usize,
-    /// Threads waiting for memory (`memory::blocking`): as many more may run.
+    /// Threads waiting for memory or a connection (`crate::blocking`): as many more may run.
     blocked: usize,
 }
 
@@ -152,10 +152,10 @@ fn grow(inner: &Arc<Inner>, mut st: MutexGuard<'_, State>, last_resort: bool) {
     }
 }
 
-/// What a worker thread tells the pool about its waits for memory.
+/// What a worker thread tells the pool about its waits (memory, connections).
 struct Waits(std::sync::Weak<Inner>);
 
-impl crate::memory::blocking::Pool for Waits {
+impl crate::blocking::Pool for Waits {
     fn enter(&self) {
         if let Some(inner) = self.0.upgrade() {
             let mut st = lock(&inner.st);
@@ -172,7 +172,7 @@ impl crate::memory::blocking::Pool for Waits {
 }
 
 fn work(inner: &Arc<Inner>) {
-    crate::memory::blocking::set_pool(Arc::new(Waits(Arc::downgrade(inner))));
+    crate::blocking::set_pool(Arc::new(Waits(Arc::downgrade(inner))));
     let mut st = lock(&inner.st);
     loop {
         if let Some(job) = st.queue.pop_front() {

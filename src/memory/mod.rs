@@ -19,7 +19,7 @@
 //!   memory that is not reclaimable frees it without new grants (an upload queue drains to
 //!   the network, a request ends); hence the head waiter is served once enough has been
 //!   given back. A request can only end on a thread: a waiter tells its thread pool
-//!   ([`blocking`]), which then may start another thread for the requests queued behind it
+//!   ([`crate::blocking`]), which then may start another thread for the requests queued behind it
 //!   (queued writes hold their data in buffers of the budget), and no caller waits in
 //!   [`Budget::take`] while it holds a lock that a holder of memory may wait for (staged
 //!   copies take their buffers with [`Budget::try_take`], see `fs/staged.rs`).
@@ -28,7 +28,6 @@
 //!   unused, by a thread that exists only while spares do: an idle mount holds no buffers.
 
 mod block;
-pub mod blocking;
 pub mod sizing;
 #[cfg(test)]
 mod tests;
@@ -258,7 +257,7 @@ impl Budget {
         }
         drop(st);
         // The thread's pool may start another thread meanwhile (`blocking`).
-        blocking::region(|| self.take_in_turn(cap, n))
+        crate::blocking::region(|| self.take_in_turn(cap, n))
     }
 
     /// [`Budget::take`] when the buffer cannot be had at once: waits its turn.

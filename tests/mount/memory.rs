@@ -111,3 +111,19 @@ fn the_smallest_budget_below_one_chunk_still_serves_16_readers_and_16_writers() 
     let grew = readers_and_writers(&srv, &m);
     eprintln!("peak RSS growth: {grew} kB with memory_budget=1M");
 }
+
+/// Few worker threads (connections=2: 6) and the smallest budget: reads whose read-ahead
+/// is starved wait for memory on worker threads while writes queued behind them hold it;
+/// the pool runs the writes anyway (a thread waiting for memory does not count), so nothing
+/// hangs.
+#[test]
+fn few_workers_and_the_smallest_budget_serve_16_readers_and_16_writers() {
+    let srv = server();
+    let m = Mount::of(&srv, &["memory_budget=1M", "connections=2"]);
+    let t = std::time::Instant::now();
+    readers_and_writers(&srv, &m);
+    eprintln!(
+        "16 readers + 16 writers with connections=2, memory_budget=1M: {:?}",
+        t.elapsed()
+    );
+}

@@ -419,11 +419,15 @@ impl Pool {
             st.waiting += 1;
             st.starved += usize::from(starved);
             st.starved_meta += usize::from(meta);
+            // A FUSE worker waiting here lets its pool run the requests queued behind it (the
+            // writes of the uploads holding the connections, say: `crate::blocking`).
+            let waiting = crate::blocking::enter();
             st = self
                 .freed
                 .wait_timeout(st, deadline - now)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
+            drop(waiting);
             st.waiting -= 1;
             st.starved -= usize::from(starved);
             st.starved_meta -= usize::from(meta);
