@@ -25,3 +25,5 @@ pub mod option_table;
 pub mod remote;
 pub mod run;
 pub mod stats;
+#[cfg(test)]
+mod testing;

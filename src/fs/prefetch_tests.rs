@@ -3,6 +3,7 @@
 //! a chunk, many streams on a small budget, idle streams and waiters taking memory back.
 
 use super::*;
+use crate::testing::{eventually, within};
 
 struct Bytes {
     data: Vec<u8>,
@@ -243,16 +244,6 @@ fn read_all(p: &mut Prefetcher, d: &[u8], step: usize) {
     assert!(p.read(d.len() as u64, step).expect("eof").is_empty());
 }
 
-/// Runs `f` on a thread; fails loudly if it has not finished within `secs`.
-fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("{what}: not done after {secs} s (deadlock?)"))
-}
-
 #[test]
 fn chunks_end_on_multiples_of_their_size() {
     assert_eq!(chunk_size(0, FIRST_CHUNK, u64::MAX), FIRST_CHUNK);
@@ -431,11 +422,7 @@ fn a_waiter_takes_the_memory_of_a_stream_nobody_reads() {
         Prefetcher::start_with(reopen(0).expect("open"), 0, reopen, &budget).expect("start");
     assert_eq!(p.read(0, 4096).expect("read"), &d[..4096]);
     assert_eq!(p.read(4096, 508 << 10).expect("read"), &d[4096..512 << 10]);
-    let t = Instant::now();
-    while budget.granted() < 512 << 10 {
-        assert!(t.elapsed() < Duration::from_secs(5), "no read-ahead");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually("read-ahead", || budget.granted() >= 512 << 10);
     let big = within(10, "a waiter behind idle read-ahead", {
         let budget = budget.clone();
         move || budget.take(budget.limit())
@@ -460,14 +447,7 @@ fn dropping_the_reader_frees_its_memory() {
         Prefetcher::start_with(reopen(0).expect("open"), 0, reopen, &budget).expect("start");
     assert_eq!(p.read(0, 4096).expect("read"), &d[..4096]);
     drop(p);
-    let t = Instant::now();
-    while budget.granted() > 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "memory kept after drop"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually("memory given back after drop", || budget.granted() == 0);
 }
 
 #[test]

@@ -355,18 +355,10 @@ fn a_staged_copy_reads_and_uploads_while_others_hold_the_whole_budget() {
     let hold = [budget.take(MIB), budget.take(MIB)];
     assert!(budget.try_take(4096).is_none(), "the budget is full");
     let fs = std::sync::Arc::new(fs);
-    let (tx, rx) = std::sync::mpsc::channel();
-    {
+    let (got, closed) = crate::testing::within(10, "staged read and upload, budget full", {
         let fs = std::sync::Arc::clone(&fs);
-        std::thread::spawn(move || {
-            let got = fs.read(fh, 10, 300_000).map(|b| b.to_vec());
-            let closed = close(&fs, fh);
-            let _ = tx.send((got, closed));
-        });
-    }
-    let (got, closed) = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the staged read and upload waited for the budget");
+        move || (fs.read(fh, 10, 300_000).map(|b| b.to_vec()), close(&fs, fh))
+    });
     assert_eq!(got.expect("read"), data[10..300_010]);
     closed.expect("close");
     drop(hold);

@@ -216,20 +216,10 @@ fn work(inner: &Arc<Inner>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::eventually;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::time::Instant;
-
-    fn eventually(what: &str, cond: impl Fn() -> bool) {
-        let t = Instant::now();
-        while !cond() {
-            assert!(
-                t.elapsed() < Duration::from_secs(5),
-                "{what}: never happened"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
 
     #[test]
     fn threads_grow_with_waiting_jobs_up_to_the_limit_and_end_when_idle() {

@@ -7,31 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::testing::{eventually, within};
 
 const K64: usize = 64 << 10;
-
-/// Runs `f` on a thread; fails loudly (instead of hanging the test run) if it has not
-/// finished within `secs`.
-fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("{what}: still waiting after {secs} s (deadlock?)"))
-}
-
-/// Waits until `cond` holds (polling; fails after 5 s).
-fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let t = Instant::now();
-    while !cond() {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{what}: never happened"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
 
 #[test]
 fn grants_stay_within_the_limit_and_come_back_when_dropped() {
