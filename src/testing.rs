@@ -30,3 +30,23 @@ pub fn within<T: Send + 'static>(
     rx.recv_timeout(Duration::from_secs(secs))
         .unwrap_or_else(|_| panic!("{what}: not done after {secs} s (deadlock?)"))
 }
+
+/// A TCP connection to a local peer that writes `script` (a pause, then bytes; it stops at
+/// the first failed write), then keeps the connection open for `hold` and closes it: a
+/// server that answers slowly, in pieces, or not at all.
+pub fn scripted_peer(script: Vec<(Duration, Vec<u8>)>, hold: Duration) -> std::net::TcpStream {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        for (pause, bytes) in script {
+            std::thread::sleep(pause);
+            if s.write_all(&bytes).is_err() {
+                return;
+            }
+        }
+        std::thread::sleep(hold);
+    });
+    std::net::TcpStream::connect(addr).expect("connect")
+}

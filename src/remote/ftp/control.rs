@@ -605,7 +605,6 @@ pub fn io_error(what: &str, e: &std::io::Error) -> RemoteError {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
     use std::net::TcpListener;
 
     use super::*;
@@ -613,19 +612,7 @@ mod tests {
     /// A control connection to a local peer that writes `script` (with pauses) and then holds
     /// the connection open for `hold`.
     fn peer(script: Vec<(Duration, Vec<u8>)>, hold: Duration) -> Control {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = l.local_addr().expect("addr");
-        std::thread::spawn(move || {
-            let (mut s, _) = l.accept().expect("accept");
-            for (pause, bytes) in script {
-                std::thread::sleep(pause);
-                if s.write_all(&bytes).is_err() {
-                    return;
-                }
-            }
-            std::thread::sleep(hold);
-        });
-        let sock = TcpStream::connect(addr).expect("connect");
+        let sock = crate::testing::scripted_peer(script, hold);
         Control::new(sock, Duration::from_secs(1)).expect("control")
     }
 

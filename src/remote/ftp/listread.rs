@@ -169,26 +169,13 @@ fn clip(b: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::net::{TcpListener, TcpStream};
 
     use super::*;
     use crate::remote::ftp::transfer::DataSock;
 
     /// A data connection whose peer writes `script` (pause, bytes) and then closes.
     fn data(script: Vec<(Duration, Vec<u8>)>) -> DataConn {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = l.local_addr().expect("addr");
-        std::thread::spawn(move || {
-            let (mut s, _) = l.accept().expect("accept");
-            for (pause, bytes) in script {
-                std::thread::sleep(pause);
-                if s.write_all(&bytes).is_err() {
-                    return;
-                }
-            }
-        });
-        let s = TcpStream::connect(addr).expect("connect");
+        let s = crate::testing::scripted_peer(script, Duration::ZERO);
         s.set_read_timeout(Some(Duration::from_secs(2)))
             .expect("timeout");
         DataConn::new(DataSock::plain(s), "MLSD /d".into(), None)
