@@ -153,14 +153,19 @@ mod tests {
         (dc, peer)
     }
 
-    #[test]
-    fn chunks_arrive_in_order_and_stop_waits_for_all() {
-        let (dc, mut peer) = pair();
-        let reader = std::thread::spawn(move || {
+    /// A thread that reads all the peer gets.
+    fn everything_from(mut peer: TcpStream) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
             let mut got = vec![];
             peer.read_to_end(&mut got).expect("read");
             got
-        });
+        })
+    }
+
+    #[test]
+    fn chunks_arrive_in_order_and_stop_waits_for_all() {
+        let (dc, peer) = pair();
+        let reader = everything_from(peer);
         let mut up = Uploader::start(dc).ok().expect("thread");
         let mut want = vec![];
         for k in 0..64u32 {
@@ -176,12 +181,8 @@ mod tests {
 
     #[test]
     fn kept_chunks_come_back_once_written_oldest_first() {
-        let (dc, mut peer) = pair();
-        let reader = std::thread::spawn(move || {
-            let mut got = vec![];
-            peer.read_to_end(&mut got).expect("read");
-            got
-        });
+        let (dc, peer) = pair();
+        let reader = everything_from(peer);
         let mut up = Uploader::start(dc).ok().expect("thread");
         let mut free: Vec<Buf> = (0..2u8).map(|k| Buf::unbudgeted(vec![k; 50_000])).collect();
         let mut want = vec![];
