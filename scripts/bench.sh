@@ -126,14 +126,8 @@ WRITE_BYTES=$((WRITE_MB * 1048576))
 WAN_BIG_BYTES=$((WAN_BIG_MB * 1048576))
 TREE_ENTRIES=$((TREE_DIRS * TREE_FILES + TREE_DIRS))
 
-FTP_USER=ftpfs-test
-FTP_PASS=ftpfs-test-pw # scripts/setup.sh creates the user; tests/common/servers.rs
-# SHA-512 crypt of FTP_PASS (the constant of tests/common/servers.rs)
-FTP_HASH='$6$ftpfstestsalt$/NeqKxnPkr/OeKGicCfmLkU0/zuaWXj7qEu90BxfhuQwDf/vTKc0uEXypWgLtePUkOyETNBsVkQ7n461E9501.'
-PY=/usr/bin/python3
-SERVERS_DIR=${FTPFS_SERVERS_DIR:-$REPO/target/ftp-servers}
-PUREFTPD=$SERVERS_DIR/pure-ftpd/usr/sbin/pure-ftpd
-PUREPW=$SERVERS_DIR/pure-ftpd/usr/bin/pure-pw
+# shellcheck source=scripts/bench/pureftpd.sh
+. "$REPO/scripts/bench/pureftpd.sh"
 NETLAB=$REPO/tests/lab/netlab.sh
 BIN=$REPO/target/release/ftpfs
 START_TS=$(date +%s)
@@ -469,10 +463,7 @@ chown -R "$FTP_USER:$FTP_USER" "$ROOT"
 # ------------------------------------------------------------------ pure-ftpd + proxy
 PFDIR=$WORK/pure-ftpd
 mkdir -p "$PFDIR"
-uid=$(id -u "$FTP_USER")
-gid=$(id -g "$FTP_USER")
-printf '%s:%s:%s:%s::%s/./::::::::::::\n' "$FTP_USER" "$FTP_HASH" "$uid" "$gid" "$ROOT" >"$PFDIR/pureftpd.passwd"
-"$PUREPW" mkdb "$PFDIR/pureftpd.pdb" -f "$PFDIR/pureftpd.passwd" </dev/null >/dev/null
+pure_userdb "$ROOT" "$PFDIR/pureftpd.pdb"
 PFPORT=$(free_port)
 NONCE="ftpfs-bench-$$-$PFPORT"
 echo "$NONCE" >"$PFDIR/fortune"

@@ -20,13 +20,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${1:-$REPO/target/release/ftpfs}
 N=${N:-100000}
 RUNS=${RUNS:-3}
-FTP_USER=ftpfs-test
-FTP_PASS=ftpfs-test-pw
-FTP_HASH='$6$ftpfstestsalt$/NeqKxnPkr/OeKGicCfmLkU0/zuaWXj7qEu90BxfhuQwDf/vTKc0uEXypWgLtePUkOyETNBsVkQ7n461E9501.'
-SERVERS_DIR=${FTPFS_SERVERS_DIR:-$REPO/target/ftp-servers}
-PUREFTPD=$SERVERS_DIR/pure-ftpd/usr/sbin/pure-ftpd
-PUREPW=$SERVERS_DIR/pure-ftpd/usr/bin/pure-pw
-PY=/usr/bin/python3
+# shellcheck source=scripts/bench/pureftpd.sh
+. "$REPO/scripts/bench/pureftpd.sh"
 
 [ "$(id -u)" = 0 ] || { echo "bigdir.sh: run as root" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "bigdir.sh: $BIN missing (cargo build --release)" >&2; exit 1; }
@@ -56,10 +51,7 @@ for i in range(n):
     os.close(os.open(os.path.join(d, "file-%06d.dat" % i), os.O_CREAT | os.O_WRONLY, 0o644))
 EOF
 chown -R "$FTP_USER:$FTP_USER" "$ROOT"
-uid=$(id -u "$FTP_USER")
-gid=$(id -g "$FTP_USER")
-printf '%s:%s:%s:%s::%s/./::::::::::::\n' "$FTP_USER" "$FTP_HASH" "$uid" "$gid" "$ROOT" >"$WORK/passwd"
-"$PUREPW" mkdb "$WORK/pdb" -f "$WORK/passwd" </dev/null >/dev/null
+pure_userdb "$ROOT" "$WORK/pdb"
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 setsid "$PUREFTPD" -S "127.0.0.1,$PORT" -l "puredb:$WORK/pdb" -E -A -H -D -4 -c 64 -C 64 -I 15 \
     -L "$((N * 2)):5" -P 127.0.0.1 -U 022:022 -f none </dev/null >"$WORK/pure.out" 2>&1 &

@@ -59,13 +59,8 @@ SMAPS=${MEM_SMAPS:-}
 SPARSE_MB=2048
 SPARSE_WRITES=256
 
-FTP_USER=ftpfs-test
-FTP_PASS=ftpfs-test-pw
-FTP_HASH='$6$ftpfstestsalt$/NeqKxnPkr/OeKGicCfmLkU0/zuaWXj7qEu90BxfhuQwDf/vTKc0uEXypWgLtePUkOyETNBsVkQ7n461E9501.'
-SERVERS_DIR=${FTPFS_SERVERS_DIR:-$REPO/target/ftp-servers}
-PUREFTPD=$SERVERS_DIR/pure-ftpd/usr/sbin/pure-ftpd
-PUREPW=$SERVERS_DIR/pure-ftpd/usr/bin/pure-pw
-PY=/usr/bin/python3
+# shellcheck source=scripts/bench/pureftpd.sh
+. "$REPO/scripts/bench/pureftpd.sh"
 
 say() { echo "memory: $*" >&2; }
 die() {
@@ -233,10 +228,7 @@ EOF
 chown -R "$FTP_USER:$FTP_USER" "$ROOT"
 
 # ------------------------------------------------------------------ servers
-uid=$(id -u "$FTP_USER")
-gid=$(id -g "$FTP_USER")
-printf '%s:%s:%s:%s::%s/./::::::::::::\n' "$FTP_USER" "$FTP_HASH" "$uid" "$gid" "$ROOT" >"$WORK/passwd"
-"$PUREPW" mkdb "$WORK/pdb" -f "$WORK/passwd" </dev/null >/dev/null
+pure_userdb "$ROOT" "$WORK/pdb"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=ftpfs-memory \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null || die "openssl could not make a certificate"
 cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/both.pem"

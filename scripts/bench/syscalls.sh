@@ -15,13 +15,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${1:-$REPO/target/release/ftpfs}
 FILES=${FILES:-500}
 RUNS=${RUNS:-3}
-FTP_USER=ftpfs-test
-FTP_PASS=ftpfs-test-pw
-FTP_HASH='$6$ftpfstestsalt$/NeqKxnPkr/OeKGicCfmLkU0/zuaWXj7qEu90BxfhuQwDf/vTKc0uEXypWgLtePUkOyETNBsVkQ7n461E9501.'
-SERVERS_DIR=${FTPFS_SERVERS_DIR:-$REPO/target/ftp-servers}
-PUREFTPD=$SERVERS_DIR/pure-ftpd/usr/sbin/pure-ftpd
-PUREPW=$SERVERS_DIR/pure-ftpd/usr/bin/pure-pw
-PY=/usr/bin/python3
+# shellcheck source=scripts/bench/pureftpd.sh
+. "$REPO/scripts/bench/pureftpd.sh"
 
 [ "$(id -u)" = 0 ] || { echo "syscalls.sh: run as root" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "syscalls.sh: $BIN missing (cargo build --release)" >&2; exit 1; }
@@ -47,10 +42,7 @@ ROOT=$WORK/root
 mkdir -p "$ROOT/small" "$MNT"
 for i in $(seq "$FILES"); do head -c 4096 /dev/urandom >"$ROOT/small/f$i"; done
 chown -R "$FTP_USER:$FTP_USER" "$ROOT"
-uid=$(id -u "$FTP_USER")
-gid=$(id -g "$FTP_USER")
-printf '%s:%s:%s:%s::%s/./::::::::::::\n' "$FTP_USER" "$FTP_HASH" "$uid" "$gid" "$ROOT" >"$WORK/passwd"
-"$PUREPW" mkdb "$WORK/pdb" -f "$WORK/passwd" </dev/null >/dev/null
+pure_userdb "$ROOT" "$WORK/pdb"
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 setsid "$PUREFTPD" -S "127.0.0.1,$PORT" -l "puredb:$WORK/pdb" -E -A -H -D -4 -c 64 -C 64 -I 15 \
     -P 127.0.0.1 -U 022:022 -f none </dev/null >"$WORK/pure.out" 2>&1 &
@@ -101,7 +93,7 @@ for run in $(seq "$RUNS"); do
     umount_it
     total=$(awk '$NF == "total" { print $4 }' "$WORK/strace.$run")
     per=$(awk -v t="$total" -v n="$FILES" 'BEGIN { printf "%.1f", t / n }')
-    top=$(awk -v n="$FILES" 'NR > 2 && $1 ~ /^[0-9.]+$/ && $NF != "total" { printf "%s %.1f\n", $NF, $4 / n }' "$WORK/strace.$run" | sort -k2 -g -r | head -8 | paste -sd, -)
+    top=$(awk -v n="$FILES" 'NR > 2 && $1 ~ /^[0-9.]+$/ && $NF != "total" { printf "%s %.1f\n", $NF, $4 / n }' "$WORK/strace.$run" | sort -k2 -g -r | head -"${SYSCALLS_TOP:-8}" | paste -sd, -)
     echo "run $run: $rate files/s; $per syscalls/file ($top)"
     rates+=("$rate")
     calls+=("$per")
