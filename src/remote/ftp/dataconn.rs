@@ -72,6 +72,11 @@ impl DataConn {
         &self.what
     }
 
+    /// Whether the mount is being unmounted (no watch: never).
+    pub fn closing(&self) -> bool {
+        self.watched.as_ref().is_some_and(Watched::closing)
+    }
+
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, RemoteError> {
         let Some(d) = self.data.as_mut() else {
             return Ok(0);

@@ -9,9 +9,11 @@
 //!   of these the read stops at once with [`RemoteError::Other`] (EIO), saying what the
 //!   server sent. Memory held here is one read buffer and one line.
 //! - Time: a listing must be complete by its deadline, which is the operation's deadline
-//!   (`timeout` after it started) plus one second for every [`MIN_RATE`] bytes received: a
-//!   listing that keeps arriving at [`MIN_RATE`] or more never runs out of time, one that
-//!   trickles below it fails with [`RemoteError::Timeout`] (ETIMEDOUT) soon after `timeout`.
+//!   (`timeout` after it started) plus one second for every [`MIN_RATE`] bytes of lines that
+//!   gave an entry: a listing whose entries keep arriving at [`MIN_RATE`] or more never runs
+//!   out of time (its length is bounded by `dir_max_entries`), one that trickles below it, or
+//!   sends lines that give nothing, fails with [`RemoteError::Timeout`] (ETIMEDOUT) soon
+//!   after `timeout`. While unmounting, no time is earned.
 //!   The server's 226 after the data must come by the same deadline.
 
 use std::time::{Duration, Instant};
@@ -68,12 +70,20 @@ pub fn read_lines(
     let mut buf = vec![0u8; 64 * 1024];
     let mut partial: Vec<u8> = Vec::new();
     let mut received: u64 = 0;
+    // Bytes of the lines that gave an entry: only they earn time (a flood of lines that
+    // parse to nothing must not keep a listing going for hours).
+    let mut earned: u64 = 0;
     let mut entries = 0usize;
     let what = dc.what().to_string();
-    let mut check = |l: &[u8], entries: &mut usize| -> RemoteResult<()> {
+    // Hands a line to the parser; its bytes count as earned when it gave an entry.
+    let mut check = |l: &[u8], earned: &mut u64| -> RemoteResult<()> {
         let l = strip_cr(l);
-        *entries = line(l).entries;
-        if *entries > limits.max_entries {
+        let now = line(l).entries;
+        if now > entries {
+            *earned += l.len() as u64 + 1;
+        }
+        entries = now;
+        if entries > limits.max_entries {
             return Err(RemoteError::Other(
                 format!(
                     "{}: the listing has more than {} entries (-o dir_max_entries); the last \
@@ -88,14 +98,19 @@ pub fn read_lines(
         Ok(())
     };
     loop {
-        let deadline = limits.deadline_after(received);
+        // Unmounting: no more time than the operation had from the start.
+        let deadline = if dc.closing() {
+            limits.deadline
+        } else {
+            limits.deadline_after(earned)
+        };
         let n = match dc.read_until(&mut buf, deadline, limits.timeout) {
             Ok(n) => n,
             Err(RemoteError::Timeout(_)) if Instant::now() >= deadline => {
                 return Err(RemoteError::Timeout(
                     format!(
-                        "{}: {received} bytes in {:.1}s, slower than {} KiB/s once the \
-                         timeout had passed; giving up",
+                        "{}: {received} bytes ({entries} entries) in {:.1}s, entries \
+                         arriving slower than {} KiB/s once the timeout had passed; giving up",
                         dc.what(),
                         started.elapsed().as_secs_f32(),
                         MIN_RATE / 1024
@@ -125,11 +140,11 @@ pub fn read_lines(
         let mut rest = &buf[..n];
         while let Some(i) = rest.iter().position(|&b| b == b'\n') {
             if partial.is_empty() {
-                check(&rest[..i], &mut entries)?;
+                check(&rest[..i], &mut earned)?;
             } else {
                 partial.extend_from_slice(&rest[..i]);
                 too_long(dc, &partial)?;
-                check(&partial, &mut entries)?;
+                check(&partial, &mut earned)?;
                 partial.clear();
             }
             rest = &rest[i + 1..];
@@ -138,9 +153,9 @@ pub fn read_lines(
         too_long(dc, &partial)?;
     }
     if !partial.is_empty() {
-        check(&partial, &mut entries)?;
+        check(&partial, &mut earned)?;
     }
-    Ok(limits.deadline_after(received))
+    Ok(limits.deadline_after(earned))
 }
 
 fn too_long(dc: &DataConn, line: &[u8]) -> RemoteResult<()> {
@@ -276,6 +291,27 @@ mod tests {
         assert_eq!(
             l.deadline_after(MIN_RATE * 3),
             l.deadline + Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn lines_that_give_no_entry_earn_no_time() {
+        // Blank lines at ~200 KiB/s for 4 s, well above MIN_RATE: they parse to nothing, so
+        // the listing still ends at its deadline instead of when the server tires.
+        let script: Vec<_> = (0..200)
+            .map(|_| (Duration::from_millis(20), vec![b'\n'; 4096]))
+            .collect();
+        let l = Limits {
+            deadline: Instant::now() + Duration::from_millis(500),
+            ..limits(100_000)
+        };
+        let start = Instant::now();
+        let e = read(&mut data(script), &l).expect_err("no entries, no time");
+        let took = start.elapsed();
+        assert!(matches!(e, RemoteError::Timeout(_)), "{e}");
+        assert!(
+            took >= Duration::from_millis(450) && took < Duration::from_millis(1500),
+            "{took:?}"
         );
     }
 }
