@@ -282,3 +282,16 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A `kB` field of a process's status (`VmRSS:`, `VmHWM:`); `proc_dir` is `/proc/PID`.
+/// Panics when the field is missing: a memory check must never pass on a 0 it did not read.
+pub fn status_kib(proc_dir: &Path, field: &str) -> u64 {
+    let path = proc_dir.join("status");
+    let status =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {}", path.display()))
+}

@@ -154,13 +154,7 @@ fn daemon_proc(mountpoint: &Path) -> std::path::PathBuf {
 
 /// A `Vm*:` value of the daemon, in KiB.
 fn daemon_vm_kib(mountpoint: &Path, field: &str) -> u64 {
-    let status = fs::read_to_string(daemon_proc(mountpoint).join("status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{field} of the daemon"))
+    super::harness::status_kib(&daemon_proc(mountpoint), field)
 }
 
 /// Resets the daemon's peak RSS (VmHWM) to its current RSS (`clear_refs` 5).

@@ -84,15 +84,11 @@ pub fn assert_within(what: &str, took: Duration, limit: Duration, m: &Mount) {
 
 /// Memory of the daemon, in KiB: (VmRSS, VmHWM).
 pub fn memory(m: &Mount) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", m.pid())).expect("status");
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    (kib("VmRSS:"), kib("VmHWM:"))
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{}", m.pid()));
+    (
+        super::harness::status_kib(&proc_dir, "VmRSS:"),
+        super::harness::status_kib(&proc_dir, "VmHWM:"),
+    )
 }
 
 /// Asserts that the daemon's peak memory stayed under `mib` MiB.

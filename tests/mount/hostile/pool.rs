@@ -69,8 +69,15 @@ fn a_pool_wait_with_nothing_moving_ends_within_the_timeout() {
         deadline(),
         &m,
     );
+    // Either the listing got the connection after all, or it timed out; nothing else (an
+    // immediate EAGAIN/EIO would mean the wait did not wait).
     if let Err(e) = &r {
         eprintln!("ls d: {e}");
+        assert_eq!(e.raw_os_error(), Some(libc::ETIMEDOUT), "ls d: {e}");
+        assert!(
+            took >= Duration::from_secs(super::TIMEOUT) / 2,
+            "ls d failed after only {took:?}: {e}"
+        );
     }
     let (r2, took2) = reader.join().expect("join");
     assert_eq!(errno("cat of a stalled download", r2), libc::ETIMEDOUT);
