@@ -47,6 +47,17 @@ impl Snapshot {
     }
 }
 
+/// Whether entries come with attributes, from the directory's current listing.
+#[derive(Clone, Copy)]
+enum Attrs {
+    /// Names only (readdir).
+    No,
+    /// Fetched when the listing is not fresh.
+    Fetch,
+    /// Only from a fresh cached listing; nothing at all otherwise.
+    IfCached,
+}
+
 impl Fs {
     /// opendir: takes a snapshot of the listing (served by [`Fs::readdir`]).
     pub fn opendir(&self, ino: u64) -> FsResult<u64> {
@@ -113,7 +124,7 @@ impl Fs {
         offset: u64,
         sink: impl FnMut(&DirItem) -> bool,
     ) -> FsResult<()> {
-        self.walk(fh, offset, None, sink).map(|_| ())
+        self.walk(fh, offset, Attrs::No, sink).map(|_| ())
     }
 
     /// readdirplus: as [`Fs::readdir`], each entry with its attributes as of this call (not
@@ -127,7 +138,7 @@ impl Fs {
         offset: u64,
         sink: impl FnMut(&DirItem) -> bool,
     ) -> FsResult<()> {
-        self.walk(fh, offset, Some(true), sink).map(|_| ())
+        self.walk(fh, offset, Attrs::Fetch, sink).map(|_| ())
     }
 
     /// [`Fs::readdirplus`] when it can answer without the server (the directory's listing
@@ -140,21 +151,20 @@ impl Fs {
         offset: u64,
         sink: impl FnMut(&DirItem) -> bool,
     ) -> Option<FsResult<()>> {
-        match self.walk(fh, offset, Some(false), sink) {
+        match self.walk(fh, offset, Attrs::IfCached, sink) {
             Ok(true) => Some(Ok(())),
             Ok(false) => None,
             Err(e) => Some(Err(e)),
         }
     }
 
-    /// Hands entries to `sink`. `plus`: with attributes, from the current listing, fetched
-    /// when not fresh (`Some(true)`) or only when cached (`Some(false)`: returns `Ok(false)`,
-    /// having handed nothing, when it is not). `Ok(true)` once done.
+    /// Hands entries to `sink`, with attributes as `plus` says; `Ok(true)` once done,
+    /// `Ok(false)` (nothing handed) for `Attrs::IfCached` without a fresh listing.
     fn walk(
         &self,
         fh: u64,
         offset: u64,
-        plus: Option<bool>,
+        plus: Attrs,
         mut sink: impl FnMut(&DirItem) -> bool,
     ) -> FsResult<bool> {
         let snap = lock(&self.dirs)
@@ -163,9 +173,9 @@ impl Fs {
             .ok_or_else(|| FsError::new(libc::EBADF, "directory handle is not open"))?;
         // The listing the attributes come from, taken once per call (not per entry).
         let current = match plus {
-            None => None,
-            Some(true) => Some(self.listing(&snap.path)?),
-            Some(false) => match self.cache.peek(&snap.path) {
+            Attrs::No => None,
+            Attrs::Fetch => Some(self.listing(&snap.path)?),
+            Attrs::IfCached => match self.cache.peek(&snap.path) {
                 Some(l) => Some(l),
                 None => return Ok(false),
             },
@@ -190,16 +200,15 @@ impl Fs {
                     };
                     let path = join(&snap.path, &e.name);
                     if let Some(current) = &current {
-                        // The entry as it is now; gone since opendir: skipped.
-                        let now = self
-                            .live_entry(&path, &e.name)
-                            .or_else(|| current.get(&e.name).cloned());
-                        let Some(now) = now else {
+                        // The entry as it is now (borrowed, not copied: this runs once per
+                        // entry of a cold `ls -l`); gone since opendir: skipped.
+                        let live = self.live_entry(&path, &e.name);
+                        let Some(now) = live.as_ref().or_else(|| current.get(&e.name)) else {
                             k += 1;
                             continue;
                         };
                         let ino = lock(&self.inodes).get_or_insert(&path, true);
-                        let a = self.attr(ino, &path, &now);
+                        let a = self.attr(ino, &path, now);
                         DirItem {
                             ino: a.ino,
                             kind: e.kind,
