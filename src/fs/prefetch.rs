@@ -380,11 +380,11 @@ fn next_target(
         if st.gone || st.generation != generation {
             return None;
         }
-        let window = pipe.window(&st);
         if let Some(d) = st.demand.take() {
             st.starved = false;
             return Some(Target::Demand(d));
         }
+        let window = pipe.window(&st);
         // Ahead of the reader: of the read waiting, if one does (its data is read whatever the
         // window), else of the last read served.
         let reader = st.pin.map_or(st.read_at, |(_, end)| end.max(st.read_at));
@@ -433,6 +433,8 @@ fn next_target(
 pub struct Prefetcher {
     pipe: Arc<Pipe>,
     reopen: Option<Reopen>,
+    /// Counts this stream in the budget's fair share while it is open.
+    _registered: crate::memory::Registration,
 }
 
 impl Prefetcher {
@@ -455,9 +457,13 @@ impl Prefetcher {
         });
         let weak: std::sync::Weak<dyn Reclaim> =
             Arc::downgrade(&(Arc::clone(&pipe) as Arc<dyn Reclaim>));
-        budget.register(weak);
+        let registered = budget.register(weak);
         spawn(stream, &pipe, 0)?;
-        Ok(Prefetcher { pipe, reopen: None })
+        Ok(Prefetcher {
+            pipe,
+            reopen: None,
+            _registered: registered,
+        })
     }
 
     /// Like [`Prefetcher::start`], able to resume after a release with `reopen`.

@@ -34,6 +34,7 @@ mod tests;
 
 use block::Mem;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -87,6 +88,9 @@ struct Inner {
     st: Mutex<State>,
     cv: Condvar,
     holders: Mutex<Vec<Weak<dyn Reclaim>>>,
+    /// Registrations alive ([`Registration`]): read on every read of every stream
+    /// ([`Budget::share`]), so a counter rather than the list under its lock.
+    registered: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -168,6 +172,7 @@ impl Budget {
                 st: Mutex::new(State::default()),
                 cv: Condvar::new(),
                 holders: Mutex::new(Vec::new()),
+                registered: AtomicUsize::new(0),
             }),
         }
     }
@@ -210,23 +215,26 @@ impl Budget {
         lock(&self.inner.st).waiting > 0
     }
 
-    /// Holders registered with [`Budget::register`] that are still alive.
+    /// Holders whose [`Registration`] is alive.
     pub fn holders(&self) -> usize {
-        let mut h = lock(&self.inner.holders);
-        h.retain(|w| w.strong_count() > 0);
-        h.len()
+        self.inner.registered.load(Ordering::Relaxed)
     }
 
-    /// A fair share of the limit for one of the registered holders.
+    /// A fair share of the limit for one of the registered holders (no lock: asked at every
+    /// read).
     pub fn share(&self) -> usize {
         self.inner.limit / self.holders().max(1)
     }
 
-    /// Registers a holder of memory it can give back when someone waits.
-    pub fn register(&self, holder: Weak<dyn Reclaim>) {
+    /// Registers a holder of memory it can give back when someone waits; it counts for
+    /// [`Budget::share`] until the returned registration is dropped.
+    #[must_use = "the holder counts only while the registration lives"]
+    pub fn register(&self, holder: Weak<dyn Reclaim>) -> Registration {
         let mut h = lock(&self.inner.holders);
         h.retain(|w| w.strong_count() > 0);
         h.push(holder);
+        self.inner.registered.fetch_add(1, Ordering::Relaxed);
+        Registration(Arc::clone(&self.inner))
     }
 
     /// A buffer of `n` bytes (zeros, or old contents of a reused buffer), when it can be had
@@ -438,6 +446,15 @@ impl std::ops::DerefMut for Buf {
 impl std::fmt::Debug for Buf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Buf({} of {} bytes)", self.len, self.mem.len())
+    }
+}
+
+/// A holder's place in [`Budget::share`] (see [`Budget::register`]).
+pub struct Registration(Arc<Inner>);
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.0.registered.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

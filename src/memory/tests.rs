@@ -134,7 +134,7 @@ fn waiters_make_holders_give_back_soft_first_then_hard() {
         asked: AtomicUsize::new(0),
     });
     let weak: std::sync::Weak<dyn Reclaim> = Arc::downgrade(&(Arc::clone(&h) as Arc<dyn Reclaim>));
-    b.register(weak);
+    let registered = b.register(weak);
     assert_eq!(b.holders(), 1);
     // One block fits once the soft part is given back: no hard reclaim needed.
     let one = within(5, "soft reclaim", {
@@ -161,6 +161,7 @@ fn waiters_make_holders_give_back_soft_first_then_hard() {
     );
     drop(two);
     drop(h);
+    drop(registered);
     assert_eq!(b.holders(), 0, "a dropped holder stays registered");
 }
 
