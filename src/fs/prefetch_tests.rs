@@ -99,8 +99,8 @@ fn an_idle_stream_is_released_and_resumed_at_its_offset() {
     let first = reopen(0).expect("open");
     let mut p = Prefetcher::start_with(first, 0, reopen, &Budget::unlimited()).expect("start");
     assert_eq!(p.read(0, 1000).expect("read"), &d[..1000]);
-    // Leave it idle past the release time: the producer stops with a full queue.
-    std::thread::sleep(IDLE_RELEASE * 3);
+    // Left idle past the release time, the stream gives back its chunks (and connection).
+    eventually("the idle stream released", || p.held() == 0);
     let mut off = 1000u64;
     while off < d.len() as u64 {
         let got = p.read(off, 1 << 20).expect("read after release");
@@ -363,6 +363,9 @@ fn read_ahead_grows_with_the_reading_and_stays_within_its_window() {
         Prefetcher::start_with(reopen(0).expect("open"), 0, reopen, &budget).expect("start");
     // A short read of a large file fetches little.
     assert_eq!(p.read(0, 4096).expect("read"), &d[..4096]);
+    // Once read-ahead has run (not before: the bound would hold trivially), give it time
+    // to go past its window if it were to.
+    eventually("read-ahead started", || p.held() > 4096);
     std::thread::sleep(IDLE_RELEASE / 4);
     let held = p.held();
     assert!(
@@ -376,9 +379,9 @@ fn read_ahead_grows_with_the_reading_and_stays_within_its_window() {
         assert_eq!(got, &d[off..off + got.len()]);
         off += got.len();
     }
+    eventually("read-ahead fills its window", || p.held() >= 3 << 20);
     std::thread::sleep(IDLE_RELEASE / 4);
     let held = p.held();
-    assert!(held >= 3 << 20, "read-ahead did not fill: {held}");
     assert!(
         held <= DEPTH * MAX_CHUNK + BACK + MAX_CHUNK,
         "beyond its window: {held}"

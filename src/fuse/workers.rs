@@ -242,7 +242,7 @@ mod tests {
         }
         // Four run (the limit), two wait in the queue.
         eventually("four running", || started.load(Ordering::SeqCst) == 4);
-        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(lock(&w.inner.st).queue.len(), 2, "two queued");
         assert_eq!(started.load(Ordering::SeqCst), 4);
         assert_eq!(w.threads(), (4, 4));
         assert!(
