@@ -19,6 +19,7 @@ pub mod memory;
 pub mod mount_helper;
 pub mod mount_opts;
 pub mod mount_watch;
+pub mod mountinfo;
 pub mod names;
 pub mod netrc;
 pub mod option_table;

@@ -20,9 +20,9 @@ use std::os::unix::net::{SocketAddr, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::mountinfo::{self, MountEntry};
 use super::server::{peer_uid, socket_name};
 use super::{FORMAT, Report, render};
+use crate::mountinfo::{self, MountEntry};
 
 /// How long `ftpfs stats` waits for the daemon by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -27,7 +27,7 @@
 //! holds one across socket I/O (it is serialized first, written after).
 
 mod client;
-pub mod mountinfo;
+use crate::mountinfo;
 mod server;
 mod text;
 

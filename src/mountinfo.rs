@@ -1,5 +1,6 @@
-//! Reading `/proc/self/mountinfo` for `ftpfs stats`: which mount a device number belongs to,
-//! its type, mount point and owner (`user_id=`), and the device number of our own mount.
+//! Reading `/proc/self/mountinfo`: for `ftpfs stats`, which mount a device number belongs
+//! to, its type, mount point and owner (`user_id=`), and the device number of our own mount;
+//! for `mount_watch`, our mount's id and whether it is still there.
 //!
 //! Invariants: parsing never fails on a line it does not understand (the line is skipped);
 //! mount points come back unescaped (`\040` is a space), exactly as the kernel knows them.
@@ -9,6 +10,8 @@ use std::path::{Path, PathBuf};
 /// One line of mountinfo.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountEntry {
+    /// The mount's id (first field; unique while mounted).
+    pub id: u64,
     /// (major, minor) of the filesystem's device.
     pub dev: (u32, u32),
     pub mount_point: PathBuf,
@@ -69,10 +72,12 @@ pub fn parse(text: &str) -> Vec<MountEntry> {
 fn parse_line(line: &str) -> Option<MountEntry> {
     let (left, right) = line.split_once(" - ")?;
     let f: Vec<&str> = left.split(' ').collect();
+    let id = f.first()?.parse().ok()?;
     let (major, minor) = f.get(2)?.split_once(':')?;
     let mount_point = PathBuf::from(unescape(f.get(4)?));
     let mut r = right.split(' ');
     Some(MountEntry {
+        id,
         dev: (major.parse().ok()?, minor.parse().ok()?),
         mount_point,
         fstype: r.next()?.to_string(),
@@ -86,13 +91,17 @@ pub fn read() -> std::io::Result<Vec<MountEntry>> {
     std::fs::read_to_string("/proc/self/mountinfo").map(|t| parse(&t))
 }
 
-/// The device number of the newest FUSE mount on `mountpoint` (our own mount, just made).
-pub fn fuse_dev_of(entries: &[MountEntry], mountpoint: &Path) -> Option<(u32, u32)> {
+/// The newest FUSE mount on `mountpoint` (our own mount, just made).
+pub fn newest_fuse<'a>(entries: &'a [MountEntry], mountpoint: &Path) -> Option<&'a MountEntry> {
     entries
         .iter()
         .rev()
         .find(|e| e.mount_point == mountpoint && e.fstype.starts_with("fuse"))
-        .map(|e| e.dev)
+}
+
+/// The device number of the newest FUSE mount on `mountpoint`.
+pub fn fuse_dev_of(entries: &[MountEntry], mountpoint: &Path) -> Option<(u32, u32)> {
+    newest_fuse(entries, mountpoint).map(|e| e.dev)
 }
 
 #[cfg(test)]
@@ -132,5 +141,13 @@ garbage line
         assert_eq!(fuse_dev_of(&e, Path::new("/tmp/a b")), Some((0, 51)));
         assert_eq!(fuse_dev_of(&e, Path::new("/proc")), None);
         assert_eq!(fuse_dev_of(&e, Path::new("/tmp/x")), None);
+        assert_eq!(
+            newest_fuse(&e, Path::new("/tmp/a b")).map(|m| m.id),
+            Some(102)
+        );
+        assert_eq!(
+            newest_fuse(&e, Path::new("/tmp/d")).map(|m| m.id),
+            Some(104)
+        );
     }
 }
