@@ -100,10 +100,10 @@ struct State {
     /// Buffers given back, newest last, with the time they were given back.
     spares: Vec<(Mem, Instant)>,
     spare_bytes: usize,
+    /// The ticket the next waiter takes.
     next_ticket: u64,
-    /// The ticket served next.
+    /// The ticket served next (waiters: `next_ticket - serving`, [`State::waiting`]).
     serving: u64,
-    waiting: usize,
     /// Highest `granted + spare_bytes` seen.
     high: usize,
     /// A thread frees old spares.
@@ -125,6 +125,11 @@ fn class(n: usize) -> usize {
 }
 
 impl State {
+    /// Callers waiting their turn in [`Budget::take`].
+    fn waiting(&self) -> u64 {
+        self.next_ticket - self.serving
+    }
+
     fn fits(&self, limit: usize, cap: usize) -> bool {
         self.granted + cap <= limit || self.granted == 0
     }
@@ -212,7 +217,7 @@ impl Budget {
     /// Whether someone waits for memory (holders of memory they can do without should not
     /// take more, and give back what they can).
     pub fn pressed(&self) -> bool {
-        lock(&self.inner.st).waiting > 0
+        lock(&self.inner.st).waiting() > 0
     }
 
     /// Holders whose [`Registration`] is alive.
@@ -242,7 +247,7 @@ impl Budget {
     pub fn try_take(&self, n: usize) -> Option<Buf> {
         let cap = class(n);
         let mut st = lock(&self.inner.st);
-        if st.waiting > 0 || !st.fits(self.inner.limit, cap) {
+        if st.waiting() > 0 || !st.fits(self.inner.limit, cap) {
             return None;
         }
         let (reuse, freed) = st.grant(self.inner.limit, cap);
@@ -256,7 +261,7 @@ impl Budget {
         let cap = class(n);
         let inner = &self.inner;
         let st = lock(&inner.st);
-        if st.waiting == 0 && st.fits(inner.limit, cap) {
+        if st.waiting() == 0 && st.fits(inner.limit, cap) {
             let mut st = st;
             let (reuse, freed) = st.grant(inner.limit, cap);
             drop(st);
@@ -274,13 +279,11 @@ impl Budget {
         let mut st = lock(&inner.st);
         let ticket = st.next_ticket;
         st.next_ticket += 1;
-        st.waiting += 1;
         let since = Instant::now();
         let mut reclaimed: Option<Instant> = None;
         loop {
             if st.serving == ticket && st.fits(inner.limit, cap) {
                 st.serving += 1;
-                st.waiting -= 1;
                 let (reuse, freed) = st.grant(inner.limit, cap);
                 inner.cv.notify_all();
                 drop(st);
@@ -350,7 +353,7 @@ impl Inner {
         if start_reaper {
             st.reaper = true;
         }
-        if st.waiting > 0 {
+        if st.waiting() > 0 {
             self.cv.notify_all();
         }
         drop(st);

@@ -87,7 +87,7 @@ fn waiters_are_served_first_come_first_served() {
     let small = spawn("small", K64);
     // The small one fits beside `held`, but must wait behind the big one: once it waits
     // too (not before: it could not have overtaken yet), the order is still empty.
-    eventually("small waits", || lock(&b.inner.st).waiting == 2);
+    eventually("small waits", || lock(&b.inner.st).waiting() == 2);
     assert!(order.lock().expect("lock").is_empty(), "small overtook big");
     drop(held);
     let big = big.join().expect("big");
