@@ -144,7 +144,8 @@ impl Watch {
     fn reap_at(&self, now: u64) -> usize {
         let silent = SILENT.as_millis() as u64;
         let socks = self.lock();
-        let mut n = 0;
+        // Logged after the lock is released: every data connection's open and close takes it.
+        let mut cut = Vec::new();
         for s in socks.values() {
             let idle = now.saturating_sub(s.last.load(Ordering::Relaxed));
             if s.busy.load(Ordering::Relaxed)
@@ -154,15 +155,17 @@ impl Watch {
                 // SAFETY: `fd` is open: it is unregistered (under this lock) before it is
                 // closed. shutdown(2) does not block.
                 unsafe { libc::shutdown(s.fd, libc::SHUT_RDWR) };
-                log::info!(
-                    "unmounting: ended a wait on the server's {} silent for {:.1}s",
-                    s.what,
-                    idle as f64 / 1000.0
-                );
-                n += 1;
+                cut.push((s.what, idle));
             }
         }
-        n
+        drop(socks);
+        for (what, idle) in &cut {
+            log::info!(
+                "unmounting: ended a wait on the server's {what} silent for {:.1}s",
+                *idle as f64 / 1000.0
+            );
+        }
+        cut.len()
     }
 }
 
