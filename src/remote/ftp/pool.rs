@@ -318,10 +318,15 @@ impl Pool {
                     // Checks on the way out count against this request's deadline.
                     s.ctl.set_limit(Some(self.deadline(due)));
                     s.settle();
+                    // A NOOP answered here already proves the connection alive (below).
+                    let mut checked = false;
                     let closed = !s.dead
                         && match s.ctl.closed_by_server() {
                             Some(closed) => closed,
-                            None => !s.noop(),
+                            None => {
+                                checked = true;
+                                !s.noop()
+                            }
                         };
                     if closed {
                         // The server closed it (or is closing it): only this one is gone.
@@ -332,7 +337,7 @@ impl Pool {
                         self.freed.notify_all();
                         continue;
                     }
-                    if s.dead || (idle_since.elapsed() > IDLE_CHECK && !s.noop()) {
+                    if s.dead || (!checked && idle_since.elapsed() > IDLE_CHECK && !s.noop()) {
                         // Those idle for longer went through the same (a server restart, a NAT
                         // that forgot us): drop them too rather than try each in turn.
                         log::debug!("an idle connection was dead; replacing it");
